@@ -1,0 +1,262 @@
+// StreamFile: a file on disk that one writer appends to while any number of
+// independent readers read it, each from its own position.
+//
+// Life of a stream file:
+//   Create() makes a new file with a unique name in a directory (a stream
+//   created again for the same cache key never touches an older one's file).
+//   The writer Append()s bytes; the frontier is the count of bytes written.
+//   The writer ends the stream exactly once, in one of two ways:
+//     Finish()  - readers get kEndOfStream after the last byte;
+//     Fail(why) - every blocked and every later read returns kStreamFailed
+//                 with `why`, so a truncated stream is never mistaken for a
+//                 complete one.
+//   A finished stream may be Commit()ted: renamed to its final path. A stream
+//   that is destroyed without being committed deletes its file, so a partial
+//   object is never left behind as if it were an entry.
+//   Remove() unlinks the file at once, never waiting for readers: open
+//   readers keep reading the bytes they could see (POSIX keeps the inode).
+//
+// Readers (StreamReader, from OpenReader()) read the file itself through one
+// shared descriptor (the page cache), so a reader costs a few dozen bytes.
+// A reader at the frontier sleeps until more bytes arrive or the stream ends.
+// Wake-ups are batched: when a WakeupBatcher is given, waiting readers are
+// woken at most once per `wake_batch_bytes` appended or per the batcher's
+// max_delay, whichever comes first, never later than max_delay after a byte
+// was written.
+//
+// Thread-safety: writer methods (Append, SetExpectedLength, Finish, Commit)
+// must be called by one thread at a time (the writer). Everything else,
+// Fail() included (a shutting-down daemon may fail a stream), may be called
+// from any thread. Hold a StreamFile by shared_ptr;
+// readers keep it alive.
+
+#ifndef FANOUT_CORE_STREAM_FILE_H_
+#define FANOUT_CORE_STREAM_FILE_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+
+namespace fanout {
+
+class StreamReader;
+class WakeupBatcher;
+
+using Deadline = std::chrono::steady_clock::time_point;
+inline constexpr Deadline kNoDeadline = Deadline::max();
+
+struct StreamFileOptions {
+  // Directory the stream file is created in. Must exist and be writable.
+  std::string dir;
+
+  // Delivers deferred wake-ups. Null: every append wakes waiting readers at
+  // once. Must outlive the stream file.
+  // Default: null.
+  WakeupBatcher* batcher = nullptr;
+
+  // With a batcher, waiting readers are woken as soon as this many bytes
+  // arrived since the last wake-up, without waiting for max_delay.
+  // Default: 256 KiB (a reader's whole buffer's worth for most clients).
+  std::size_t wake_batch_bytes = 256 * 1024;
+};
+
+class StreamFile : public std::enable_shared_from_this<StreamFile> {
+ public:
+  enum class State {
+    kWriting,   // the writer may still append
+    kFinished,  // ended normally; the frontier is the final length
+    kFailed,    // ended with an error; no read succeeds any more
+  };
+
+  // Creates a new, empty stream file with a unique name in options.dir.
+  // Returns kIOError if the file cannot be created.
+  static Status Create(const StreamFileOptions& options,
+                       std::shared_ptr<StreamFile>* out);
+
+  ~StreamFile();
+  StreamFile(const StreamFile&) = delete;
+  StreamFile& operator=(const StreamFile&) = delete;
+
+  // ---- Writer side (one thread at a time). ----
+
+  // Appends n bytes at the frontier and makes them visible to readers.
+  // Errors: kInvalidArgument if the stream already ended (nothing written);
+  // kStreamFailed if the bytes would pass the expected length, kIOError if
+  // the disk refuses (e.g. full): in both cases the stream is now failed.
+  Status Append(const void* data, std::size_t n);
+
+  // Announces the total length, so readers know it before the end. A stream
+  // that grows past it or finishes short of it fails. Errors:
+  // kInvalidArgument if a different length was set already, the stream
+  // ended, or more bytes than `length` were already written.
+  Status SetExpectedLength(std::uint64_t length);
+
+  // Ends the stream normally. Returns OK, or kStreamFailed if the frontier
+  // differs from the expected length (the stream is then failed) or the
+  // stream had already failed. Finishing a finished stream is harmless.
+  Status Finish();
+
+  // Ends the stream with an error that every reader will see. A no-op if
+  // the stream already ended.
+  void Fail(std::string reason);
+
+  // Makes the file durable and renames it to `path` (on the same file
+  // system), replacing any file there. REQUIRES: the stream finished.
+  // Errors: kInvalidArgument if not finished or removed; kIOError.
+  Status Commit(const std::string& path);
+
+  // Unlinks the file now if it still carries this stream's bytes (it is
+  // never a file a newer stream committed to the same path). Never blocks
+  // on readers; open readers keep reading. Idempotent.
+  Status Remove();
+
+  // ---- Any thread. ----
+
+  // A new reader positioned at offset 0. Works in every state; a reader
+  // of a failed stream only ever returns the failure.
+  std::unique_ptr<StreamReader> OpenReader();
+
+  // Delivers wake-ups deferred by batching. Called by WakeupBatcher.
+  void FlushWakeups();
+
+  std::uint64_t frontier() const {
+    return frontier_.load(std::memory_order_acquire);
+  }
+  State state() const;
+  // The failure reason; empty unless state() == kFailed.
+  std::string failure() const;
+  std::optional<std::uint64_t> expected_length() const;
+  std::string path() const;
+  // Readers currently open on this stream.
+  std::size_t open_readers() const {
+    return open_readers_.load(std::memory_order_relaxed);
+  }
+
+  // Readers asleep at the frontier right now, and how many times waiting
+  // readers were woken, so tests can synchronise on them and count batching.
+  int WaitingReadersForTesting() const;
+  std::uint64_t WakeupsForTesting() const;
+
+ private:
+  friend class StreamReader;
+
+  StreamFile(const StreamFileOptions& options, int fd, std::string path,
+             dev_t dev, ino_t ino);
+
+  // Waits until `ready()` holds or the stream ends or `cancelled` is set or
+  // the deadline passes. Returns with mu_ held (in `lock`).
+  template <typename Ready>
+  Status WaitLocked(std::unique_lock<std::mutex>& lock, const Ready& ready,
+                    const std::atomic<bool>& cancelled, Deadline deadline);
+
+  // Reads exactly n bytes at offset from the file (all below the frontier).
+  // kIOError if the file is shorter than the frontier says (truncated by
+  // someone else) or the read fails.
+  Status ReadFile(std::uint64_t offset, void* buf, std::size_t n) const;
+
+  void FailLocked(std::string reason);
+  void WakeReadersLocked();
+  void MaybeWakeReadersLocked();
+  // True if the file at path_ is still this stream's inode.
+  bool PathIsOursLocked() const;
+  void ReaderClosed() { open_readers_.fetch_sub(1, std::memory_order_relaxed); }
+  void CancelWaiters();
+
+  const int fd_;
+  const dev_t dev_;
+  const ino_t ino_;
+  WakeupBatcher* const batcher_;
+  const std::size_t wake_batch_bytes_;
+
+  // Frontier published for readers' lock-free fast path; written by the
+  // writer under mu_ after the bytes are in the file.
+  std::atomic<std::uint64_t> frontier_{0};
+  // Set once the stream failed, read lock-free by readers.
+  std::atomic<bool> failed_{false};
+  std::atomic<std::size_t> open_readers_{0};
+
+  mutable std::mutex mu_;
+  // Signalled when the frontier passes readers' offsets (batched) and when
+  // the stream ends or a reader is cancelled.
+  std::condition_variable frontier_advanced_;
+  State state_ = State::kWriting;                   // guarded by mu_
+  std::string failure_;                             // guarded by mu_
+  std::optional<std::uint64_t> expected_length_;    // guarded by mu_
+  std::string path_;                                // guarded by mu_
+  bool committed_ = false;                          // guarded by mu_
+  bool removed_ = false;                            // guarded by mu_
+  int waiters_ = 0;                                 // guarded by mu_
+  std::uint64_t woken_frontier_ = 0;                // guarded by mu_
+  bool wake_scheduled_ = false;                     // guarded by mu_
+  std::chrono::steady_clock::time_point last_wake_; // guarded by mu_
+  std::uint64_t wakeups_ = 0;                       // guarded by mu_
+};
+
+// StreamReader: one client's independent cursor on a StreamFile.
+//
+// Read/Seek/position belong to the thread that owns the reader; ReadAt may
+// be called from several threads at once; Cancel and Close from any thread.
+class StreamReader {
+ public:
+  struct Result {
+    std::size_t bytes = 0;  // bytes placed in the buffer
+    Status status;          // OK, or why no (more) bytes were read
+  };
+
+  ~StreamReader();
+  StreamReader(const StreamReader&) = delete;
+  StreamReader& operator=(const StreamReader&) = delete;
+
+  // Reads up to len bytes at the reader's position and advances it.
+  // Returns as soon as at least one byte is available: {n>0, OK}.
+  // Otherwise blocks at the frontier until bytes arrive or:
+  //   {0, kEndOfStream}      the stream finished and position >= its length;
+  //   {0, kStreamFailed}     the stream failed (also for every later read);
+  //   {0, kCancelled}        Cancel() or Close() was called;
+  //   {0, kDeadlineExceeded} the deadline passed;
+  //   {0, kIOError}          the file could not be read (e.g. truncated).
+  // A zero-length read returns {0, OK} at once.
+  Result Read(void* buf, std::size_t len, Deadline deadline = kNoDeadline);
+
+  // Reads exactly len bytes at offset, without moving the position: blocks
+  // until all of them were written. Returns {len, OK}, or, if the stream
+  // finished first, {the bytes up to its end, kEndOfStream} (a short count
+  // always comes with kEndOfStream). Other errors as for Read.
+  Result ReadAt(std::uint64_t offset, void* buf, std::size_t len,
+                Deadline deadline = kNoDeadline) const;
+
+  // Positions the next Read at offset (which may lie beyond the frontier).
+  void Seek(std::uint64_t offset) { position_ = offset; }
+  std::uint64_t position() const { return position_; }
+
+  // Wakes a blocked Read/ReadAt with kCancelled; later reads return
+  // kCancelled too. Any thread; idempotent.
+  void Cancel();
+  // Cancels and releases the reader's registration. Idempotent.
+  void Close();
+
+  const std::shared_ptr<StreamFile>& stream() const { return stream_; }
+
+ private:
+  friend class StreamFile;
+  explicit StreamReader(std::shared_ptr<StreamFile> stream);
+
+  const std::shared_ptr<StreamFile> stream_;
+  std::uint64_t position_ = 0;  // owner thread only
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_CORE_STREAM_FILE_H_

@@ -1,0 +1,638 @@
+#include "core/stream_file.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/wakeup_batcher.h"
+#include "tests/test_util.h"
+
+namespace fanout {
+namespace {
+
+using ::fanout::testing::Pattern;
+using ::fanout::testing::TempDir;
+using ::fanout::testing::WaitFor;
+using Code = Status::Code;
+using namespace std::chrono_literals;
+
+class StreamFileTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<StreamFile> NewStream(WakeupBatcher* batcher = nullptr,
+                                        std::size_t batch = 256 * 1024) {
+    StreamFileOptions options;
+    options.dir = dir_.path();
+    options.batcher = batcher;
+    options.wake_batch_bytes = batch;
+    std::shared_ptr<StreamFile> stream;
+    Status st = StreamFile::Create(options, &stream);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return stream;
+  }
+
+  static void AppendPattern(StreamFile& s, std::uint64_t offset, std::size_t n) {
+    const std::string bytes = Pattern(offset, n);
+    Status st = s.Append(bytes.data(), bytes.size());
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  // Reads a reader to its end; returns the bytes and the final status.
+  static std::pair<std::string, Status> ReadAll(StreamReader& r,
+                                                std::size_t buf_size = 7) {
+    std::string out;
+    std::vector<char> buf(buf_size);
+    for (;;) {
+      auto res = r.Read(buf.data(), buf.size());
+      if (!res.status.ok()) return {out, res.status};
+      EXPECT_GT(res.bytes, 0u);
+      out.append(buf.data(), res.bytes);
+    }
+  }
+
+  static std::string FileContents(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(StreamFileTest, ReadersOpenedBeforeDuringAndAfterWritingSeeIdenticalBytes) {
+  auto s = NewStream();
+  auto before = s->OpenReader();
+  AppendPattern(*s, 0, 1000);
+  auto during = s->OpenReader();
+  AppendPattern(*s, 1000, 5000);
+  ASSERT_TRUE(s->Finish().ok());
+  auto after = s->OpenReader();
+
+  const std::string expected = Pattern(0, 6000);
+  for (StreamReader* r : {before.get(), during.get(), after.get()}) {
+    auto [bytes, st] = ReadAll(*r);
+    EXPECT_EQ(st.code(), Code::kEndOfStream);
+    EXPECT_EQ(bytes, expected);
+  }
+}
+
+TEST_F(StreamFileTest, ReadersHaveIndependentPositions) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 100);
+  auto a = s->OpenReader();
+  auto b = s->OpenReader();
+  char buf[30];
+  ASSERT_EQ(a->Read(buf, 30).bytes, 30u);
+  EXPECT_EQ(a->position(), 30u);
+  EXPECT_EQ(b->position(), 0u);
+  auto res = b->Read(buf, 10);
+  ASSERT_EQ(res.bytes, 10u);
+  EXPECT_EQ(std::string(buf, 10), Pattern(0, 10));
+}
+
+TEST_F(StreamFileTest, ReadReturnsAvailableBytesWithoutWaitingForFullBuffer) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 10);
+  auto r = s->OpenReader();
+  char buf[100];
+  auto res = r->Read(buf, sizeof(buf));
+  ASSERT_TRUE(res.status.ok());
+  EXPECT_EQ(res.bytes, 10u);
+  EXPECT_EQ(std::string(buf, 10), Pattern(0, 10));
+}
+
+TEST_F(StreamFileTest, ReadBlocksAtFrontierUntilBytesArrive) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  std::string got;
+  std::thread reader([&] {
+    char buf[16];
+    auto res = r->Read(buf, sizeof(buf));
+    EXPECT_TRUE(res.status.ok()) << res.status.ToString();
+    got.assign(buf, res.bytes);
+  });
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+  AppendPattern(*s, 0, 5);
+  reader.join();
+  EXPECT_EQ(got, Pattern(0, 5));
+}
+
+TEST_F(StreamFileTest, ReadWithDeadlineAtFrontierReturnsDeadlineExceeded) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 5);
+  auto r = s->OpenReader();
+  char buf[16];
+  ASSERT_EQ(r->Read(buf, 16).bytes, 5u);
+  auto res = r->Read(buf, 16, std::chrono::steady_clock::now() + 20ms);
+  EXPECT_EQ(res.status.code(), Code::kDeadlineExceeded);
+  EXPECT_EQ(res.bytes, 0u);
+  // The reader is still usable afterwards.
+  AppendPattern(*s, 5, 3);
+  res = r->Read(buf, 16);
+  EXPECT_EQ(res.bytes, 3u);
+}
+
+TEST_F(StreamFileTest, ZeroLengthReadReturnsAtOnceEvenAtFrontier) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  char buf[1];
+  auto res = r->Read(buf, 0);  // at the frontier of an open stream
+  EXPECT_TRUE(res.status.ok());
+  EXPECT_EQ(res.bytes, 0u);
+  res = r->ReadAt(1000, buf, 0);
+  EXPECT_TRUE(res.status.ok());
+  EXPECT_EQ(res.bytes, 0u);
+}
+
+TEST_F(StreamFileTest, SeekPositionsSequentialReadAnywhere) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 1000);
+  auto r = s->OpenReader();
+  r->Seek(900);
+  char buf[200];
+  auto res = r->Read(buf, sizeof(buf));
+  ASSERT_EQ(res.bytes, 100u);
+  EXPECT_EQ(std::string(buf, 100), Pattern(900, 100));
+  // Seeking beyond the frontier waits there for the bytes.
+  r->Seek(1500);
+  std::thread writer([&] { AppendPattern(*s, 1000, 1000); });
+  res = r->Read(buf, 10);
+  writer.join();
+  ASSERT_EQ(res.bytes, 10u);
+  EXPECT_EQ(std::string(buf, 10), Pattern(1500, 10));
+}
+
+TEST_F(StreamFileTest, ReadAtInsideFrontierFillsBuffer) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 1000);
+  auto r = s->OpenReader();
+  char buf[100];
+  auto res = r->ReadAt(450, buf, 100);
+  ASSERT_TRUE(res.status.ok());
+  ASSERT_EQ(res.bytes, 100u);
+  EXPECT_EQ(std::string(buf, 100), Pattern(450, 100));
+  EXPECT_EQ(r->position(), 0u) << "ReadAt must not move the position";
+}
+
+TEST_F(StreamFileTest, ReadAtSpanningFrontierWaitsForWholeRange) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 100);
+  auto r = s->OpenReader();
+  char buf[100];
+  // Ends exactly at the frontier: served at once.
+  auto res = r->ReadAt(50, buf, 50);
+  ASSERT_EQ(res.bytes, 50u);
+  // Crosses the frontier: not a short count, but a wait for the rest.
+  res = r->ReadAt(50, buf, 100, std::chrono::steady_clock::now() + 20ms);
+  EXPECT_EQ(res.status.code(), Code::kDeadlineExceeded);
+  std::thread reader([&] {
+    auto full = r->ReadAt(50, buf, 100);
+    EXPECT_TRUE(full.status.ok()) << full.status.ToString();
+    EXPECT_EQ(full.bytes, 100u);
+  });
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+  AppendPattern(*s, 100, 30);  // not enough yet
+  AppendPattern(*s, 130, 30);
+  reader.join();
+  EXPECT_EQ(std::string(buf, 100), Pattern(50, 100));
+}
+
+TEST_F(StreamFileTest, ReadAtBeyondFrontierBlocksUntilWritten) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  char buf[10];
+  std::thread reader([&] {
+    auto res = r->ReadAt(5000, buf, 10);
+    EXPECT_TRUE(res.status.ok());
+    EXPECT_EQ(res.bytes, 10u);
+  });
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+  for (int i = 0; i < 6; ++i) AppendPattern(*s, i * 1000, 1000);
+  reader.join();
+  EXPECT_EQ(std::string(buf, 10), Pattern(5000, 10));
+}
+
+TEST_F(StreamFileTest, ReadAtPastEndOfFinishedStreamReturnsShortCountWithEnd) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 100);
+  ASSERT_TRUE(s->Finish().ok());
+  auto r = s->OpenReader();
+  char buf[50];
+  auto res = r->ReadAt(80, buf, 50);
+  EXPECT_EQ(res.status.code(), Code::kEndOfStream);
+  ASSERT_EQ(res.bytes, 20u);
+  EXPECT_EQ(std::string(buf, 20), Pattern(80, 20));
+  res = r->ReadAt(100, buf, 50);
+  EXPECT_EQ(res.status.code(), Code::kEndOfStream);
+  EXPECT_EQ(res.bytes, 0u);
+  res = r->ReadAt(5000, buf, 50);
+  EXPECT_EQ(res.status.code(), Code::kEndOfStream);
+  EXPECT_EQ(res.bytes, 0u);
+  res = r->ReadAt(50, buf, 50);  // ends exactly at the end: a full read
+  EXPECT_TRUE(res.status.ok());
+  EXPECT_EQ(res.bytes, 50u);
+}
+
+TEST_F(StreamFileTest, BlockedReadAtIsAnsweredWithShortCountWhenStreamFinishes) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 10);
+  auto r = s->OpenReader();
+  char buf[100];
+  StreamReader::Result res;
+  std::thread reader([&] { res = r->ReadAt(0, buf, 100); });
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+  ASSERT_TRUE(s->Finish().ok());
+  reader.join();
+  EXPECT_EQ(res.status.code(), Code::kEndOfStream);
+  EXPECT_EQ(res.bytes, 10u);
+}
+
+TEST_F(StreamFileTest, FinishedStreamReturnsEndOfStreamRepeatedly) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 10);
+  auto r = s->OpenReader();
+  std::thread reader([&] {
+    auto [bytes, st] = ReadAll(*r);
+    EXPECT_EQ(bytes, Pattern(0, 10));
+    EXPECT_EQ(st.code(), Code::kEndOfStream);
+  });
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+  ASSERT_TRUE(s->Finish().ok());
+  reader.join();
+  char buf[4];
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(r->Read(buf, 4).status.code(), Code::kEndOfStream);
+  }
+  EXPECT_EQ(s->state(), StreamFile::State::kFinished);
+}
+
+TEST_F(StreamFileTest, FailedStreamFailsBlockedAndLaterReadsWithItsReason) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 10);
+  auto blocked = s->OpenReader();
+  auto blocked_at = s->OpenReader();
+  Status blocked_status, blocked_at_status;
+  std::thread t1([&] {
+    auto [bytes, st] = ReadAll(*blocked);
+    EXPECT_EQ(bytes, Pattern(0, 10));
+    blocked_status = st;
+  });
+  std::thread t2([&] {
+    char buf[64];
+    blocked_at_status = blocked_at->ReadAt(0, buf, 64).status;
+  });
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 2; }));
+  s->Fail("upstream reset the connection");
+  t1.join();
+  t2.join();
+  EXPECT_EQ(blocked_status.code(), Code::kStreamFailed);
+  EXPECT_EQ(blocked_status.message(), "upstream reset the connection");
+  EXPECT_EQ(blocked_at_status.code(), Code::kStreamFailed);
+
+  // A reader opened later never sees the truncated bytes as a stream.
+  auto later = s->OpenReader();
+  char buf[4];
+  auto res = later->Read(buf, 4);
+  EXPECT_EQ(res.status.code(), Code::kStreamFailed);
+  EXPECT_EQ(res.bytes, 0u);
+  EXPECT_EQ(later->ReadAt(0, buf, 4).status.code(), Code::kStreamFailed);
+  EXPECT_EQ(s->state(), StreamFile::State::kFailed);
+  EXPECT_EQ(s->failure(), "upstream reset the connection");
+}
+
+TEST_F(StreamFileTest, FailAfterFinishDoesNotHarmCompleteReaders) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 10);
+  ASSERT_TRUE(s->Finish().ok());
+  s->Fail("too late");
+  auto r = s->OpenReader();
+  auto [bytes, st] = ReadAll(*r);
+  EXPECT_EQ(st.code(), Code::kEndOfStream);
+  EXPECT_EQ(bytes, Pattern(0, 10));
+}
+
+TEST_F(StreamFileTest, CancelWakesBlockedReaderWithCancelled) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  auto other = s->OpenReader();
+  Status got;
+  std::thread reader([&] {
+    char buf[4];
+    got = r->Read(buf, 4).status;
+  });
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+  r->Cancel();
+  reader.join();
+  EXPECT_EQ(got.code(), Code::kCancelled);
+  char buf[4];
+  EXPECT_EQ(r->Read(buf, 4).status.code(), Code::kCancelled);
+  r->Cancel();  // twice is harmless
+  // Other readers and the writer are untouched.
+  AppendPattern(*s, 0, 4);
+  EXPECT_EQ(other->Read(buf, 4).bytes, 4u);
+}
+
+TEST_F(StreamFileTest, CancelWakesBlockedReadAt) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  Status got;
+  std::thread reader([&] {
+    char buf[4];
+    got = r->ReadAt(100, buf, 4).status;
+  });
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+  r->Cancel();
+  reader.join();
+  EXPECT_EQ(got.code(), Code::kCancelled);
+}
+
+TEST_F(StreamFileTest, ClosingReaderTwiceIsHarmlessAndCountsOnce) {
+  auto s = NewStream();
+  auto a = s->OpenReader();
+  auto b = s->OpenReader();
+  EXPECT_EQ(s->open_readers(), 2u);
+  a->Close();
+  a->Close();
+  EXPECT_EQ(s->open_readers(), 1u);
+  char buf[1];
+  EXPECT_EQ(a->Read(buf, 1).status.code(), Code::kCancelled);
+  a.reset();  // destructor after Close
+  EXPECT_EQ(s->open_readers(), 1u);
+  b.reset();
+  EXPECT_EQ(s->open_readers(), 0u);
+}
+
+TEST_F(StreamFileTest, WriterEndsAreIdempotentAndWritesAfterEndAreRefused) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 10);
+  ASSERT_TRUE(s->Finish().ok());
+  EXPECT_TRUE(s->Finish().ok()) << "finishing twice is harmless";
+  Status st = s->Append("x", 1);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_EQ(s->frontier(), 10u);
+
+  auto f = NewStream();
+  f->Fail("broken");
+  f->Fail("again");
+  EXPECT_EQ(f->failure(), "broken");
+  EXPECT_EQ(f->Append("x", 1).code(), Code::kInvalidArgument);
+  EXPECT_EQ(f->Finish().code(), Code::kStreamFailed);
+}
+
+TEST_F(StreamFileTest, ExpectedLengthIsVisibleToReadersBeforeTheEnd) {
+  auto s = NewStream();
+  ASSERT_TRUE(s->SetExpectedLength(100).ok());
+  EXPECT_TRUE(s->SetExpectedLength(100).ok());
+  EXPECT_EQ(s->SetExpectedLength(99).code(), Code::kInvalidArgument);
+  auto r = s->OpenReader();
+  EXPECT_EQ(r->stream()->expected_length(), std::optional<std::uint64_t>(100));
+  AppendPattern(*s, 0, 100);
+  EXPECT_TRUE(s->Finish().ok());
+}
+
+TEST_F(StreamFileTest, StreamGrowingPastExpectedLengthFails) {
+  auto s = NewStream();
+  ASSERT_TRUE(s->SetExpectedLength(10).ok());
+  auto r = s->OpenReader();
+  AppendPattern(*s, 0, 8);
+  Status st = s->Append("abcd", 4);
+  EXPECT_EQ(st.code(), Code::kStreamFailed);
+  EXPECT_EQ(s->state(), StreamFile::State::kFailed);
+  auto [bytes, rst] = ReadAll(*r);
+  EXPECT_EQ(rst.code(), Code::kStreamFailed);
+}
+
+TEST_F(StreamFileTest, StreamFinishingShortOfExpectedLengthFails) {
+  auto s = NewStream();
+  ASSERT_TRUE(s->SetExpectedLength(10).ok());
+  auto r = s->OpenReader();
+  AppendPattern(*s, 0, 8);
+  Status st = s->Finish();
+  EXPECT_EQ(st.code(), Code::kStreamFailed);
+  EXPECT_NE(st.message().find("8 of its announced 10"), std::string::npos)
+      << st.message();
+  auto [bytes, rst] = ReadAll(*r);
+  EXPECT_EQ(rst.code(), Code::kStreamFailed) << "a short stream is not complete";
+}
+
+TEST_F(StreamFileTest, ExpectedLengthBelowWrittenBytesIsRefused) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 20);
+  EXPECT_EQ(s->SetExpectedLength(10).code(), Code::kInvalidArgument);
+  EXPECT_FALSE(s->expected_length().has_value());
+}
+
+TEST_F(StreamFileTest, EachStreamGetsItsOwnUniqueFile) {
+  auto a = NewStream();
+  auto b = NewStream();
+  EXPECT_NE(a->path(), b->path());
+  EXPECT_TRUE(std::filesystem::exists(a->path()));
+  EXPECT_TRUE(std::filesystem::exists(b->path()));
+}
+
+TEST_F(StreamFileTest, RemoveWhileReadingKeepsReadersGoingAndDoesNotBlock) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 100);
+  auto r = s->OpenReader();
+  char buf[50];
+  ASSERT_EQ(r->Read(buf, 50).bytes, 50u);
+  const std::string path = s->path();
+  ASSERT_TRUE(s->Remove().ok());  // returns although a reader is open
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_TRUE(s->Remove().ok()) << "removing twice is harmless";
+  // The writer may still finish; the reader reads on to the end.
+  AppendPattern(*s, 100, 50);
+  ASSERT_TRUE(s->Finish().ok());
+  auto [rest, st] = ReadAll(*r);
+  EXPECT_EQ(st.code(), Code::kEndOfStream);
+  EXPECT_EQ(rest, Pattern(50, 100));
+}
+
+TEST_F(StreamFileTest, CommitRenamesFinishedStreamIntoPlace) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 100);
+  const std::string final_path = dir_.path() + "/entry.body";
+  EXPECT_EQ(s->Commit(final_path).code(), Code::kInvalidArgument)
+      << "an unfinished stream cannot be committed";
+  auto r = s->OpenReader();
+  ASSERT_TRUE(s->Finish().ok());
+  const std::string temp_path = s->path();
+  ASSERT_TRUE(s->Commit(final_path).ok());
+  EXPECT_EQ(s->path(), final_path);
+  EXPECT_FALSE(std::filesystem::exists(temp_path));
+  auto [bytes, st] = ReadAll(*r);
+  EXPECT_EQ(bytes, Pattern(0, 100));
+  r.reset();
+  s.reset();
+  EXPECT_EQ(FileContents(final_path), Pattern(0, 100))
+      << "a committed stream outlives its StreamFile";
+}
+
+TEST_F(StreamFileTest, UncommittedStreamDeletesItsFileWhenDestroyed) {
+  auto finished = NewStream();
+  AppendPattern(*finished, 0, 10);
+  ASSERT_TRUE(finished->Finish().ok());
+  auto failed = NewStream();
+  AppendPattern(*failed, 0, 10);
+  failed->Fail("x");
+  const std::string p1 = finished->path(), p2 = failed->path();
+  finished.reset();
+  failed.reset();
+  EXPECT_FALSE(std::filesystem::exists(p1));
+  EXPECT_FALSE(std::filesystem::exists(p2));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
+}
+
+TEST_F(StreamFileTest, NewStreamForSameKeyNeverTouchesOlderReadersFile) {
+  const std::string final_path = dir_.path() + "/key.body";
+  auto old_stream = NewStream();
+  AppendPattern(*old_stream, 0, 100);
+  ASSERT_TRUE(old_stream->Finish().ok());
+  ASSERT_TRUE(old_stream->Commit(final_path).ok());
+  auto old_reader = old_stream->OpenReader();
+
+  auto new_stream = NewStream();
+  const std::string fresh = "the new version";
+  ASSERT_TRUE(new_stream->Append(fresh.data(), fresh.size()).ok());
+  ASSERT_TRUE(new_stream->Finish().ok());
+  ASSERT_TRUE(new_stream->Commit(final_path).ok());
+
+  // Removing the old stream must not delete the new stream's file.
+  ASSERT_TRUE(old_stream->Remove().ok());
+  EXPECT_EQ(FileContents(final_path), fresh);
+  auto [bytes, st] = ReadAll(*old_reader);
+  EXPECT_EQ(bytes, Pattern(0, 100)) << "old reader still sees the old bytes";
+  old_reader.reset();
+  old_stream.reset();
+  EXPECT_EQ(FileContents(final_path), fresh);
+}
+
+TEST_F(StreamFileTest, BackingFileShorterThanFrontierIsAnIOErrorNotAWait) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 100);
+  ASSERT_TRUE(s->Finish().ok());
+  ASSERT_EQ(::truncate(s->path().c_str(), 40), 0);
+  auto r = s->OpenReader();
+  char buf[100];
+  r->Seek(50);
+  auto res = r->Read(buf, 10);
+  EXPECT_EQ(res.status.code(), Code::kIOError);
+  EXPECT_NE(res.status.message().find("shorter than its frontier"),
+            std::string::npos);
+  EXPECT_EQ(r->ReadAt(30, buf, 20).status.code(), Code::kIOError);
+}
+
+TEST_F(StreamFileTest, CreateInMissingDirectoryIsAnIOError) {
+  StreamFileOptions options;
+  options.dir = dir_.path() + "/does/not/exist";
+  std::shared_ptr<StreamFile> s;
+  Status st = StreamFile::Create(options, &s);
+  EXPECT_EQ(st.code(), Code::kIOError);
+  EXPECT_NE(st.message().find("does/not/exist"), std::string::npos);
+  EXPECT_EQ(s, nullptr) << "no half-made stream on error";
+}
+
+TEST_F(StreamFileTest, TenThousandReadersCostLittleAndAllReadEverything) {
+  static_assert(sizeof(StreamReader) <= 48, "per-reader state must stay small");
+  auto s = NewStream();
+  std::vector<std::unique_ptr<StreamReader>> readers;
+  for (int i = 0; i < 10000; ++i) readers.push_back(s->OpenReader());
+  EXPECT_EQ(s->open_readers(), 10000u);
+  AppendPattern(*s, 0, 4096);
+  ASSERT_TRUE(s->Finish().ok());
+  const std::string expected = Pattern(0, 4096);
+  for (auto& r : readers) {
+    auto [bytes, st] = ReadAll(*r, 4096);
+    ASSERT_EQ(bytes, expected);
+  }
+  readers.clear();
+  EXPECT_EQ(s->open_readers(), 0u);
+}
+
+TEST_F(StreamFileTest, WithoutBatcherEveryAppendWakesWaitingReaders) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  std::thread reader([&] {
+    char buf[1];
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(r->Read(buf, 1).bytes, 1u);
+  });
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+    AppendPattern(*s, i, 1);
+  }
+  reader.join();
+  EXPECT_GE(s->WakeupsForTesting(), 3u);
+}
+
+TEST_F(StreamFileTest, BatcherWakesReadersOncePerBatchNotPerAppend) {
+  // A delay so long it never fires in this test: only the byte threshold
+  // can wake the readers.
+  WakeupBatcher batcher(std::chrono::hours(1));
+  auto s = NewStream(&batcher, /*batch=*/4096);
+  constexpr int kReaders = 10;
+  std::vector<std::unique_ptr<StreamReader>> readers;
+  for (int i = 0; i < kReaders; ++i) readers.push_back(s->OpenReader());
+  std::vector<std::thread> threads;
+  std::vector<std::size_t> got(kReaders);
+  for (int i = 0; i < kReaders; ++i) {
+    threads.emplace_back([&, i] {
+      char buf[8192];
+      got[i] = readers[i]->Read(buf, sizeof(buf)).bytes;
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == kReaders; }));
+  const std::uint64_t before = s->WakeupsForTesting();
+  for (int i = 0; i < 4095; ++i) AppendPattern(*s, i, 1);
+  EXPECT_EQ(s->WakeupsForTesting(), before)
+      << "4095 one-byte appends below the batch size must not wake anyone";
+  AppendPattern(*s, 4095, 1);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(s->WakeupsForTesting(), before + 1);
+  for (int i = 0; i < kReaders; ++i) EXPECT_GE(got[i], 4096u);
+}
+
+TEST_F(StreamFileTest, BatcherDeliversDeferredBytesWhenWriterGoesQuiet) {
+  WakeupBatcher batcher(std::chrono::milliseconds(50));
+  auto s = NewStream(&batcher, /*batch=*/1 << 20);
+  auto r = s->OpenReader();
+  std::string got;
+  std::thread reader([&] {
+    char buf[64];
+    while (got.size() < 2) {
+      auto res = r->Read(buf, sizeof(buf));
+      ASSERT_TRUE(res.status.ok());
+      got.append(buf, res.bytes);
+    }
+  });
+  for (int i = 0; i < 2; ++i) {
+    // Wait until the reader has taken byte i-1 and sleeps again.
+    ASSERT_TRUE(WaitFor([&] {
+      return s->WaitingReadersForTesting() == 1 &&
+             s->WakeupsForTesting() == static_cast<std::uint64_t>(i);
+    }));
+    // Far below the batch size; the writer then stops writing. The byte
+    // must still reach the reader (from the batcher), with no deadline.
+    AppendPattern(*s, i, 1);
+  }
+  reader.join();
+  EXPECT_EQ(got, Pattern(0, 2));
+}
+
+TEST_F(StreamFileTest, ReaderKeepsStreamAliveAfterWriterLetsGo) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 10);
+  ASSERT_TRUE(s->Finish().ok());
+  auto r = s->OpenReader();
+  s.reset();
+  auto [bytes, st] = ReadAll(*r);
+  EXPECT_EQ(bytes, Pattern(0, 10));
+  EXPECT_EQ(st.code(), Code::kEndOfStream);
+}
+
+}  // namespace
+}  // namespace fanout

@@ -1,0 +1,67 @@
+// Helpers shared by the test suites: temporary directories, deterministic
+// byte patterns, and waiting for an observable condition.
+
+#ifndef FANOUT_TESTS_TEST_UTIL_H_
+#define FANOUT_TESTS_TEST_UTIL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace fanout::testing {
+
+// A fresh directory under $TMPDIR, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string templ = std::string(base ? base : "/tmp") + "/fanout-test-XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) std::abort();
+    path_ = templ;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The byte at `offset` of a test stream: position-dependent, so a byte read
+// from the wrong place is caught.
+inline char PatternByte(std::uint64_t offset) {
+  const std::uint64_t x = offset * 0x9E3779B97F4A7C15ull;
+  return static_cast<char>((x >> 56) ^ (offset >> 12));
+}
+
+inline std::string Pattern(std::uint64_t offset, std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = PatternByte(offset + i);
+  return s;
+}
+
+// Waits (yielding, not sleeping a guessed time) until `cond` holds; fails
+// the test if it does not within `limit`.
+template <typename Cond>
+bool WaitFor(Cond cond, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "condition not reached within " << limit.count() << " ms";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
+}
+
+}  // namespace fanout::testing
+
+#endif  // FANOUT_TESTS_TEST_UTIL_H_

@@ -1,0 +1,27 @@
+// fanout_origin: the project's demo and benchmark origin (see
+// origin_server.h for what the query string controls).
+//   fanout_origin [--listen 127.0.0.1:9000]
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "bench/origin/origin_server.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"fanout_origin: a generated-object HTTP origin for demos and benchmarks"};
+  std::string listen = "127.0.0.1:9000";
+  app.add_option("--listen", listen, "HOST:PORT");
+  CLI11_PARSE(app, argc, argv);
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "fanout_origin: --listen wants HOST:PORT\n");
+    return 2;
+  }
+  const std::string host = listen.substr(0, colon);
+  const int port = std::atoi(listen.c_str() + colon + 1);
+  fanout::OriginServer origin;
+  std::printf("fanout_origin listening on %s:%d\n", host.c_str(), port);
+  std::fflush(stdout);
+  return origin.Run(host, port) ? 0 : 1;
+}

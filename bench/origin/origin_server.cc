@@ -1,0 +1,168 @@
+#include "bench/origin/origin_server.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <vector>
+
+namespace fanout {
+namespace {
+
+// Bodies repeat with a prime period, so a byte served from the wrong offset
+// is caught, and serving needs no per-byte work.
+constexpr std::uint64_t kPeriod = 65521;
+constexpr std::size_t kSendChunk = 64 * 1024;
+
+std::uint64_t PathSeed(const std::string& path) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : path) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// 2 * kPeriod bytes of the pattern for seed 0, so any window of up to
+// kPeriod bytes starting anywhere in one period is contiguous.
+const std::vector<char>& PatternTable() {
+  static const std::vector<char> table = [] {
+    std::vector<char> t(2 * kPeriod);
+    for (std::uint64_t i = 0; i < t.size(); ++i) {
+      const std::uint64_t j = i % kPeriod;
+      t[i] = static_cast<char>((j * 2654435761u) >> 13);
+    }
+    return t;
+  }();
+  return table;
+}
+
+std::uint64_t ParseNumber(const std::string& text, std::uint64_t fallback) {
+  if (text.empty()) return fallback;
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  std::string unit(end);
+  if (unit == "KB" || unit == "k") v *= 1e3;
+  else if (unit == "MB" || unit == "M") v *= 1e6;
+  else if (unit == "GB" || unit == "G") v *= 1e9;
+  else if (unit == "KiB") v *= 1024;
+  else if (unit == "MiB") v *= 1024 * 1024;
+  else if (unit == "GiB") v *= 1024.0 * 1024 * 1024;
+  return static_cast<std::uint64_t>(v);
+}
+
+}  // namespace
+
+char OriginServer::OriginByte(const std::string& path, std::uint64_t offset) {
+  return PatternTable()[(offset + PathSeed(path)) % kPeriod];
+}
+
+std::string OriginServer::OriginBody(const std::string& path, std::uint64_t size) {
+  std::string out(size, '\0');
+  for (std::uint64_t i = 0; i < size; ++i) out[i] = OriginByte(path, i);
+  return out;
+}
+
+OriginServer::OriginServer() { Install(); }
+
+OriginServer::~OriginServer() { Stop(); }
+
+void OriginServer::Install() {
+  http_.new_task_queue = [] { return new httplib::ThreadPool(128); };
+  http_.set_tcp_nodelay(true);
+  http_.set_keep_alive_max_count(1000);
+  http_.set_write_timeout(60);
+  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+    Handle(req, res);
+  };
+  http_.Get(".*", handler);
+  http_.Post(".*", handler);
+  http_.Put(".*", handler);
+  http_.Delete(".*", handler);
+  http_.Patch(".*", handler);
+  http_.Options(".*", handler);
+}
+
+int OriginServer::Start(const std::string& host, int port) {
+  int bound = port == 0 ? http_.bind_to_any_port(host)
+                        : (http_.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) return -1;
+  thread_ = std::thread([this] { http_.listen_after_bind(); });
+  return bound;
+}
+
+bool OriginServer::Run(const std::string& host, int port) { return http_.listen(host, port); }
+
+void OriginServer::Stop() {
+  http_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+int OriginServer::Count(const std::string& target) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = counts_.find(target);
+  return it == counts_.end() ? 0 : it->second;
+}
+
+int OriginServer::TotalCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int total = 0;
+  for (const auto& [k, v] : counts_) total += v;
+  return total;
+}
+
+httplib::Headers OriginServer::LastHeaders(const std::string& target) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = last_headers_.find(target);
+  return it == last_headers_.end() ? httplib::Headers{} : it->second;
+}
+
+void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counts_[req.target];
+    last_headers_[req.target] = req.headers;
+  }
+  const std::uint64_t size = ParseNumber(req.get_param_value("size"), 1 << 20);
+  const std::uint64_t rate = ParseNumber(req.get_param_value("rate"), 0);
+  const std::uint64_t drop_at = ParseNumber(req.get_param_value("drop_at"), UINT64_MAX);
+  const std::uint64_t delay_ms = ParseNumber(req.get_param_value("delay_ms"), 0);
+  const bool chunked = req.get_param_value("chunked") == "1";
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+
+  res.status = static_cast<int>(ParseNumber(req.get_param_value("status"), 200));
+  res.set_header("ETag", "\"" + std::to_string(PathSeed(req.path) % 1000000) + "\"");
+  res.set_header("Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT");
+  res.set_header("X-Origin-Method", req.method);
+  if (!req.body.empty()) res.set_header("X-Origin-Body-Bytes", std::to_string(req.body.size()));
+  if (req.get_param_value("set_cookie") == "1") res.set_header("Set-Cookie", "session=abc");
+  if (req.has_param("cc")) res.set_header("Cache-Control", req.get_param_value("cc"));
+
+  const std::uint64_t seed = PathSeed(req.path);
+  const auto start = std::chrono::steady_clock::now();
+  // Sends the next slice at `offset`, pacing to `rate`; false to drop.
+  auto send = [=](std::uint64_t offset, std::uint64_t limit, httplib::DataSink& sink) {
+    if (offset >= drop_at) return false;
+    if (rate > 0) {
+      const auto due = start + std::chrono::duration<double>(static_cast<double>(offset) / rate);
+      std::this_thread::sleep_until(due);
+    }
+    std::uint64_t n = std::min<std::uint64_t>({limit, kSendChunk, drop_at - offset});
+    if (rate > 0) n = std::min<std::uint64_t>(n, std::max<std::uint64_t>(rate / 100, 1024));
+    const char* p = PatternTable().data() + (offset + seed) % kPeriod;
+    n = std::min<std::uint64_t>(n, kPeriod);
+    return sink.write(p, static_cast<size_t>(n));
+  };
+  if (chunked) {
+    res.set_chunked_content_provider(
+        "application/octet-stream", [=](size_t offset, httplib::DataSink& sink) {
+          if (offset >= size) {
+            sink.done();
+            return true;
+          }
+          return send(offset, size - offset, sink);
+        });
+  } else {
+    res.set_content_provider(size, "application/octet-stream",
+                             [=](size_t offset, size_t length, httplib::DataSink& sink) {
+                               return send(offset, length, sink);
+                             });
+  }
+}
+
+}  // namespace fanout

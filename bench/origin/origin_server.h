@@ -1,0 +1,68 @@
+// OriginServer: the project's own upstream for tests, benchmarks and the
+// demo. It serves generated objects whose bytes are known in advance, and
+// behaves as each request's query string asks:
+//
+//   size=N          body length in bytes (default 1 MiB; units like 200MB ok)
+//   rate=N          send at most N bytes per second (default: unthrottled)
+//   chunked=1       send no Content-Length (chunked transfer)
+//   status=N        answer with status N (the body is still generated)
+//   drop_at=N       close the connection after N body bytes
+//   delay_ms=N      wait N ms before sending the response headers
+//   set_cookie=1    add a Set-Cookie header
+//   cc=TEXT         add "Cache-Control: TEXT"
+//
+// The body of path P is OriginBody(P, size): the query string does not
+// change the bytes. Every request is counted per target (path + query).
+// Thread-safety: all methods are safe from any thread.
+
+#ifndef FANOUT_BENCH_ORIGIN_ORIGIN_SERVER_H_
+#define FANOUT_BENCH_ORIGIN_ORIGIN_SERVER_H_
+
+#include <httplib.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace fanout {
+
+class OriginServer {
+ public:
+  OriginServer();
+  ~OriginServer();
+
+  // Binds host:port (port 0 picks one) and serves on a background thread.
+  // Returns the port, or -1.
+  int Start(const std::string& host, int port);
+  // Serves on the calling thread until Stop(). Returns false on failure.
+  bool Run(const std::string& host, int port);
+  void Stop();
+
+  // Requests seen for a target ("/path?query"), and for all targets.
+  int Count(const std::string& target) const;
+  int TotalCount() const;
+  // Request headers of the last request for a target.
+  httplib::Headers LastHeaders(const std::string& target) const;
+
+  // The byte at `offset` of path's body, and a whole body.
+  static char OriginByte(const std::string& path, std::uint64_t offset);
+  static std::string OriginBody(const std::string& path, std::uint64_t size);
+
+ private:
+  void Install();
+  void Handle(const httplib::Request& req, httplib::Response& res);
+
+  httplib::Server http_;
+  std::thread thread_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, int> counts_;                  // guarded by mu_
+  std::map<std::string, httplib::Headers> last_headers_;  // guarded by mu_
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_BENCH_ORIGIN_ORIGIN_SERVER_H_

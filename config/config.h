@@ -1,0 +1,69 @@
+// Config: everything fanoutd can be told, with its defaults.
+//
+// Read from a JSON file (see config/fanout.json and README "Configuration")
+// by LoadConfigFile(), then overridden by command-line flags. Plain data;
+// copy freely.
+
+#ifndef FANOUT_CONFIG_CONFIG_H_
+#define FANOUT_CONFIG_CONFIG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/url.h"
+
+namespace fanout {
+
+struct Route {
+  // Request path prefix, matched segment-wise ("/deb" matches "/deb" and
+  // "/deb/x", not "/debian"). The longest matching prefix wins. "/" matches
+  // everything. Stored without a trailing slash (except "/").
+  std::string prefix;
+  // Upstream origin. The request path minus the prefix is appended to its
+  // path: prefix "/deb" + upstream "http://h/debian" maps "/deb/a" to
+  // "http://h/debian/a".
+  Url upstream;
+  // Host header sent upstream. Default: empty, meaning the upstream's host.
+  std::string host_override;
+};
+
+struct Config {
+  // ---- Listening ----
+  // Address and port clients connect to ("host:port", "[::1]:port").
+  // Default: 0.0.0.0:8080. Port 0 picks a free port (logged at start-up).
+  std::string listen_host = "0.0.0.0";
+  int listen_port = 8080;
+  // Most client connections served at once; further ones get 503.
+  // Each costs one thread while open. Default: 512.
+  int max_connections = 512;
+  // A client that accepts no bytes for this long is dropped. Default: 30s.
+  std::chrono::milliseconds client_timeout{30000};
+  // Largest request body passed through to an upstream. Default: 64 MiB.
+  std::uint64_t max_request_body = 64ull << 20;
+
+  // ---- Cache ----
+  // Where stream files and entries live. Created if missing.
+  // Default: /var/cache/fanout.
+  std::string cache_dir = "/var/cache/fanout";
+
+  // ---- Upstreams ----
+  // At least one route is required.
+  std::vector<Route> routes;
+  // Time allowed to establish an upstream connection. Default: 5s.
+  std::chrono::milliseconds upstream_connect_timeout{5000};
+  // Time allowed between upstream bytes (and for the response headers).
+  // Default: 30s.
+  std::chrono::milliseconds upstream_read_timeout{30000};
+
+  // ---- Logs ----
+  // trace, debug, info, warn, error, critical or off. Default: info.
+  std::string log_level = "info";
+  // One line per request. Default: true.
+  bool access_log = true;
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_CONFIG_CONFIG_H_

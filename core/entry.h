@@ -1,0 +1,76 @@
+// Entry: one cached URL — the stream file its body is written to, and the
+// response head the fetch publishes once the upstream answered.
+//
+// The fetch (one thread) publishes the head exactly once, or reports that
+// the upstream failed before sending one; requests that joined wait for
+// either with WaitForHead(). After the fetch the entry is complete (a hit)
+// or dropped from the cache. Every method is safe from any thread; hold an
+// Entry by shared_ptr (readers keep it and its stream alive).
+
+#ifndef FANOUT_CORE_ENTRY_H_
+#define FANOUT_CORE_ENTRY_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/response_head.h"
+#include "core/stream_file.h"
+
+namespace fanout {
+
+class Entry {
+ public:
+  // Why a fetch produced no head.
+  enum class UpstreamError {
+    kUnreachable,  // connecting or sending failed (a gateway error, 502)
+    kTimedOut,     // no response head in time (a gateway timeout, 504)
+  };
+
+  struct HeadOutcome {
+    // Set when the upstream answered.
+    std::shared_ptr<const ResponseHead> head;
+    // Whether the response may be served to requests other than the one
+    // that caused the fetch (no Set-Cookie, not private or no-store).
+    bool shareable = false;
+    // Set when it did not.
+    std::optional<UpstreamError> error;
+    std::string error_message;
+  };
+
+  Entry(std::string key, std::shared_ptr<StreamFile> stream);
+
+  const std::string& key() const { return key_; }
+  const std::shared_ptr<StreamFile>& stream() const { return stream_; }
+
+  // ---- The fetch. ----
+  // Publishes the head; wakes every waiter. Ignored after the first call.
+  void PublishHead(ResponseHead head, bool shareable);
+  // Reports that no head will come; wakes every waiter. Also fails the
+  // stream so nobody waits on it.
+  void FailBeforeHead(UpstreamError error, std::string message);
+  // The body was written completely and kept: the entry is now a hit.
+  void MarkComplete();
+
+  // ---- Requests. ----
+  // Waits for the head or the failure. nullopt if the deadline passed.
+  std::optional<HeadOutcome> WaitForHead(Deadline deadline) const;
+  bool complete() const { return complete_.load(std::memory_order_acquire); }
+
+ private:
+  const std::string key_;
+  const std::shared_ptr<StreamFile> stream_;
+  std::atomic<bool> complete_{false};
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable head_ready_;  // signalled once, by the fetch
+  std::optional<HeadOutcome> outcome_;          // guarded by mu_
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_CORE_ENTRY_H_

@@ -1,0 +1,61 @@
+// ConnectionPool: the task queue that runs fanoutd's client connections.
+//
+// cpp-httplib hands every accepted connection to a TaskQueue as one task
+// that lives as long as the connection. Its own pool has 8 threads and an
+// unbounded queue, so the 9th streaming client would wait silently. This
+// pool runs up to `workers` connections at once; a connection beyond that
+// runs on a short-lived overflow thread that answers 503 at once (the
+// server asks IsOverflowConnection() before routing), so clients are told
+// instead of left hanging. Past `max_overflow` such threads, connections
+// queue until a worker is free.
+//
+// Thread-safety: enqueue() is called by httplib's accept thread; shutdown()
+// by the server's stop path; IsOverflowConnection() on any connection thread.
+
+#ifndef FANOUT_SERVER_CONNECTION_POOL_H_
+#define FANOUT_SERVER_CONNECTION_POOL_H_
+
+#include <httplib.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace fanout {
+
+class ConnectionPool : public httplib::TaskQueue {
+ public:
+  ConnectionPool(std::size_t workers, std::size_t max_overflow);
+  ~ConnectionPool() override;
+
+  void enqueue(std::function<void()> fn) override;
+  void shutdown() override;
+
+  // True on a thread that runs a connection the pool had no room for.
+  static bool IsOverflowConnection();
+
+  std::size_t busy_workers() const;
+
+ private:
+  void WorkerLoop();
+
+  const std::size_t workers_;
+  const std::size_t max_overflow_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_available_;  // signalled on enqueue and shutdown
+  std::condition_variable overflow_done_;   // signalled when an overflow thread ends
+  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  std::size_t busy_ = 0;                     // guarded by mu_; workers running a task
+  std::size_t overflow_running_ = 0;         // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
+
+  std::vector<std::thread> threads_;  // last: started once the rest exists
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_SERVER_CONNECTION_POOL_H_

@@ -1,0 +1,327 @@
+#include "server/fanout_server.h"
+
+#include <spdlog/spdlog.h>
+#include <strings.h>
+
+#include <vector>
+
+#include "server/access_log.h"
+#include "server/connection_pool.h"
+#include "server/http_headers.h"
+
+namespace fanout {
+namespace {
+
+// Bytes a client's body provider reads from the stream file per call: large
+// enough for few syscalls, small enough that 1,000 clients stay cheap.
+constexpr std::size_t kBodyBufferBytes = 64 * 1024;
+
+// How often a client waiting at the frontier checks for shutdown.
+constexpr auto kFrontierPoll = std::chrono::seconds(1);
+
+// Overflow threads that answer 503 while every worker is busy.
+constexpr std::size_t kMaxOverflowThreads = 64;
+
+}  // namespace
+
+FanoutServer::FanoutServer(Config config)
+    : config_(std::move(config)), router_(config_.routes) {}
+
+FanoutServer::~FanoutServer() {
+  Stop();
+  http_.reset();
+  fetcher_.reset();
+  cache_.reset();
+  batcher_.reset();
+}
+
+Status FanoutServer::Start() {
+  batcher_ = std::make_unique<WakeupBatcher>();
+  Cache::Options cache_options;
+  cache_options.dir = config_.cache_dir;
+  cache_options.batcher = batcher_.get();
+  Status st = Cache::Open(cache_options, &cache_);
+  if (!st.ok()) return st;
+  UpstreamFetcher::Options fetch_options;
+  fetch_options.connect_timeout = config_.upstream_connect_timeout;
+  fetch_options.read_timeout = config_.upstream_read_timeout;
+  fetcher_ = std::make_unique<UpstreamFetcher>(fetch_options, cache_.get());
+
+  http_ = std::make_unique<httplib::Server>();
+  const auto workers = static_cast<std::size_t>(config_.max_connections);
+  http_->new_task_queue = [workers] {
+    return new ConnectionPool(workers, kMaxOverflowThreads);
+  };
+  http_->set_tcp_nodelay(true);
+  http_->set_keep_alive_max_count(1000);
+  http_->set_keep_alive_timeout(5);
+  http_->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(config_.client_timeout).count());
+  http_->set_write_timeout(std::chrono::duration_cast<std::chrono::seconds>(config_.client_timeout).count());
+  http_->set_payload_max_length(config_.max_request_body);
+
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (ConnectionPool::IsOverflowConnection()) {
+      res.set_header("Retry-After", "1");
+      res.set_header("Connection", "close");
+      ReplyError(res, 503,
+                 "fanoutd: too many connections (max_connections is " +
+                     std::to_string(config_.max_connections) + ")",
+                 NewRecord(req));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // fanoutd answers ranges itself (a later version); httplib must not cut
+    // the body on its own, so the parsed ranges are dropped here.
+    const_cast<httplib::Request&>(req).ranges.clear();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  auto cacheable = [this](const httplib::Request& req, httplib::Response& res) {
+    HandleCacheable(req, res);
+  };
+  auto pass = [this](const httplib::Request& req, httplib::Response& res) {
+    HandlePassThrough(req, res);
+  };
+  http_->Get(".*", cacheable);
+  http_->Post(".*", pass);
+  http_->Put(".*", pass);
+  http_->Delete(".*", pass);
+  http_->Patch(".*", pass);
+  http_->Options(".*", pass);
+
+  if (config_.listen_port == 0) {
+    port_ = http_->bind_to_any_port(config_.listen_host);
+    if (port_ < 0) port_ = 0;
+  } else if (http_->bind_to_port(config_.listen_host, config_.listen_port)) {
+    port_ = config_.listen_port;
+  }
+  if (port_ <= 0) {
+    return Status::IOError("cannot listen on " + config_.listen_host + ":" +
+                           std::to_string(config_.listen_port));
+  }
+  return Status::Ok();
+}
+
+bool FanoutServer::Run() { return http_ && http_->listen_after_bind(); }
+
+void FanoutServer::Stop() {
+  stopping_.store(true);
+  if (http_) http_->stop();
+}
+
+FanoutServer::Record FanoutServer::NewRecord(const httplib::Request& req) {
+  return std::make_shared<AccessLogRecord>(config_.access_log, req.remote_addr, req.method,
+                                           req.target);
+}
+
+void FanoutServer::ReplyError(httplib::Response& res, int status, const std::string& message,
+                              const Record& record) {
+  res.status = status;
+  res.set_content(message + "\n", "text/plain; charset=utf-8");
+  record->set_status(status);
+  record->AddBytes(message.size() + 1);
+}
+
+FetchJob FanoutServer::MakeJob(const httplib::Request& req, const Route& route,
+                               const std::string& target, bool shared) const {
+  FetchJob job;
+  job.origin = route.upstream;
+  job.method = shared ? "GET" : req.method;
+  if (job.method == "HEAD") job.method = "GET";  // fetch the body others may want
+  job.target = target;
+  const std::string host =
+      route.host_override.empty() ? route.upstream.HostHeader() : route.host_override;
+  job.headers = UpstreamRequestHeaders(req, host, shared);
+  job.body = req.body;
+  job.keep = shared;
+  return job;
+}
+
+void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Response& res) {
+  Record record = NewRecord(req);
+  const Route* route = router_.Match(req.target);
+  if (route == nullptr) {
+    ReplyError(res, 404, "fanoutd: no route for " + req.path, record);
+    return;
+  }
+  const std::string target = Router::UpstreamTarget(*route, req.target);
+  if (RequestMustBypass(req)) {
+    ServePrivate(req, res, *route, target, record);
+    return;
+  }
+  const std::string key = route->upstream.Origin() + target;
+  Cache::Acquired acquired = cache_->Acquire(key);
+  if (!acquired.status.ok()) {
+    spdlog::error("cache cannot take {}: {}", key, acquired.status.ToString());
+    ReplyError(res, 500, "fanoutd: cache unavailable: " + acquired.status.message(), record);
+    return;
+  }
+  const char* cache_status = "HIT";
+  if (acquired.lookup == Cache::Lookup::kMiss) {
+    cache_status = "MISS";
+    fetcher_->Start(MakeJob(req, *route, target, /*shared=*/true), acquired.entry);
+  } else if (acquired.lookup == Cache::Lookup::kJoin) {
+    cache_status = "JOIN";
+  }
+  const auto deadline = std::chrono::steady_clock::now() + config_.upstream_connect_timeout +
+                        config_.upstream_read_timeout + std::chrono::seconds(5);
+  auto outcome = acquired.entry->WaitForHead(deadline);
+  if (outcome && outcome->head && !outcome->shareable &&
+      acquired.lookup != Cache::Lookup::kMiss) {
+    // The response belongs to the request that caused the fetch: go alone.
+    ServePrivate(req, res, *route, target, record);
+    return;
+  }
+  ServeEntry(req, res, acquired.entry, cache_status, record);
+}
+
+void FanoutServer::HandlePassThrough(const httplib::Request& req, httplib::Response& res) {
+  Record record = NewRecord(req);
+  const Route* route = router_.Match(req.target);
+  if (route == nullptr) {
+    ReplyError(res, 404, "fanoutd: no route for " + req.path, record);
+    return;
+  }
+  ServePrivate(req, res, *route, Router::UpstreamTarget(*route, req.target), record);
+}
+
+void FanoutServer::ServePrivate(const httplib::Request& req, httplib::Response& res,
+                                const Route& route, const std::string& target,
+                                Record record) {
+  std::shared_ptr<Entry> entry;
+  Status st = cache_->CreatePrivate(route.upstream.Origin() + target, &entry);
+  if (!st.ok()) {
+    ReplyError(res, 500, "fanoutd: cannot buffer the response: " + st.message(), record);
+    return;
+  }
+  fetcher_->Start(MakeJob(req, route, target, /*shared=*/false), entry);
+  ServeEntry(req, res, entry, "BYPASS", record);
+}
+
+void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& res,
+                              const std::shared_ptr<Entry>& entry, const char* cache_status,
+                              Record record) {
+  record->set_cache_status(cache_status);
+  const auto deadline = std::chrono::steady_clock::now() + config_.upstream_connect_timeout +
+                        config_.upstream_read_timeout + std::chrono::seconds(5);
+  auto outcome = entry->WaitForHead(deadline);
+  if (!outcome) {
+    ReplyError(res, 504, "fanoutd: no response from upstream for " + entry->key(), record);
+    return;
+  }
+  if (outcome->error) {
+    const bool timed_out = *outcome->error == Entry::UpstreamError::kTimedOut;
+    res.set_header("X-Cache", cache_status);
+    ReplyError(res, timed_out ? 504 : 502,
+               std::string("fanoutd: ") +
+                   (timed_out ? "upstream timed out: " : "upstream failed: ") +
+                   outcome->error_message,
+               record);
+    return;
+  }
+  const ResponseHead& head = *outcome->head;
+  res.status = head.status;
+  record->set_status(head.status);
+  std::string content_type;
+  for (const auto& [name, value] : head.headers) {
+    if (::strcasecmp(name.c_str(), "Content-Type") == 0) {
+      content_type = value;
+      continue;
+    }
+    res.headers.emplace(name, value);
+  }
+  res.set_header("X-Cache", cache_status);
+  std::uint64_t age = head.upstream_age;
+  if (entry->complete()) {
+    const auto resident = std::chrono::system_clock::now() - head.received_at;
+    age += static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(resident).count()));
+  }
+  if (entry->complete() || head.upstream_age > 0) res.set_header("Age", std::to_string(age));
+  ServeBody(res, entry, head, req.method == "HEAD", content_type, std::move(record));
+}
+
+void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry>& entry,
+                             const ResponseHead& head, bool head_only,
+                             const std::string& content_type, Record record) {
+  auto reader = std::shared_ptr<StreamReader>(entry->stream()->OpenReader());
+  // State shared by the provider calls of this one response.
+  struct BodyState {
+    std::shared_ptr<Entry> entry;
+    std::shared_ptr<StreamReader> reader;
+    Record record;
+    std::vector<char> buffer;
+  };
+  auto state = std::make_shared<BodyState>(BodyState{entry, reader, std::move(record), {}});
+  // Reads the next bytes for the client, waiting at the frontier. Returns
+  // 0 at the end of the stream, -1 if the body cannot be completed.
+  auto next = [this, state](std::size_t max) -> long {
+    if (state->buffer.empty()) state->buffer.resize(kBodyBufferBytes);
+    for (;;) {
+      auto r = state->reader->Read(state->buffer.data(), std::min(max, state->buffer.size()),
+                                   std::chrono::steady_clock::now() + kFrontierPoll);
+      if (r.status.ok()) return static_cast<long>(r.bytes);
+      switch (r.status.code()) {
+        case Status::Code::kDeadlineExceeded:
+          if (stopping_.load()) {
+            state->record->MarkIncomplete("fanoutd stopping");
+            return -1;
+          }
+          continue;
+        case Status::Code::kEndOfStream:
+          return 0;
+        default:
+          state->record->MarkIncomplete(r.status.ToString());
+          return -1;
+      }
+    }
+  };
+  if (head_only) {
+    // httplib sends no body for HEAD; Content-Length (when known) still
+    // tells the client what a GET would carry.
+    if (head.content_length) {
+      res.set_content_provider(*head.content_length, content_type,
+                               [](size_t, size_t, httplib::DataSink&) { return false; });
+    } else if (!content_type.empty()) {
+      res.set_header("Content-Type", content_type);
+    }
+    if (content_type.empty()) res.headers.erase("Content-Type");
+    return;
+  }
+  if (head.content_length) {
+    res.set_content_provider(
+        *head.content_length, content_type,
+        [state, next](size_t offset, size_t length, httplib::DataSink& sink) {
+          if (offset != state->reader->position()) state->reader->Seek(offset);
+          const long n = next(length);
+          if (n <= 0) {
+            if (n == 0) state->record->MarkIncomplete("stream shorter than its length");
+            return false;
+          }
+          if (!sink.write(state->buffer.data(), static_cast<size_t>(n))) {
+            state->record->MarkIncomplete("client went away");
+            return false;
+          }
+          state->record->AddBytes(static_cast<std::uint64_t>(n));
+          return true;
+        });
+  } else {
+    res.set_chunked_content_provider(
+        content_type, [state, next](size_t, httplib::DataSink& sink) {
+          const long n = next(kBodyBufferBytes);
+          if (n < 0) return false;
+          if (n == 0) {
+            sink.done();
+            return true;
+          }
+          if (!sink.write(state->buffer.data(), static_cast<size_t>(n))) {
+            state->record->MarkIncomplete("client went away");
+            return false;
+          }
+          state->record->AddBytes(static_cast<std::uint64_t>(n));
+          return true;
+        });
+  }
+  // httplib sets the type it is given even when empty; no type is better.
+  if (content_type.empty()) res.headers.erase("Content-Type");
+}
+
+}  // namespace fanout

@@ -1,0 +1,79 @@
+// FanoutServer: fanoutd's HTTP front end.
+//
+// GET and HEAD on a routed path go through the cache: a miss starts the one
+// upstream fetch, requests that arrive while it runs join it, and later
+// ones are hits; each client streams the body from its own reader of the
+// entry's stream file. Other methods, and requests with credentials or
+// cookies, are passed to the upstream on their own (X-Cache: BYPASS).
+//
+// Thread-safety: Start() then Run() on one thread; Stop() from any thread.
+
+#ifndef FANOUT_SERVER_FANOUT_SERVER_H_
+#define FANOUT_SERVER_FANOUT_SERVER_H_
+
+#include <httplib.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "core/cache.h"
+#include "core/wakeup_batcher.h"
+#include "server/router.h"
+#include "server/upstream_fetch.h"
+
+namespace fanout {
+
+class AccessLogRecord;
+
+class FanoutServer {
+ public:
+  explicit FanoutServer(Config config);
+  ~FanoutServer();
+
+  // Opens the cache and binds the listening socket. kIOError if either fails.
+  Status Start();
+  // The port actually bound (useful with port 0).
+  int port() const { return port_; }
+  // Serves until Stop(). Returns false if the server could not run.
+  bool Run();
+  void Stop();
+
+ private:
+  using Record = std::shared_ptr<AccessLogRecord>;
+
+  void HandleCacheable(const httplib::Request& req, httplib::Response& res);
+  void HandlePassThrough(const httplib::Request& req, httplib::Response& res);
+  // Fetches for this request alone and streams the answer (X-Cache: BYPASS).
+  void ServePrivate(const httplib::Request& req, httplib::Response& res,
+                    const Route& route, const std::string& target, Record record);
+  // Answers from an entry once its head is known (or failed).
+  void ServeEntry(const httplib::Request& req, httplib::Response& res,
+                  const std::shared_ptr<Entry>& entry, const char* cache_status,
+                  Record record);
+  void ServeBody(httplib::Response& res, const std::shared_ptr<Entry>& entry,
+                 const ResponseHead& head, bool head_only,
+                 const std::string& content_type, Record record);
+  void ReplyError(httplib::Response& res, int status, const std::string& message,
+                  const Record& record);
+  Record NewRecord(const httplib::Request& req);
+  FetchJob MakeJob(const httplib::Request& req, const Route& route,
+                   const std::string& target, bool shared) const;
+
+  const Config config_;
+  const Router router_;
+  std::atomic<bool> stopping_{false};
+  int port_ = 0;
+
+  // Destroyed in reverse order: the server (and its connections) first,
+  // then the fetches, the cache, and last the batcher they all use.
+  std::unique_ptr<WakeupBatcher> batcher_;
+  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<UpstreamFetcher> fetcher_;
+  std::unique_ptr<httplib::Server> http_;
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_SERVER_FANOUT_SERVER_H_

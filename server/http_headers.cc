@@ -1,0 +1,121 @@
+#include "server/http_headers.h"
+
+#include <strings.h>
+
+#include <array>
+#include <cctype>
+
+namespace fanout {
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Calls f(token) for each comma-separated token of a header value.
+template <typename F>
+bool AnyToken(std::string_view list, F f) {
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    std::string_view token = Trim(list.substr(0, comma));
+    if (!token.empty() && f(token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool IsHopByHop(std::string_view name, std::string_view connection) {
+  static constexpr std::array<std::string_view, 9> kHopByHop = {
+      "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+      "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
+  for (auto h : kHopByHop) {
+    if (EqualsIgnoreCase(name, h)) return true;
+  }
+  return AnyToken(connection, [&](std::string_view t) { return EqualsIgnoreCase(t, name); });
+}
+
+bool HasCacheDirective(std::string_view cache_control, std::string_view directive) {
+  return AnyToken(cache_control, [&](std::string_view token) {
+    const auto eq = token.find('=');
+    return EqualsIgnoreCase(Trim(token.substr(0, eq)), directive);
+  });
+}
+
+bool RequestMustBypass(const httplib::Request& req) {
+  return req.has_header("Authorization") || req.has_header("Cookie");
+}
+
+bool ResponseShareable(const ResponseHead& head) {
+  bool shareable = true;
+  for (const auto& [name, value] : head.headers) {
+    if (EqualsIgnoreCase(name, "Set-Cookie")) shareable = false;
+    if (EqualsIgnoreCase(name, "Cache-Control") &&
+        (HasCacheDirective(value, "private") || HasCacheDirective(value, "no-store"))) {
+      shareable = false;
+    }
+  }
+  return shareable;
+}
+
+httplib::Headers UpstreamRequestHeaders(const httplib::Request& req,
+                                        const std::string& host, bool shared_fetch) {
+  static constexpr std::array<std::string_view, 9> kClientSpecific = {
+      "Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match",
+      "If-Unmodified-Since", "Accept-Encoding", "Content-Length", "Host"};
+  const std::string connection = req.get_header_value("Connection");
+  httplib::Headers out;
+  for (const auto& [name, value] : req.headers) {
+    if (IsHopByHop(name, connection)) continue;
+    if (EqualsIgnoreCase(name, "Host") || EqualsIgnoreCase(name, "Content-Length")) continue;
+    // httplib adds these to every request it parses; they are not the client's.
+    if (EqualsIgnoreCase(name, "REMOTE_ADDR") || EqualsIgnoreCase(name, "REMOTE_PORT") ||
+        EqualsIgnoreCase(name, "LOCAL_ADDR") || EqualsIgnoreCase(name, "LOCAL_PORT")) {
+      continue;
+    }
+    bool specific = false;
+    for (auto h : kClientSpecific) specific = specific || EqualsIgnoreCase(name, h);
+    if (shared_fetch && specific) continue;
+    out.emplace(name, value);
+  }
+  out.emplace("Host", host);
+  if (!req.remote_addr.empty()) {
+    const std::string prior = req.get_header_value("X-Forwarded-For");
+    out.erase("X-Forwarded-For");
+    out.emplace("X-Forwarded-For",
+                prior.empty() ? req.remote_addr : prior + ", " + req.remote_addr);
+  }
+  return out;
+}
+
+ResponseHead MakeResponseHead(const httplib::Response& res) {
+  ResponseHead head;
+  head.status = res.status;
+  head.received_at = std::chrono::system_clock::now();
+  const std::string connection = res.get_header_value("Connection");
+  for (const auto& [name, value] : res.headers) {
+    if (IsHopByHop(name, connection)) continue;
+    if (EqualsIgnoreCase(name, "Content-Length")) {
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+      if (end != value.c_str() && *end == '\0') head.content_length = n;
+      continue;  // set again from the stream's length when served
+    }
+    if (EqualsIgnoreCase(name, "Age")) {
+      head.upstream_age = std::strtoull(value.c_str(), nullptr, 10);
+      continue;  // recomputed on every response
+    }
+    head.headers.emplace_back(name, value);
+  }
+  return head;
+}
+
+}  // namespace fanout

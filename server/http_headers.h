@@ -1,0 +1,45 @@
+// The header rules of an HTTP cache in front of an origin: which headers
+// travel end to end, which requests must not share a fetch, and which
+// responses must not be shared or kept.
+
+#ifndef FANOUT_SERVER_HTTP_HEADERS_H_
+#define FANOUT_SERVER_HTTP_HEADERS_H_
+
+#include <httplib.h>
+
+#include <string>
+#include <string_view>
+
+#include "core/response_head.h"
+
+namespace fanout {
+
+// True for the hop-by-hop headers of RFC 9110 §7.6.1, and for any header
+// named in the message's Connection header (`connection` is its value).
+bool IsHopByHop(std::string_view name, std::string_view connection);
+
+// A request carrying credentials or cookies is fetched on its own.
+bool RequestMustBypass(const httplib::Request& req);
+
+// A response that sets cookies or is marked private / no-store is served
+// only to the request that caused it, and never kept.
+bool ResponseShareable(const ResponseHead& head);
+
+// The request headers to send upstream: end-to-end headers of the client's
+// request, with Host set to `host`. For a shared fetch the headers that
+// would make the response specific to one client (conditionals, Range,
+// Accept-Encoding) are left out, so every joiner can use the response.
+httplib::Headers UpstreamRequestHeaders(const httplib::Request& req,
+                                        const std::string& host,
+                                        bool shared_fetch);
+
+// The upstream response's end-to-end headers, to store and relay.
+ResponseHead MakeResponseHead(const httplib::Response& res);
+
+// Value of a Cache-Control directive list contains `directive`
+// (case-insensitive, ignoring arguments).
+bool HasCacheDirective(std::string_view cache_control, std::string_view directive);
+
+}  // namespace fanout
+
+#endif  // FANOUT_SERVER_HTTP_HEADERS_H_

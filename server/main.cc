@@ -1,0 +1,128 @@
+// fanoutd: the fan-out caching daemon. Parses the command line and config,
+// sets up logging, runs the server until SIGINT or SIGTERM.
+
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "config/config_loader.h"
+#include "server/fanout_server.h"
+
+#ifndef FANOUT_VERSION
+#define FANOUT_VERSION "0.0.0"
+#endif
+
+namespace {
+
+// Exit codes: 0 fine, 1 runtime failure (cannot listen, cache dir), 2 bad
+// command line or config.
+constexpr int kExitRuntime = 1;
+constexpr int kExitConfig = 2;
+
+int ConfigError(const std::string& message) {
+  std::fprintf(stderr, "fanoutd: config error: %s\n", message.c_str());
+  return kExitConfig;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fanoutd: fetch each URL once, stream it to every client at once"};
+  std::string config_path, listen, cache_dir, log_level, upstream;
+  bool check_config = false, version = false;
+  app.add_option("-c,--config", config_path, "JSON config file");
+  app.add_option("--listen", listen, "HOST:PORT to listen on (overrides the config)");
+  app.add_option("--cache-dir", cache_dir, "cache directory (overrides the config)");
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error, critical or off");
+  app.add_option("--upstream", upstream,
+                 "serve everything from this origin URL (a single route \"/\")");
+  app.add_flag("--check-config", check_config, "validate the configuration and exit");
+  app.add_flag("--version", version, "print the version and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : kExitConfig;
+  }
+  if (version) {
+    std::printf("fanoutd %s\n", FANOUT_VERSION);
+    return 0;
+  }
+
+  fanout::Config config;
+  if (!config_path.empty()) {
+    fanout::Status st = fanout::LoadConfigFile(config_path, &config);
+    if (!st.ok()) return ConfigError(st.message());
+  }
+  if (!listen.empty()) {
+    fanout::Status st = fanout::ParseListen(listen, &config);
+    if (!st.ok()) return ConfigError("--" + st.message());
+  }
+  if (!cache_dir.empty()) config.cache_dir = cache_dir;
+  if (!log_level.empty()) {
+    if (spdlog::level::from_str(log_level) == spdlog::level::off && log_level != "off") {
+      return ConfigError("--log-level: unknown level '" + log_level + "'");
+    }
+    config.log_level = log_level;
+  }
+  if (!upstream.empty()) {
+    fanout::Route route;
+    fanout::Status st = fanout::MakeRoute("/", upstream, "--upstream", &route);
+    if (!st.ok()) return ConfigError(st.message());
+    config.routes = {route};
+  }
+  if (fanout::Status st = fanout::ValidateConfig(config); !st.ok()) {
+    return ConfigError(st.message());
+  }
+  if (check_config) {
+    std::printf("fanoutd: configuration OK (%zu routes)\n", config.routes.size());
+    return 0;
+  }
+
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::flush_on(spdlog::level::info);
+
+  // Signals are taken by one thread with sigwait, so no handler runs on a
+  // thread holding a lock.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  fanout::FanoutServer server(config);
+  if (fanout::Status st = server.Start(); !st.ok()) {
+    spdlog::critical("cannot start: {}", st.ToString());
+    return kExitRuntime;
+  }
+  spdlog::info("fanoutd {} listening on {}:{}", FANOUT_VERSION, config.listen_host,
+               server.port());
+  spdlog::info("cache dir {}; max_connections {}; upstream timeouts connect {}ms read {}ms",
+               config.cache_dir, config.max_connections,
+               config.upstream_connect_timeout.count(), config.upstream_read_timeout.count());
+  for (const auto& r : config.routes) {
+    spdlog::info("route {} -> {}{}", r.prefix, r.upstream.ToString(),
+                 r.host_override.empty() ? "" : " (Host: " + r.host_override + ")");
+  }
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal {}: stopping", sig);
+    server.Stop();
+  });
+  const bool ran = server.Run();
+  if (!ran) spdlog::critical("server stopped with an error");
+  // Wake the signal thread if Run ended for another reason.
+  pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
+  spdlog::info("fanoutd stopped");
+  return ran ? 0 : kExitRuntime;
+}

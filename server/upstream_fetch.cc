@@ -1,0 +1,138 @@
+#include "server/upstream_fetch.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "server/http_headers.h"
+
+namespace fanout {
+
+UpstreamFetcher::UpstreamFetcher(const Options& options, Cache* cache)
+    : options_(options), cache_(cache) {}
+
+UpstreamFetcher::~UpstreamFetcher() {
+  std::unique_lock<std::mutex> lock(mu_);
+  stopping_ = true;
+  for (httplib::Client* c : clients_) c->stop();
+  all_done_.wait(lock, [this] { return running_ == 0; });
+}
+
+std::size_t UpstreamFetcher::in_flight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_;
+}
+
+void UpstreamFetcher::Start(FetchJob job, std::shared_ptr<Entry> entry) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++running_;
+  }
+  // One thread per fetch: it blocks in the upstream socket, never on a client.
+  std::thread([this, job = std::move(job), entry = std::move(entry)] {
+    Run(job, entry);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--running_ == 0) all_done_.notify_all();
+  }).detach();
+}
+
+void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& entry) {
+  const std::string url = job.origin.Origin() + job.target;
+  const auto started = std::chrono::steady_clock::now();
+  spdlog::info("fetch start {} {}", job.method, url);
+
+  httplib::Client client(job.origin.Origin());
+  client.set_connection_timeout(options_.connect_timeout);
+  client.set_read_timeout(options_.read_timeout);
+  client.set_write_timeout(options_.read_timeout);
+  client.set_keep_alive(false);
+  client.set_follow_location(false);
+  client.set_decompress(false);  // relay bytes exactly as the origin sent them
+  client.set_tcp_nodelay(true);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      entry->FailBeforeHead(Entry::UpstreamError::kUnreachable, "fanoutd is stopping");
+      cache_->Drop(entry);
+      return;
+    }
+    clients_.insert(&client);
+  }
+
+  StreamFile& stream = *entry->stream();
+  bool head_published = false;
+  bool keep = job.keep;
+  int status = 0;
+  httplib::Request req;
+  req.method = job.method;
+  req.path = job.target;
+  req.headers = job.headers;
+  req.body = job.body;
+  req.response_handler = [&](const httplib::Response& res) {
+    ResponseHead head = MakeResponseHead(res);
+    status = head.status;
+    const bool shareable = ResponseShareable(head);
+    keep = keep && shareable && head.status == 200;
+    if (head.content_length) {
+      (void)stream.SetExpectedLength(*head.content_length);
+    }
+    entry->PublishHead(std::move(head), shareable);
+    head_published = true;
+    // New requests must not join a response that is not theirs to share.
+    if (!shareable) cache_->Drop(entry);
+    return true;
+  };
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    return stream.Append(data, n).ok();
+  };
+  httplib::Result result = client.send(req);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    clients_.erase(&client);
+  }
+
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!result || (head_published && stream.state() == StreamFile::State::kFailed)) {
+    const std::string why = result ? stream.failure() : httplib::to_string(result.error());
+    const std::string message = "upstream " + url + ": " + why;
+    if (head_published) {
+      stream.Fail(message);
+      spdlog::warn("fetch failed {} after {} bytes in {:.3f}s: {}", url, stream.frontier(),
+                   seconds, why);
+    } else {
+      // A read error before any head is a timeout if the read timeout ran
+      // out, otherwise the upstream hung up: a bad gateway.
+      const bool timed_out =
+          result.error() == httplib::Error::ConnectionTimeout ||
+          (result.error() == httplib::Error::Read &&
+           seconds * 1000 >= 0.9 * static_cast<double>(options_.read_timeout.count()));
+      entry->FailBeforeHead(
+          timed_out ? Entry::UpstreamError::kTimedOut : Entry::UpstreamError::kUnreachable,
+          message);
+      spdlog::warn("fetch failed {} before response headers after {:.3f}s: {}", url,
+                   seconds, why);
+    }
+    cache_->Drop(entry);
+    return;
+  }
+
+  const Status finished = stream.Finish();
+  const double mib = static_cast<double>(stream.frontier()) / (1 << 20);
+  if (!finished.ok()) {
+    spdlog::warn("fetch failed {}: {}", url, finished.message());
+    cache_->Drop(entry);
+    return;
+  }
+  spdlog::info("fetch done {} status {} {} bytes in {:.3f}s ({:.1f} MiB/s){}", url, status,
+               stream.frontier(), seconds, seconds > 0 ? mib / seconds : 0.0,
+               keep ? "" : ", not kept");
+  if (!keep) {
+    cache_->Drop(entry);
+    return;
+  }
+  const Status committed = cache_->Complete(entry);
+  if (!committed.ok()) spdlog::warn("entry {} not kept: {}", url, committed.message());
+}
+
+}  // namespace fanout

@@ -1,0 +1,71 @@
+// UpstreamFetcher: runs fetches — the one upstream transfer per entry —
+// each on its own thread, writing the body into the entry's stream file.
+//
+// A fetch publishes the response head to the entry as soon as it arrives,
+// appends body bytes as they come, and ends the stream: finished (then, for
+// a shareable 200 of a shared fetch, the entry is committed as a hit) or
+// failed (then every reader sees the error and nothing is kept). Clients
+// never drive a fetch: one that leaves changes nothing for the others.
+//
+// Thread-safety: Start() from any thread. The destructor cancels the
+// fetches still running and waits for their threads.
+
+#ifndef FANOUT_SERVER_UPSTREAM_FETCH_H_
+#define FANOUT_SERVER_UPSTREAM_FETCH_H_
+
+#include <httplib.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "config/url.h"
+#include "core/cache.h"
+#include "core/entry.h"
+
+namespace fanout {
+
+struct FetchJob {
+  Url origin;                 // where to connect
+  std::string method = "GET";
+  std::string target;         // path and query sent upstream
+  httplib::Headers headers;   // request headers, Host included
+  std::string body;           // request body (pass-through methods)
+  // A shared fetch's shareable 200 becomes a cache entry; anything else
+  // (private fetches, other statuses) is streamed to its readers and dropped.
+  bool keep = true;
+};
+
+class UpstreamFetcher {
+ public:
+  struct Options {
+    std::chrono::milliseconds connect_timeout{5000};
+    std::chrono::milliseconds read_timeout{30000};
+  };
+
+  UpstreamFetcher(const Options& options, Cache* cache);
+  ~UpstreamFetcher();
+
+  void Start(FetchJob job, std::shared_ptr<Entry> entry);
+
+  std::size_t in_flight() const;
+
+ private:
+  void Run(const FetchJob& job, const std::shared_ptr<Entry>& entry);
+
+  const Options options_;
+  Cache* const cache_;
+
+  mutable std::mutex mu_;
+  std::condition_variable all_done_;         // signalled when running_ drops to 0
+  std::size_t running_ = 0;                  // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
+  std::set<httplib::Client*> clients_;       // guarded by mu_; for stop()
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_SERVER_UPSTREAM_FETCH_H_

@@ -39,7 +39,7 @@ std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
   std::string_view authority = rest.substr(0, path_start);
   std::string_view path =
       path_start == std::string_view::npos ? "" : rest.substr(path_start);
-  if (!path.empty() && path[0] != '/') {
+  if (!path.empty() && (path[0] != '/' || path.find_first_of("?#") != std::string_view::npos)) {
     *error = "query strings and fragments are not allowed in an upstream URL";
     return std::nullopt;
   }

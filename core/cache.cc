@@ -73,6 +73,8 @@ Status Cache::CreatePrivate(const std::string& key, std::shared_ptr<Entry>* out)
 }
 
 Status Cache::Complete(const std::shared_ptr<Entry>& entry) {
+  // The body is whole: serve hits from it now, while it is made durable.
+  entry->MarkComplete();
   const std::string path = EntryPath(entry->key());
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
@@ -92,7 +94,6 @@ Status Cache::Complete(const std::shared_ptr<Entry>& entry) {
     (void)entry->stream()->Remove();
     return Status::NotFound("entry was dropped before it completed");
   }
-  entry->MarkComplete();
   return Status::Ok();
 }
 

@@ -54,8 +54,9 @@ class Cache {
   // be served from or stored in the cache).
   Status CreatePrivate(const std::string& key, std::shared_ptr<Entry>* out);
 
-  // Commits a finished entry's stream file into place; from now on the key
-  // is a hit. If the entry was dropped meanwhile, nothing is kept.
+  // Marks a finished entry complete (from now on the key is a hit) and
+  // commits its stream file into place. If that fails, or the entry was
+  // dropped meanwhile, nothing is kept.
   Status Complete(const std::shared_ptr<Entry>& entry);
 
   // Forgets the entry if the key still maps to it. Its readers go on.

@@ -1,0 +1,423 @@
+// Integration tests: the real fanoutd binary in front of a real origin
+// (OriginServer, in this process), driven by real HTTP clients.
+
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "bench/origin/origin_server.h"
+#include "tests/fanoutd_process.h"
+#include "tests/test_util.h"
+
+namespace fanout {
+namespace {
+
+using ::fanout::testing::FanoutdProcess;
+using ::fanout::testing::TempDir;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Fetched {
+  int status = 0;
+  std::string x_cache;
+  std::string body;
+  httplib::Headers headers;
+  bool transfer_ok = false;  // the body arrived with a proper end
+  Clock::time_point started, first_byte, done;
+};
+
+class FanoutdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    origin_port_ = origin_.Start("127.0.0.1", 0);
+    ASSERT_GT(origin_port_, 0);
+  }
+
+  void StartFanoutd(std::vector<std::string> extra = {}) {
+    if (std::find(extra.begin(), extra.end(), "--config") == extra.end() &&
+        std::find(extra.begin(), extra.end(), "--upstream") == extra.end()) {
+      extra.push_back("--upstream");
+      extra.push_back("http://127.0.0.1:" + std::to_string(origin_port_));
+    }
+    ASSERT_TRUE(fanoutd_.Start(dir_.path(), extra)) << fanoutd_.log();
+  }
+
+  std::string WriteConfig(const std::string& json) {
+    const std::string path = dir_.path() + "/fanout.json";
+    std::ofstream(path) << json;
+    return path;
+  }
+
+  // One real HTTP client request through fanoutd, streaming the body.
+  Fetched Get(const std::string& target, httplib::Headers headers = {},
+              std::size_t stop_after = SIZE_MAX, const std::string& method = "GET") {
+    httplib::Client client("127.0.0.1", fanoutd_.port());
+    client.set_read_timeout(60, 0);
+    client.set_decompress(false);
+    Fetched f;
+    f.started = Clock::now();
+    httplib::Request req;
+    req.method = method;
+    req.path = target;
+    req.headers = headers;
+    req.response_handler = [&](const httplib::Response& res) {
+      f.status = res.status;
+      f.x_cache = res.get_header_value("X-Cache");
+      f.headers = res.headers;
+      return true;
+    };
+    req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+      if (f.body.empty()) f.first_byte = Clock::now();
+      f.body.append(d, n);
+      return f.body.size() < stop_after;
+    };
+    auto res = client.send(req);
+    f.done = Clock::now();
+    f.transfer_ok = static_cast<bool>(res);
+    if (res && f.status == 0) f.status = res->status;
+    if (res && f.x_cache.empty()) f.x_cache = res->get_header_value("X-Cache");
+    if (res && f.body.empty() && !res->body.empty()) f.body = res->body;
+    return f;
+  }
+
+  // Waits until the fetch for target has finished and the entry is a hit,
+  // asking with HEAD (which changes nothing).
+  void WaitUntilHit(const std::string& target) {
+    httplib::Client client("127.0.0.1", fanoutd_.port());
+    ASSERT_TRUE(::fanout::testing::WaitFor([&] {
+      auto res = client.Head(target.c_str());
+      return res && res->get_header_value("X-Cache") == "HIT";
+    }));
+  }
+
+  std::string Url(const std::string& target) const {
+    return "http://127.0.0.1:" + std::to_string(fanoutd_.port()) + target;
+  }
+
+  // Runs `n` clients for `target`, client i starting i*spacing after the
+  // first, and returns what each got.
+  std::vector<Fetched> ManyClients(const std::string& target, int n,
+                                   std::chrono::milliseconds spacing) {
+    std::vector<Fetched> results(n);
+    std::vector<std::thread> threads;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        std::this_thread::sleep_until(t0 + i * spacing);
+        results[i] = Get(target);
+      });
+    }
+    for (auto& t : threads) t.join();
+    return results;
+  }
+
+  void CheckFanOut(const std::string& path, const std::string& query, std::uint64_t size) {
+    const std::string target = path + "?" + query;
+    auto results = ManyClients(target, 50, 20ms);  // spread over the first second
+    EXPECT_EQ(origin_.Count(target), 1) << "exactly one upstream fetch";
+    const std::string expected = OriginServer::OriginBody(path, size);
+    int misses = 0, joins = 0;
+    Clock::time_point fetch_done = Clock::time_point::min();
+    for (const auto& r : results) {
+      EXPECT_EQ(r.status, 200);
+      EXPECT_TRUE(r.transfer_ok);
+      EXPECT_TRUE(r.body == expected) << "body differs (" << r.body.size() << " bytes)";
+      misses += r.x_cache == "MISS";
+      joins += r.x_cache == "JOIN";
+      if (r.x_cache == "MISS") fetch_done = r.done;
+    }
+    EXPECT_EQ(misses, 1);
+    EXPECT_EQ(joins, 49) << "every client arrived during the 2 s transfer";
+    // Joiners stream: each got its first byte while the fetch still ran.
+    for (const auto& r : results) {
+      if (r.x_cache == "JOIN") {
+        EXPECT_LT(r.first_byte, fetch_done - 500ms)
+            << "a joiner waited for the fetch instead of streaming";
+      }
+    }
+    WaitUntilHit(target);
+    Fetched later = Get(target);
+    EXPECT_EQ(later.x_cache, "HIT");
+    EXPECT_TRUE(later.body == expected);
+    EXPECT_EQ(origin_.Count(target), 1);
+  }
+
+  TempDir dir_;
+  OriginServer origin_;
+  int origin_port_ = 0;
+  FanoutdProcess fanoutd_;
+};
+
+TEST_F(FanoutdTest, FiftyConcurrentClientsCauseOneUpstreamFetch) {
+  StartFanoutd();
+  // 4 MB at 2 MB/s: a 2-second transfer.
+  CheckFanOut("/big.bin", "size=4000000&rate=2000000", 4000000);
+}
+
+TEST_F(FanoutdTest, FiftyConcurrentClientsShareAChunkedFetch) {
+  StartFanoutd();
+  CheckFanOut("/chunked.bin", "size=4000000&rate=2000000&chunked=1", 4000000);
+}
+
+TEST_F(FanoutdTest, ClientLeavingMidStreamDoesNotDisturbOthersOrTheEntry) {
+  StartFanoutd();
+  const std::string target = "/leave.bin?size=2000000&rate=2000000";
+  const std::string expected = OriginServer::OriginBody("/leave.bin", 2000000);
+  std::vector<Fetched> results(5);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 5; ++i) {
+    threads.emplace_back([&, i] {
+      // Client 0 hangs up after 100 kB.
+      results[i] = Get(target, {}, i == 0 ? 100000 : SIZE_MAX);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(results[0].transfer_ok);
+  for (int i = 1; i < 5; ++i) {
+    EXPECT_TRUE(results[i].transfer_ok);
+    EXPECT_TRUE(results[i].body == expected);
+  }
+  WaitUntilHit(target);
+  Fetched later = Get(target);
+  EXPECT_EQ(later.x_cache, "HIT");
+  EXPECT_TRUE(later.body == expected);
+  EXPECT_EQ(origin_.Count(target), 1);
+}
+
+TEST_F(FanoutdTest, UnreachableUpstreamIs502AndNothingIsKept) {
+  // A port nothing listens on: bind one, read its number, close it.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int dead_port = ntohs(addr.sin_port);
+  ::close(fd);
+  StartFanoutd({"--upstream", "http://127.0.0.1:" + std::to_string(dead_port)});
+  for (int i = 0; i < 2; ++i) {
+    Fetched f = Get("/x");
+    EXPECT_EQ(f.status, 502);
+    EXPECT_NE(f.body.find("127.0.0.1:" + std::to_string(dead_port)), std::string::npos)
+        << f.body;
+  }
+}
+
+TEST_F(FanoutdTest, UpstreamSilentBeforeHeadersIs504) {
+  const std::string config = WriteConfig(R"({
+    "routes": [{"prefix": "/", "upstream": "http://127.0.0.1:)" +
+                                         std::to_string(origin_port_) + R"("}],
+    "upstream": {"read_timeout": "500ms"}})");
+  StartFanoutd({"--config", config});
+  Fetched f = Get("/slow?delay_ms=3000&size=10");
+  EXPECT_EQ(f.status, 504);
+  EXPECT_NE(f.body.find("timed out"), std::string::npos) << f.body;
+}
+
+TEST_F(FanoutdTest, ErrorStatusesAreRelayedButNotKept) {
+  StartFanoutd();
+  for (int status : {404, 500}) {
+    const std::string target = "/err?status=" + std::to_string(status) + "&size=100";
+    Fetched a = Get(target);
+    Fetched b = Get(target);
+    EXPECT_EQ(a.status, status);
+    EXPECT_EQ(b.status, status);
+    EXPECT_EQ(a.x_cache, "MISS");
+    EXPECT_EQ(b.x_cache, "MISS") << "an error response must not become an entry";
+    EXPECT_EQ(a.body, OriginServer::OriginBody("/err", 100));
+    EXPECT_EQ(origin_.Count(target), 2);
+  }
+}
+
+TEST_F(FanoutdTest, UpstreamBreakingMidBodyFailsEveryJoinedClientAndKeepsNothing) {
+  StartFanoutd();
+  for (const std::string query : {"size=2000000&rate=4000000&drop_at=1000000",
+                                  "size=2000000&rate=4000000&drop_at=1000000&chunked=1"}) {
+    const std::string target = "/broken?" + query;
+    auto results = ManyClients(target, 8, 20ms);
+    EXPECT_EQ(origin_.Count(target), 1);
+    for (const auto& r : results) {
+      EXPECT_FALSE(r.transfer_ok) << "a truncated body was served as complete";
+      EXPECT_LE(r.body.size(), 1000000u);
+    }
+    // curl, too, must see a transfer error, not a clean end.
+    const std::string cmd = "curl -s -o /dev/null '" + Url(target) + "'";
+    const int rc = std::system(cmd.c_str());
+    EXPECT_NE(rc, 0) << "curl saw a complete transfer";
+    EXPECT_EQ(origin_.Count(target), 2) << "nothing kept: the next request fetches again";
+  }
+}
+
+TEST_F(FanoutdTest, OtherMethodsPassThroughUncachedWithTheirBodies) {
+  StartFanoutd();
+  httplib::Client client("127.0.0.1", fanoutd_.port());
+  for (int i = 0; i < 2; ++i) {
+    auto res = client.Post("/form?size=10", std::string(5000, 'p'), "text/plain");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->get_header_value("X-Cache"), "BYPASS");
+    EXPECT_EQ(res->get_header_value("X-Origin-Method"), "POST");
+    EXPECT_EQ(res->get_header_value("X-Origin-Body-Bytes"), "5000");
+  }
+  EXPECT_EQ(origin_.Count("/form?size=10"), 2);
+  for (const char* method : {"PUT", "DELETE", "PATCH", "OPTIONS"}) {
+    Fetched f = Get("/m?size=10", {}, SIZE_MAX, method);
+    EXPECT_EQ(f.status, 200);
+    EXPECT_EQ(f.x_cache, "BYPASS");
+  }
+  EXPECT_EQ(origin_.Count("/m?size=10"), 4);
+}
+
+TEST_F(FanoutdTest, RequestsWithCredentialsOrCookiesAreFetchedAlone) {
+  StartFanoutd();
+  const std::string target = "/private?size=1000";
+  for (const auto& headers : {httplib::Headers{{"Authorization", "Bearer x"}},
+                              httplib::Headers{{"Cookie", "a=b"}}}) {
+    Fetched f = Get(target, headers);
+    EXPECT_EQ(f.x_cache, "BYPASS");
+    EXPECT_EQ(f.body, OriginServer::OriginBody("/private", 1000));
+  }
+  EXPECT_EQ(origin_.LastHeaders(target).count("Cookie"), 1u) << "credentials are forwarded";
+  Fetched anonymous = Get(target);
+  EXPECT_EQ(anonymous.x_cache, "MISS") << "a private response was shared";
+  EXPECT_EQ(origin_.Count(target), 3);
+}
+
+TEST_F(FanoutdTest, PrivateResponsesAreNotSharedWithJoinersNorKept) {
+  StartFanoutd();
+  for (const std::string query : {"set_cookie=1", "cc=private", "cc=no-store"}) {
+    const std::string target = "/p?size=1000&delay_ms=400&" + query;
+    // All five arrive while the first fetch waits for its headers.
+    auto results = ManyClients(target, 5, 20ms);
+    int misses = 0, bypasses = 0;
+    for (const auto& r : results) {
+      EXPECT_EQ(r.body, OriginServer::OriginBody("/p", 1000));
+      misses += r.x_cache == "MISS";
+      bypasses += r.x_cache == "BYPASS";
+    }
+    EXPECT_EQ(misses, 1) << query;
+    EXPECT_EQ(bypasses, 4) << query << ": joiners must go upstream on their own";
+    EXPECT_EQ(origin_.Count(target), 5);
+    EXPECT_EQ(Get(target).x_cache, "MISS") << "not kept";
+  }
+}
+
+TEST_F(FanoutdTest, UnroutedPathsGet404AndNeverReachAnUpstream) {
+  const std::string config = WriteConfig(R"({"routes": [
+    {"prefix": "/mirror", "upstream": "http://127.0.0.1:)" +
+                                         std::to_string(origin_port_) + R"(/base"}]})");
+  StartFanoutd({"--config", config});
+  Fetched f = Get("/elsewhere/x");
+  EXPECT_EQ(f.status, 404);
+  EXPECT_NE(f.body.find("no route"), std::string::npos);
+  EXPECT_EQ(Get("/mirrorx").status, 404) << "prefixes match whole segments";
+  EXPECT_EQ(origin_.TotalCount(), 0);
+  Fetched routed = Get("/mirror/a.bin?size=10");
+  EXPECT_EQ(routed.status, 200);
+  EXPECT_EQ(origin_.Count("/base/a.bin?size=10"), 1) << "prefix replaced by upstream path";
+}
+
+TEST_F(FanoutdTest, HeadOnMissAnswersHeadersAndFillsTheCache) {
+  StartFanoutd();
+  const std::string target = "/head.bin?size=50000";
+  httplib::Client client("127.0.0.1", fanoutd_.port());
+  auto head = client.Head(target.c_str());
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->get_header_value("Content-Length"), "50000");
+  EXPECT_TRUE(head->body.empty());
+  // The fetch the HEAD started fills the entry for everyone.
+  ASSERT_TRUE(::fanout::testing::WaitFor([&] { return Get(target).x_cache == "HIT"; }));
+  EXPECT_EQ(origin_.Count(target), 1);
+}
+
+TEST_F(FanoutdTest, EndToEndHeadersAreRelayedAndHitsCarryAge) {
+  StartFanoutd();
+  const std::string target = "/h.bin?size=1000&cc=max-age%3D60";
+  Fetched miss = Get(target);
+  WaitUntilHit(target);
+  Fetched hit = Get(target);
+  for (const auto* f : {&miss, &hit}) {
+    EXPECT_EQ(f->headers.find("ETag")->second.empty(), false);
+    EXPECT_EQ(f->headers.count("Last-Modified"), 1u);
+    EXPECT_EQ(f->headers.find("Content-Type")->second, "application/octet-stream");
+    EXPECT_EQ(f->headers.find("Cache-Control")->second, "max-age=60");
+    EXPECT_EQ(f->headers.find("Content-Length")->second, "1000");
+  }
+  EXPECT_EQ(hit.headers.count("Age"), 1u) << "a hit says how long it was cached";
+}
+
+TEST_F(FanoutdTest, QueryStringsAreSeparateEntries) {
+  StartFanoutd();
+  EXPECT_EQ(Get("/q?size=10&v=1").x_cache, "MISS");
+  EXPECT_EQ(Get("/q?size=10&v=2").x_cache, "MISS");
+  WaitUntilHit("/q?size=10&v=1");
+  EXPECT_EQ(origin_.Count("/q?size=10&v=1"), 1);
+  EXPECT_EQ(origin_.Count("/q?size=10&v=2"), 1);
+}
+
+TEST_F(FanoutdTest, EntryFilesAreNamedByKeyHashNeverByRequestPath) {
+  StartFanoutd();
+  Get("/..%2f..%2fetc%2fpasswd?size=10");
+  Get("/plain-name.bin?size=10");
+  WaitUntilHit("/..%2f..%2fetc%2fpasswd?size=10");
+  WaitUntilHit("/plain-name.bin?size=10");
+  int bodies = 0;
+  for (const auto& e :
+       std::filesystem::recursive_directory_iterator(dir_.path() + "/cache")) {
+    if (!e.is_regular_file()) continue;
+    const std::string name = e.path().filename().string();
+    EXPECT_EQ(name.find("plain-name"), std::string::npos);
+    EXPECT_EQ(name.size(), 64u + 5u) << name;  // <sha256 hex>.body
+    ++bodies;
+  }
+  EXPECT_EQ(bodies, 2);
+}
+
+TEST_F(FanoutdTest, FullConnectionPoolAnswers503InsteadOfHanging) {
+  const std::string config = WriteConfig(R"({"max_connections": 2, "routes": [
+    {"prefix": "/", "upstream": "http://127.0.0.1:)" + std::to_string(origin_port_) + R"("}]})");
+  StartFanoutd({"--config", config});
+  // Two slow downloads hold both connections.
+  std::vector<std::thread> holders;
+  std::atomic<int> streaming{0};
+  for (int i = 0; i < 2; ++i) {
+    holders.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", fanoutd_.port());
+      c.Get(("/hold" + std::to_string(i) + "?size=300000&rate=200000").c_str(),
+            [&](const char*, size_t) {
+              static thread_local bool counted = false;
+              if (!counted) streaming++, counted = true;
+              return true;
+            });
+    });
+  }
+  ASSERT_TRUE(::fanout::testing::WaitFor([&] { return streaming.load() == 2; }));
+  Fetched third = Get("/third?size=10");
+  EXPECT_EQ(third.status, 503);
+  EXPECT_NE(third.body.find("max_connections"), std::string::npos);
+  for (auto& t : holders) t.join();
+  EXPECT_EQ(Get("/third?size=10").status, 200) << "served again once connections free up";
+}
+
+TEST_F(FanoutdTest, StopsCleanlyOnSigterm) {
+  StartFanoutd();
+  EXPECT_EQ(Get("/s?size=10").status, 200);
+  EXPECT_EQ(fanoutd_.Stop(), 0);
+  EXPECT_NE(fanoutd_.log().find("fanoutd stopped"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fanout

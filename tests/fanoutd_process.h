@@ -1,0 +1,126 @@
+// FanoutdProcess: runs the real fanoutd binary for integration tests, on
+// 127.0.0.1 with a port it picks itself, and stops it by its PID.
+
+#ifndef FANOUT_TESTS_FANOUTD_PROCESS_H_
+#define FANOUT_TESTS_FANOUTD_PROCESS_H_
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fanout::testing {
+
+struct ExitResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path) {
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ::dup2(fd, 1);
+  ::dup2(fd, 2);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execv(argv[0], argv.data());
+  _exit(127);
+}
+
+// Runs fanoutd with `args` to its exit (for config and CLI tests).
+inline ExitResult RunFanoutdToExit(std::vector<std::string> args, const std::string& dir) {
+  args.insert(args.begin(), FANOUTD_BINARY);
+  const std::string log = dir + "/run.log";
+  const pid_t pid = Spawn(args, log);
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return {-1, "fanoutd did not exit: " + ReadFile(log)};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(log)};
+}
+
+class FanoutdProcess {
+ public:
+  // Starts fanoutd with --listen 127.0.0.1:0 --cache-dir <dir>/cache and
+  // `args`, and waits until it logs the port it listens on.
+  bool Start(const std::string& dir, std::vector<std::string> args) {
+    log_path_ = dir + "/fanoutd.log";
+    args.insert(args.begin(), {FANOUTD_BINARY, "--listen", "127.0.0.1:0", "--cache-dir",
+                               dir + "/cache", "--log-level", "info"});
+    pid_ = Spawn(args, log_path_);
+    const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::smatch m;
+      const std::string log = ReadFile(log_path_);
+      if (std::regex_search(log, m, listening)) {
+        port_ = std::stoi(m[1]);
+        return true;
+      }
+      int status;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+
+  // SIGTERM, then SIGKILL if it does not stop within 10 s. Returns the
+  // exit code (or -1 if it had to be killed).
+  int Stop() {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  ~FanoutdProcess() { Stop(); }
+
+  int port() const { return port_; }
+  std::string log() const { return ReadFile(log_path_); }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string log_path_;
+};
+
+}  // namespace fanout::testing
+
+#endif  // FANOUT_TESTS_FANOUTD_PROCESS_H_

@@ -113,6 +113,19 @@ httplib::Headers OriginServer::LastHeaders(const std::string& target) const {
 }
 
 void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
+  if (req.path == "/__count") {
+    // Requests so far whose path starts with ?prefix= (for benchmarks).
+    const std::string prefix = req.get_param_value("prefix");
+    int n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [target, count] : counts_) {
+        if (target.rfind(prefix, 0) == 0) n += count;
+      }
+    }
+    res.set_content(std::to_string(n) + "\n", "text/plain");
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++counts_[req.target];

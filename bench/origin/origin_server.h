@@ -11,7 +11,8 @@
 //   set_cookie=1    add a Set-Cookie header
 //   cc=TEXT         add "Cache-Control: TEXT"
 //
-// The body of path P is OriginBody(P, size): the query string does not
+// GET /__count?prefix=P answers how many requests had targets starting
+// with P. The body of path P is OriginBody(P, size): the query string does not
 // change the bytes. Every request is counted per target (path + query).
 // Thread-safety: all methods are safe from any thread.
 

@@ -4,8 +4,8 @@
 // figures. Plain blocking sockets and large reads keep the client cheap, so
 // it is not the bottleneck.
 //
-//   fanout_load --port 19080 --target '/x.bin?size=200MB&rate=100MB' \
-//               --clients 50 --spread-ms 1500
+//   fanout_load --port 19080 --clients 50 --spread-ms 1500
+//               --target '/x.bin?size=200MB&rate=100MB'
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

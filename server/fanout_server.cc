@@ -274,6 +274,15 @@ void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry
       }
     }
   };
+  // Sends the n bytes `next` left in the buffer.
+  auto send = [state](long n, httplib::DataSink& sink) {
+    if (!sink.write(state->buffer.data(), static_cast<size_t>(n))) {
+      state->record->MarkIncomplete("client went away");
+      return false;
+    }
+    state->record->AddBytes(static_cast<std::uint64_t>(n));
+    return true;
+  };
   if (head_only) {
     // httplib sends no body for HEAD; Content-Length (when known) still
     // tells the client what a GET would carry.
@@ -289,35 +298,18 @@ void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry
   if (head.content_length) {
     res.set_content_provider(
         *head.content_length, content_type,
-        [state, next](size_t offset, size_t length, httplib::DataSink& sink) {
+        [state, next, send](size_t offset, size_t length, httplib::DataSink& sink) {
           if (offset != state->reader->position()) state->reader->Seek(offset);
           const long n = next(length);
-          if (n <= 0) {
-            if (n == 0) state->record->MarkIncomplete("stream shorter than its length");
-            return false;
-          }
-          if (!sink.write(state->buffer.data(), static_cast<size_t>(n))) {
-            state->record->MarkIncomplete("client went away");
-            return false;
-          }
-          state->record->AddBytes(static_cast<std::uint64_t>(n));
-          return true;
+          if (n == 0) state->record->MarkIncomplete("stream shorter than its length");
+          return n > 0 && send(n, sink);
         });
   } else {
     res.set_chunked_content_provider(
-        content_type, [state, next](size_t, httplib::DataSink& sink) {
+        content_type, [next, send](size_t, httplib::DataSink& sink) {
           const long n = next(kBodyBufferBytes);
-          if (n < 0) return false;
-          if (n == 0) {
-            sink.done();
-            return true;
-          }
-          if (!sink.write(state->buffer.data(), static_cast<size_t>(n))) {
-            state->record->MarkIncomplete("client went away");
-            return false;
-          }
-          state->record->AddBytes(static_cast<std::uint64_t>(n));
-          return true;
+          if (n == 0) sink.done();
+          return n == 0 || (n > 0 && send(n, sink));
         });
   }
   // httplib sets the type it is given even when empty; no type is better.

@@ -135,13 +135,17 @@ FetchJob FanoutServer::MakeJob(const httplib::Request& req, const Route& route,
   return job;
 }
 
+const Route* FanoutServer::MatchRoute(const httplib::Request& req, httplib::Response& res,
+                                      const Record& record) {
+  const Route* route = router_.Match(req.target);
+  if (route == nullptr) ReplyError(res, 404, "fanoutd: no route for " + req.path, record);
+  return route;
+}
+
 void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Response& res) {
   Record record = NewRecord(req);
-  const Route* route = router_.Match(req.target);
-  if (route == nullptr) {
-    ReplyError(res, 404, "fanoutd: no route for " + req.path, record);
-    return;
-  }
+  const Route* route = MatchRoute(req, res, record);
+  if (route == nullptr) return;
   const std::string target = Router::UpstreamTarget(*route, req.target);
   if (RequestMustBypass(req)) {
     ServePrivate(req, res, *route, target, record);
@@ -175,11 +179,8 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
 
 void FanoutServer::HandlePassThrough(const httplib::Request& req, httplib::Response& res) {
   Record record = NewRecord(req);
-  const Route* route = router_.Match(req.target);
-  if (route == nullptr) {
-    ReplyError(res, 404, "fanoutd: no route for " + req.path, record);
-    return;
-  }
+  const Route* route = MatchRoute(req, res, record);
+  if (route == nullptr) return;
   ServePrivate(req, res, *route, Router::UpstreamTarget(*route, req.target), record);
 }
 

@@ -43,6 +43,9 @@ class FanoutServer {
  private:
   using Record = std::shared_ptr<AccessLogRecord>;
 
+  // The request's route, or null after answering 404.
+  const Route* MatchRoute(const httplib::Request& req, httplib::Response& res,
+                          const Record& record);
   void HandleCacheable(const httplib::Request& req, httplib::Response& res);
   void HandlePassThrough(const httplib::Request& req, httplib::Response& res);
   // Fetches for this request alone and streams the answer (X-Cache: BYPASS).

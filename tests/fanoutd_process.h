@@ -44,22 +44,29 @@ inline pid_t Spawn(const std::vector<std::string>& args, const std::string& log_
   _exit(127);
 }
 
+// Waits up to `limit` for pid to exit, then kills it. Returns the exit
+// code, or -1 if it had to be killed or died by a signal.
+inline int WaitForExit(pid_t pid, std::chrono::seconds limit) {
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 // Runs fanoutd with `args` to its exit (for config and CLI tests).
 inline ExitResult RunFanoutdToExit(std::vector<std::string> args, const std::string& dir) {
   args.insert(args.begin(), FANOUTD_BINARY);
   const std::string log = dir + "/run.log";
   const pid_t pid = Spawn(args, log);
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return {-1, "fanoutd did not exit: " + ReadFile(log)};
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(log)};
+  const int code = WaitForExit(pid, std::chrono::seconds(10));
+  return {code, ReadFile(log)};
 }
 
 class FanoutdProcess {
@@ -95,19 +102,9 @@ class FanoutdProcess {
   int Stop() {
     if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);
-    int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    const int code = WaitForExit(pid_, std::chrono::seconds(10));
     pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return code;
   }
 
   ~FanoutdProcess() { Stop(); }

@@ -19,6 +19,10 @@ constexpr std::size_t kBodyBufferBytes = 64 * 1024;
 // How often a client waiting at the frontier checks for shutdown.
 constexpr auto kFrontierPoll = std::chrono::seconds(1);
 
+// Bytes of a client's request body buffered between its connection and the
+// upstream; a slower upstream holds the client back, memory stays bounded.
+constexpr std::size_t kRequestBodyPipeBytes = 256 * 1024;
+
 // Overflow threads that answer 503 while every worker is busy.
 constexpr std::size_t kMaxOverflowThreads = 64;
 
@@ -69,9 +73,12 @@ Status FanoutServer::Start() {
                  NewRecord(req));
       return httplib::Server::HandlerResponse::Handled;
     }
+    auto& mutable_req = const_cast<httplib::Request&>(req);
     // fanoutd answers ranges itself (a later version); httplib must not cut
     // the body on its own, so the parsed ranges are dropped here.
-    const_cast<httplib::Request&>(req).ranges.clear();
+    mutable_req.ranges.clear();
+    // httplib would parse a multipart body itself; fanoutd relays it as is.
+    HideMultipartFromParser(mutable_req);
     return httplib::Server::HandlerResponse::Unhandled;
   });
   auto cacheable = [this](const httplib::Request& req, httplib::Response& res) {
@@ -80,11 +87,15 @@ Status FanoutServer::Start() {
   auto pass = [this](const httplib::Request& req, httplib::Response& res) {
     HandlePassThrough(req, res);
   };
+  auto upload = [this](const httplib::Request& req, httplib::Response& res,
+                       const httplib::ContentReader& read_body) {
+    HandleUpload(req, res, read_body);
+  };
   http_->Get(".*", cacheable);
-  http_->Post(".*", pass);
-  http_->Put(".*", pass);
-  http_->Delete(".*", pass);
-  http_->Patch(".*", pass);
+  http_->Post(".*", upload);
+  http_->Put(".*", upload);
+  http_->Delete(".*", upload);
+  http_->Patch(".*", upload);
   http_->Options(".*", pass);
 
   if (config_.listen_port == 0) {
@@ -184,17 +195,67 @@ void FanoutServer::HandlePassThrough(const httplib::Request& req, httplib::Respo
   ServePrivate(req, res, *route, Router::UpstreamTarget(*route, req.target), record);
 }
 
+void FanoutServer::HandleUpload(const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader& read_body) {
+  Record record = NewRecord(req);
+  const Route* route = MatchRoute(req, res, record);
+  if (route == nullptr) {
+    res.set_header("Connection", "close");  // the unread body is still on the socket
+    return;
+  }
+  FetchJob job = MakeJob(req, *route, Router::UpstreamTarget(*route, req.target),
+                         /*shared=*/false);
+  auto pipe = std::make_shared<BytePipe>(kRequestBodyPipeBytes);
+  job.body_stream = pipe;
+  job.body_length = RequestBodyLength(req);
+  std::shared_ptr<Entry> entry = StartPrivateFetch(std::move(job), res, record);
+  if (!entry) {
+    res.set_header("Connection", "close");
+    return;
+  }
+  // This thread reads the client's body into the pipe while the fetch
+  // thread sends it upstream: the body is never held whole. If the fetch
+  // stops taking it (upstream unreachable or hung up), the rest is read and
+  // discarded, so that the client, still sending, can read the answer.
+  const bool read_whole = read_body([&](const char* data, size_t n) {
+    (void)pipe->Write(data, n);  // fails only once the fetch stopped reading
+    return true;
+  });
+  if (read_whole) {
+    pipe->Finish();
+  } else {
+    // The client side failed (body too large, cut off, or too slow); the
+    // upstream saw an incomplete request and the fetch fails with it.
+    pipe->Fail("the client's request body broke off");
+    res.set_header("Connection", "close");  // part of the body may be unread
+    const bool too_large = res.status == 413;
+    ReplyError(res, too_large ? 413 : 400,
+               too_large ? "fanoutd: request body larger than max_request_body (" +
+                               std::to_string(config_.max_request_body) + " bytes)"
+                         : "fanoutd: request body incomplete",
+               record);
+    return;
+  }
+  ServeEntry(req, res, entry, "BYPASS", record);
+}
+
+std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, httplib::Response& res,
+                                                       const Record& record) {
+  std::shared_ptr<Entry> entry;
+  Status st = cache_->CreatePrivate(job.origin.Origin() + job.target, &entry);
+  if (!st.ok()) {
+    ReplyError(res, 500, "fanoutd: cannot buffer the response: " + st.message(), record);
+    return nullptr;
+  }
+  fetcher_->Start(std::move(job), entry);
+  return entry;
+}
+
 void FanoutServer::ServePrivate(const httplib::Request& req, httplib::Response& res,
                                 const Route& route, const std::string& target,
                                 Record record) {
-  std::shared_ptr<Entry> entry;
-  Status st = cache_->CreatePrivate(route.upstream.Origin() + target, &entry);
-  if (!st.ok()) {
-    ReplyError(res, 500, "fanoutd: cannot buffer the response: " + st.message(), record);
-    return;
-  }
-  fetcher_->Start(MakeJob(req, route, target, /*shared=*/false), entry);
-  ServeEntry(req, res, entry, "BYPASS", record);
+  auto entry = StartPrivateFetch(MakeJob(req, route, target, /*shared=*/false), res, record);
+  if (entry) ServeEntry(req, res, entry, "BYPASS", record);
 }
 
 void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& res,

@@ -48,6 +48,12 @@ class FanoutServer {
                           const Record& record);
   void HandleCacheable(const httplib::Request& req, httplib::Response& res);
   void HandlePassThrough(const httplib::Request& req, httplib::Response& res);
+  // Pass-through with a request body, streamed upstream as it arrives.
+  void HandleUpload(const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& read_body);
+  // Starts a fetch for this request alone; null after answering 500.
+  std::shared_ptr<Entry> StartPrivateFetch(FetchJob job, httplib::Response& res,
+                                           const Record& record);
   // Fetches for this request alone and streams the answer (X-Cache: BYPASS).
   void ServePrivate(const httplib::Request& req, httplib::Response& res,
                     const Route& route, const std::string& target, Record record);

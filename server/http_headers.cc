@@ -31,7 +31,27 @@ bool AnyToken(std::string_view list, F f) {
   return false;
 }
 
+// Where HideMultipartFromParser keeps a multipart Content-Type.
+constexpr const char* kHiddenContentType = "X-Fanout-Hidden-Content-Type";
+
 }  // namespace
+
+std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) return std::nullopt;
+  const std::string length = req.get_header_value("Content-Length");
+  if (length.empty()) return 0;
+  return std::strtoull(length.c_str(), nullptr, 10);  // httplib validated it
+}
+
+void HideMultipartFromParser(httplib::Request& req) {
+  req.headers.erase(kHiddenContentType);
+  if (req.method == "GET" || req.method == "HEAD") return;
+  auto it = req.headers.find("Content-Type");
+  if (it == req.headers.end() || it->second.rfind("multipart/form-data", 0) != 0) return;
+  std::string type = std::move(it->second);
+  req.headers.erase(it);
+  req.headers.emplace(kHiddenContentType, std::move(type));
+}
 
 bool IsHopByHop(std::string_view name, std::string_view connection) {
   static constexpr std::array<std::string_view, 9> kHopByHop = {
@@ -79,6 +99,10 @@ httplib::Headers UpstreamRequestHeaders(const httplib::Request& req,
     // httplib adds these to every request it parses; they are not the client's.
     if (EqualsIgnoreCase(name, "REMOTE_ADDR") || EqualsIgnoreCase(name, "REMOTE_PORT") ||
         EqualsIgnoreCase(name, "LOCAL_ADDR") || EqualsIgnoreCase(name, "LOCAL_PORT")) {
+      continue;
+    }
+    if (EqualsIgnoreCase(name, kHiddenContentType)) {
+      out.emplace("Content-Type", value);
       continue;
     }
     bool specific = false;

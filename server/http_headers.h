@@ -7,6 +7,8 @@
 
 #include <httplib.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +34,16 @@ bool ResponseShareable(const ResponseHead& head);
 httplib::Headers UpstreamRequestHeaders(const httplib::Request& req,
                                         const std::string& host,
                                         bool shared_fetch);
+
+// The length of the request's body: its Content-Length, none (nullopt) for
+// a chunked body, 0 when it has neither.
+std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req);
+
+// httplib parses multipart/form-data bodies itself when a handler reads the
+// body; a proxy must relay them untouched. Called before routing, this moves
+// such a Content-Type to a private header that UpstreamRequestHeaders turns
+// back into Content-Type (and drops that header if a client sent it).
+void HideMultipartFromParser(httplib::Request& req);
 
 // The upstream response's end-to-end headers, to store and relay.
 ResponseHead MakeResponseHead(const httplib::Response& res);

@@ -7,6 +7,12 @@
 #include "server/http_headers.h"
 
 namespace fanout {
+namespace {
+
+// Bytes of a streamed request body sent upstream per write.
+constexpr std::size_t kRequestBodyChunkBytes = 64 * 1024;
+
+}  // namespace
 
 UpstreamFetcher::UpstreamFetcher(const Options& options, Cache* cache)
     : options_(options), cache_(cache) {}
@@ -85,11 +91,15 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
     return stream.Append(data, n).ok();
   };
+  if (job.body_stream) AttachBodyStream(job, req);
   httplib::Result result = client.send(req);
   {
     std::lock_guard<std::mutex> lock(mu_);
     clients_.erase(&client);
   }
+  // Whatever is left of the request body will not be sent: let the client's
+  // thread stop reading it.
+  if (job.body_stream) job.body_stream->CloseReader();
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -133,6 +143,42 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   }
   const Status committed = cache_->Complete(entry);
   if (!committed.ok()) spdlog::warn("entry {} not kept: {}", url, committed.message());
+}
+
+void UpstreamFetcher::AttachBodyStream(const FetchJob& job, httplib::Request& req) const {
+  // httplib 0.11.4 has no public call that sends a streamed body and also
+  // streams the response through response_handler / content_receiver; its
+  // own Post(..., ContentProvider) fills these Request fields the same way.
+  struct Source {
+    std::shared_ptr<BytePipe> pipe;
+    std::chrono::milliseconds timeout;
+    std::vector<char> buffer = std::vector<char>(kRequestBodyChunkBytes);
+    // The next bytes of the body into buffer: > 0 bytes, 0 at the end, -1
+    // if the client's body broke off or stalled.
+    long Next(std::size_t max) {
+      auto r = pipe->Read(buffer.data(), std::min(max, buffer.size()),
+                          std::chrono::steady_clock::now() + timeout);
+      if (r.status.ok()) return static_cast<long>(r.bytes);
+      return r.status.code() == Status::Code::kEndOfStream ? 0 : -1;
+    }
+  };
+  auto source = std::make_shared<Source>(Source{job.body_stream, options_.read_timeout});
+  if (job.body_length) {
+    req.content_length_ = *job.body_length;
+    req.is_chunked_content_provider_ = false;
+    req.content_provider_ = [source](size_t, size_t length, httplib::DataSink& sink) {
+      const long n = source->Next(length);  // 0 here: the body ended short
+      return n > 0 && sink.write(source->buffer.data(), static_cast<size_t>(n));
+    };
+  } else {
+    req.is_chunked_content_provider_ = true;
+    req.headers.emplace("Transfer-Encoding", "chunked");
+    req.content_provider_ = [source](size_t, size_t, httplib::DataSink& sink) {
+      const long n = source->Next(kRequestBodyChunkBytes);
+      if (n == 0) sink.done();
+      return n == 0 || (n > 0 && sink.write(source->buffer.data(), static_cast<size_t>(n)));
+    };
+  }
 }
 
 }  // namespace fanout

@@ -19,10 +19,12 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "config/url.h"
+#include "core/byte_pipe.h"
 #include "core/cache.h"
 #include "core/entry.h"
 
@@ -33,7 +35,11 @@ struct FetchJob {
   std::string method = "GET";
   std::string target;         // path and query sent upstream
   httplib::Headers headers;   // request headers, Host included
-  std::string body;           // request body (pass-through methods)
+  std::string body;           // a request body already read whole, or
+  // a request body streamed from the client while the fetch runs: sent with
+  // Content-Length when `body_length` is known, chunked otherwise.
+  std::shared_ptr<BytePipe> body_stream;
+  std::optional<std::uint64_t> body_length;
   // A shared fetch's shareable 200 becomes a cache entry; anything else
   // (private fetches, other statuses) is streamed to its readers and dropped.
   bool keep = true;
@@ -55,6 +61,8 @@ class UpstreamFetcher {
 
  private:
   void Run(const FetchJob& job, const std::shared_ptr<Entry>& entry);
+  // Makes `req` send the job's streamed body upstream.
+  void AttachBodyStream(const FetchJob& job, httplib::Request& req) const;
 
   const Options options_;
   Cache* const cache_;

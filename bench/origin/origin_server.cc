@@ -12,11 +12,21 @@ namespace {
 constexpr std::uint64_t kPeriod = 65521;
 constexpr std::size_t kSendChunk = 64 * 1024;
 
-std::uint64_t PathSeed(const std::string& path) {
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : path) h = (h ^ c) * 1099511628211ull;
+constexpr std::uint64_t kFnvOffset = 1469598103934665603ull;
+
+std::uint64_t Fnv1aUpdate(std::uint64_t h, const char* data, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    h = (h ^ static_cast<unsigned char>(data[i])) * 1099511628211ull;
+  }
   return h;
 }
+
+std::uint64_t PathSeed(const std::string& path) {
+  return Fnv1aUpdate(kFnvOffset, path.data(), path.size());
+}
+
+// httplib parses multipart bodies itself; the origin reports them raw.
+constexpr const char* kRawContentType = "X-Origin-Raw-Content-Type";
 
 // 2 * kPeriod bytes of the pattern for seed 0, so any window of up to
 // kPeriod bytes starting anywhere in one period is contiguous.
@@ -48,6 +58,10 @@ std::uint64_t ParseNumber(const std::string& text, std::uint64_t fallback) {
 
 }  // namespace
 
+std::uint64_t OriginServer::Fnv1a(const std::string& bytes) {
+  return Fnv1aUpdate(kFnvOffset, bytes.data(), bytes.size());
+}
+
 char OriginServer::OriginByte(const std::string& path, std::uint64_t offset) {
   return PatternTable()[(offset + PathSeed(path)) % kPeriod];
 }
@@ -70,11 +84,25 @@ void OriginServer::Install() {
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     Handle(req, res);
   };
+  auto with_body = [this](const httplib::Request& req, httplib::Response& res,
+                          const httplib::ContentReader& read_body) {
+    HandleWithBody(req, res, read_body);
+  };
+  http_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    auto& r = const_cast<httplib::Request&>(req);
+    auto it = r.headers.find("Content-Type");
+    if (it != r.headers.end() && it->second.rfind("multipart/", 0) == 0) {
+      std::string type = std::move(it->second);
+      r.headers.erase(it);
+      r.headers.emplace(kRawContentType, std::move(type));
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   http_.Get(".*", handler);
-  http_.Post(".*", handler);
-  http_.Put(".*", handler);
-  http_.Delete(".*", handler);
-  http_.Patch(".*", handler);
+  http_.Post(".*", with_body);
+  http_.Put(".*", with_body);
+  http_.Delete(".*", with_body);
+  http_.Patch(".*", with_body);
   http_.Options(".*", handler);
 }
 
@@ -112,6 +140,25 @@ httplib::Headers OriginServer::LastHeaders(const std::string& target) const {
   return it == last_headers_.end() ? httplib::Headers{} : it->second;
 }
 
+void OriginServer::HandleWithBody(const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& read_body) {
+  std::uint64_t bytes = 0;
+  std::uint64_t hash = kFnvOffset;
+  const bool whole = read_body([&](const char* data, size_t n) {
+    bytes += n;
+    hash = Fnv1aUpdate(hash, data, n);
+    body_bytes_received_ += n;
+    return true;
+  });
+  if (!whole) return;  // the client went away; nothing to answer
+  const std::string raw_type = req.get_header_value(kRawContentType);
+  res.set_header("X-Origin-Body-Bytes", std::to_string(bytes));
+  res.set_header("X-Origin-Body-Fnv", std::to_string(hash));
+  res.set_header("X-Origin-Content-Type",
+                 raw_type.empty() ? req.get_header_value("Content-Type") : raw_type);
+  Handle(req, res);
+}
+
 void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   if (req.path == "/__count") {
     // Requests so far whose path starts with ?prefix= (for benchmarks).
@@ -142,7 +189,6 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   res.set_header("ETag", "\"" + std::to_string(PathSeed(req.path) % 1000000) + "\"");
   res.set_header("Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT");
   res.set_header("X-Origin-Method", req.method);
-  if (!req.body.empty()) res.set_header("X-Origin-Body-Bytes", std::to_string(req.body.size()));
   if (req.get_param_value("set_cookie") == "1") res.set_header("Set-Cookie", "session=abc");
   if (req.has_param("cc")) res.set_header("Cache-Control", req.get_param_value("cc"));
 

@@ -11,6 +11,11 @@
 //   set_cookie=1    add a Set-Cookie header
 //   cc=TEXT         add "Cache-Control: TEXT"
 //
+// A request body (POST, PUT, PATCH, DELETE) is read as it arrives, never
+// parsed (multipart included) and answered with X-Origin-Body-Bytes, its
+// FNV-1a hash in X-Origin-Body-Fnv and its Content-Type in
+// X-Origin-Content-Type; BodyBytesReceived() counts body bytes as they come.
+//
 // GET /__count?prefix=P answers how many requests had targets starting
 // with P. The body of path P is OriginBody(P, size): the query string does not
 // change the bytes. Every request is counted per target (path + query).
@@ -21,6 +26,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -47,6 +53,11 @@ class OriginServer {
   int TotalCount() const;
   // Request headers of the last request for a target.
   httplib::Headers LastHeaders(const std::string& target) const;
+  // Request-body bytes received so far, over all requests.
+  std::uint64_t BodyBytesReceived() const { return body_bytes_received_.load(); }
+
+  // FNV-1a of bytes, as X-Origin-Body-Fnv reports it (decimal).
+  static std::uint64_t Fnv1a(const std::string& bytes);
 
   // The byte at `offset` of path's body, and a whole body.
   static char OriginByte(const std::string& path, std::uint64_t offset);
@@ -55,6 +66,8 @@ class OriginServer {
  private:
   void Install();
   void Handle(const httplib::Request& req, httplib::Response& res);
+  void HandleWithBody(const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& read_body);
 
   httplib::Server http_;
   std::thread thread_;
@@ -62,6 +75,7 @@ class OriginServer {
   mutable std::mutex mu_;
   std::map<std::string, int> counts_;                  // guarded by mu_
   std::map<std::string, httplib::Headers> last_headers_;  // guarded by mu_
+  std::atomic<std::uint64_t> body_bytes_received_{0};
 };
 
 }  // namespace fanout

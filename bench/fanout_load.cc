@@ -1,21 +1,33 @@
-// fanout_load: N HTTP/1.1 clients for one URL, started spread over a time
-// window, each reading the whole body and checking every byte against the
-// demo origin's pattern. Prints one JSON object with TTFB and completion
-// figures. Plain blocking sockets and large reads keep the client cheap, so
-// it is not the bottleneck.
+// fanout_load: the benchmark suite's HTTP load client. Every byte received
+// is checked against the project origin's pattern (MatchesOrigin), so a
+// cache that serves wrong bytes cannot win. Prints one JSON object.
+//
+// --mode fetch (default): N clients for one URL, client i starting at
+//   i * spread / (N - 1); each reads the whole body on its own blocking
+//   socket with 256 KiB reads. Reports TTFB, completion, aggregate rate.
+//   --detail adds each client's outcome (bytes, complete, X-Cache).
+// --mode slow: N connections that each read at most --rate bytes/s for
+//   --duration seconds (one epoll thread, small receive buffers, so the
+//   server really has N slow readers), while a probe thread requests
+//   --probe-target every 100 ms and records its time to first byte.
 //
 //   fanout_load --port 19080 --clients 50 --spread-ms 1500
 //               --target '/x.bin?size=200MB&rate=100MB'
+//   fanout_load --mode slow --port 19080 --clients 1000 --rate 1MB
+//               --duration 10 --target /big.bin?size=50MB --probe-target /small?size=4KiB
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -29,83 +41,158 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Outcome {
-  bool ok = false;
-  bool verified = false;
-  std::uint64_t bytes = 0;
-  double ttfb_ms = 0, done_s = 0;
-  std::string x_cache;
-};
+double MsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
 
-Outcome RunClient(int port, const std::string& target, Clock::time_point t0) {
-  Outcome out;
-  const auto start = Clock::now();
+int Connect(int port, int rcvbuf) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     ::close(fd);
-    return out;
+    return -1;
   }
+  return fd;
+}
+
+bool SendRequest(int fd, const std::string& target) {
   const std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                           "Connection: close\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), 0) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
+  return ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size());
+}
+
+// An HTTP/1.1 response read incrementally: the head, then the body checked
+// byte for byte (identity or chunked transfer coding).
+class ResponseParser {
+ public:
+  explicit ResponseParser(std::string path) : path_(std::move(path)) {}
+
+  // Feeds received bytes; returns the count of body bytes among them.
+  std::size_t Feed(const char* p, std::size_t n) {
+    std::size_t body = 0;
+    if (!in_body_) {
+      head_.append(p, n);
+      const auto end = head_.find("\r\n\r\n");
+      if (end == std::string::npos) return 0;
+      in_body_ = true;
+      ParseHead(head_.substr(0, end));
+      std::string rest = head_.substr(end + 4);
+      head_.clear();
+      return FeedBody(rest.data(), rest.size());
+    }
+    body += FeedBody(p, n);
+    return body;
+  }
+
+  bool has_head() const { return in_body_; }
+  bool complete() const {
+    return chunked_ ? chunked_done_ : (length_ != UINT64_MAX && offset_ == length_);
+  }
+  bool verified() const { return match_; }
+  std::uint64_t body_bytes() const { return offset_; }
+  int status() const { return status_; }
+  const std::string& x_cache() const { return x_cache_; }
+
+ private:
+  void ParseHead(const std::string& head) {
+    status_ = std::atoi(head.c_str() + head.find(' ') + 1);
+    std::string lower = head;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    auto value = [&](const char* name) -> std::string {
+      const auto at = lower.find(std::string("\r\n") + name + ":");
+      if (at == std::string::npos) return "";
+      auto v = at + 2 + std::strlen(name) + 1;
+      while (v < head.size() && head[v] == ' ') ++v;
+      return head.substr(v, head.find("\r\n", v) - v);
+    };
+    const std::string cl = value("content-length");
+    if (!cl.empty()) length_ = std::stoull(cl);
+    chunked_ = value("transfer-encoding").find("chunked") != std::string::npos;
+    x_cache_ = value("x-cache");
+  }
+
+  std::size_t FeedBody(const char* p, std::size_t n) {
+    if (!chunked_) {
+      Check(p, n);
+      return n;
+    }
+    // Chunked: alternate between size lines and data.
+    std::size_t data = 0;
+    while (n > 0 && !chunked_done_) {
+      if (chunk_left_ > 0) {
+        const std::size_t take = std::min<std::size_t>(n, chunk_left_);
+        Check(p, take);
+        data += take;
+        p += take;
+        n -= take;
+        chunk_left_ -= take;
+        continue;
+      }
+      line_.push_back(*p++);
+      --n;
+      if (line_.size() >= 2 && line_.compare(line_.size() - 2, 2, "\r\n") == 0) {
+        const std::string text = line_.substr(0, line_.size() - 2);
+        line_.clear();
+        if (text.empty()) continue;  // the CRLF after a chunk's data
+        chunk_left_ = std::strtoull(text.c_str(), nullptr, 16);
+        if (chunk_left_ == 0) chunked_done_ = true;
+      }
+    }
+    return data;
+  }
+
+  void Check(const char* p, std::size_t n) {
+    if (match_ && !fanout::OriginServer::MatchesOrigin(path_, offset_, p, n)) match_ = false;
+    offset_ += n;
+  }
+
+  const std::string path_;
+  std::string head_, line_, x_cache_;
+  bool in_body_ = false, chunked_ = false, chunked_done_ = false, match_ = true;
+  int status_ = 0;
+  std::uint64_t length_ = UINT64_MAX, offset_ = 0, chunk_left_ = 0;
+};
+
+std::string PathOf(const std::string& target) { return target.substr(0, target.find('?')); }
+
+struct Outcome {
+  bool complete = false, verified = false;
+  int status = 0;
+  std::uint64_t bytes = 0;
+  double start_s = 0, ttfb_ms = -1, done_s = 0;
+  std::string x_cache;
+};
+
+Outcome FetchOnce(int port, const std::string& target, Clock::time_point t0) {
+  Outcome out;
+  const auto start = Clock::now();
+  out.start_s = std::chrono::duration<double>(start - t0).count();
+  const int fd = Connect(port, 0);
+  if (fd < 0 || !SendRequest(fd, target)) {
+    if (fd >= 0) ::close(fd);
     return out;
   }
-  const std::string path = target.substr(0, target.find('?'));
+  ResponseParser parser(PathOf(target));
   std::vector<char> buf(256 * 1024);
-  std::string head;
-  bool in_body = false;
-  std::uint64_t length = UINT64_MAX, offset = 0;
-  bool match = true;
-  auto check = [&](const char* p, std::size_t n) {
-    for (std::size_t i = 0; i < n && match; i += 4093) {  // sample every 4 KiB
-      match = p[i] == fanout::OriginServer::OriginByte(path, offset + i);
-    }
-    if (n > 0) match = match && p[n - 1] == fanout::OriginServer::OriginByte(path, offset + n - 1);
-    offset += n;
-  };
   for (;;) {
     const ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
     if (r <= 0) break;
-    if (!in_body) {
-      head.append(buf.data(), static_cast<std::size_t>(r));
-      const auto end = head.find("\r\n\r\n");
-      if (end == std::string::npos) continue;
-      in_body = true;
-      const std::string headers = head.substr(0, end);
-      auto value = [&](const char* name) -> std::string {
-        std::string lower = headers;
-        std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-        const auto at = lower.find(std::string("\r\n") + name + ":");
-        if (at == std::string::npos) return "";
-        const auto v = at + 2 + std::strlen(name) + 1;
-        return headers.substr(v, headers.find("\r\n", v) - v);
-      };
-      const std::string cl = value("content-length");
-      if (!cl.empty()) length = std::stoull(cl);
-      out.x_cache = value("x-cache");
-      if (out.x_cache.empty()) out.x_cache = value("x-cache-status");
-      while (!out.x_cache.empty() && out.x_cache[0] == ' ') out.x_cache.erase(0, 1);
-      const std::string body = head.substr(end + 4);
-      if (!body.empty()) {
-        out.ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-        check(body.data(), body.size());
-      }
-      continue;
+    if (parser.Feed(buf.data(), static_cast<std::size_t>(r)) > 0 && out.ttfb_ms < 0) {
+      out.ttfb_ms = MsSince(start);
     }
-    if (offset == 0) {
-      out.ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    }
-    check(buf.data(), static_cast<std::size_t>(r));
+    if (parser.complete()) break;
   }
   ::close(fd);
-  out.bytes = offset;
-  out.ok = length != UINT64_MAX && offset == length;
-  out.verified = out.ok && match;
+  out.status = parser.status();
+  out.bytes = parser.body_bytes();
+  out.complete = parser.complete();
+  out.verified = out.complete && parser.verified();
+  out.x_cache = parser.x_cache();
   out.done_s = std::chrono::duration<double>(Clock::now() - t0).count();
   return out;
 }
@@ -117,44 +204,183 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"fanout_load: N clients for one URL"};
-  int port = 0, clients = 50, spread_ms = 1500;
-  std::string target;
-  app.add_option("--port", port)->required();
-  app.add_option("--target", target)->required();
-  app.add_option("--clients", clients);
-  app.add_option("--spread-ms", spread_ms);
-  CLI11_PARSE(app, argc, argv);
-
+int RunFetch(int port, const std::string& target, int clients, int spread_ms, bool detail) {
   std::vector<Outcome> outcomes(clients);
   std::vector<std::thread> threads;
   const auto t0 = Clock::now();
   for (int i = 0; i < clients; ++i) {
     threads.emplace_back([&, i] {
-      std::this_thread::sleep_until(t0 + std::chrono::milliseconds(
-                                             clients > 1 ? spread_ms * i / (clients - 1) : 0));
-      outcomes[i] = RunClient(port, target, t0);
+      std::this_thread::sleep_until(
+          t0 + std::chrono::milliseconds(clients > 1 ? spread_ms * i / (clients - 1) : 0));
+      outcomes[i] = FetchOnce(port, target, t0);
     });
   }
   for (auto& t : threads) t.join();
   std::vector<double> ttfb, joiner_ttfb;
   double last_done = 0;
-  int ok = 0, verified = 0;
+  std::uint64_t bytes = 0;
+  int complete = 0, verified = 0;
   for (int i = 0; i < clients; ++i) {
     const auto& o = outcomes[i];
-    ok += o.ok;
+    complete += o.complete;
     verified += o.verified;
-    ttfb.push_back(o.ttfb_ms);
-    if (i > 0) joiner_ttfb.push_back(o.ttfb_ms);
+    bytes += o.bytes;
+    if (o.ttfb_ms >= 0) ttfb.push_back(o.ttfb_ms);
+    if (i > 0 && o.ttfb_ms >= 0) joiner_ttfb.push_back(o.ttfb_ms);
     last_done = std::max(last_done, o.done_s);
   }
-  std::printf("{\"clients\": %d, \"complete\": %d, \"verified\": %d, "
-              "\"ttfb_p50_ms\": %.2f, \"ttfb_p99_ms\": %.2f, \"joiner_ttfb_p50_ms\": %.2f, "
-              "\"joiner_ttfb_p99_ms\": %.2f, \"last_done_s\": %.3f}\n",
-              clients, ok, verified, Percentile(ttfb, 0.5), Percentile(ttfb, 0.99),
-              Percentile(joiner_ttfb, 0.5), Percentile(joiner_ttfb, 0.99), last_done);
+  std::printf("{\"clients\": %d, \"complete\": %d, \"verified\": %d, \"bytes\": %llu, "
+              "\"ttfb_p50_ms\": %.3f, \"ttfb_p99_ms\": %.3f, \"joiner_ttfb_p50_ms\": %.3f, "
+              "\"joiner_ttfb_p99_ms\": %.3f, \"joiner_ttfb_max_ms\": %.3f, "
+              "\"last_done_s\": %.4f, \"aggregate_gbps\": %.4f",
+              clients, complete, verified, static_cast<unsigned long long>(bytes),
+              Percentile(ttfb, 0.5), Percentile(ttfb, 0.99), Percentile(joiner_ttfb, 0.5),
+              Percentile(joiner_ttfb, 0.99), Percentile(joiner_ttfb, 1.0), last_done,
+              last_done > 0 ? static_cast<double>(bytes) / last_done / 1e9 : 0.0);
+  if (detail) {
+    std::printf(", \"detail\": [");
+    for (int i = 0; i < clients; ++i) {
+      const auto& o = outcomes[i];
+      std::printf("%s{\"status\": %d, \"x_cache\": \"%s\", \"bytes\": %llu, \"complete\": %s, "
+                  "\"verified\": %s, \"start_s\": %.3f, \"done_s\": %.3f}",
+                  i ? ", " : "", o.status, o.x_cache.c_str(),
+                  static_cast<unsigned long long>(o.bytes), o.complete ? "true" : "false",
+                  o.verified ? "true" : "false", o.start_s, o.done_s);
+    }
+    std::printf("]");
+  }
+  std::printf("}\n");
   return verified == clients ? 0 : 1;
+}
+
+// One slow reader's state in the epoll loop.
+struct SlowConn {
+  int fd = -1;
+  ResponseParser parser;
+  double budget = 0;  // bytes it may still read now
+  bool open = false;
+};
+
+int RunSlow(int port, const std::string& target, const std::string& probe_target, int clients,
+            double rate, double duration_s) {
+  // Probe: one fresh request every 100 ms, its time to first body byte.
+  std::atomic<bool> stop{false};
+  std::vector<double> probe_ms;
+  int probe_failures = 0;
+  std::thread probe([&] {
+    while (!stop.load()) {
+      const Outcome o = FetchOnce(port, probe_target, Clock::now());
+      if (o.verified) probe_ms.push_back(o.ttfb_ms);
+      else ++probe_failures;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+
+  std::vector<SlowConn> conns;
+  conns.reserve(clients);
+  const std::string path = PathOf(target);
+  int connected = 0;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < clients; ++i) {
+    conns.push_back(SlowConn{-1, ResponseParser(path), 0, false});
+    // 16 KiB receive buffers: the server's sends block, as for a slow client.
+    const int fd = Connect(port, 16 * 1024);
+    if (fd < 0 || !SendRequest(fd, target)) {
+      if (fd >= 0) ::close(fd);
+      continue;
+    }
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    conns.back().fd = fd;
+    conns.back().open = true;
+    ++connected;
+  }
+  const double connect_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Every 10 ms each connection may read rate/100 more bytes.
+  const auto tick = std::chrono::milliseconds(10);
+  const double per_tick = rate / 100.0;
+  std::vector<char> buf(64 * 1024);
+  std::uint64_t bytes = 0;
+  int errors = 0, mismatched = 0;
+  const auto start = Clock::now();
+  auto next = start;
+  while (std::chrono::duration<double>(Clock::now() - start).count() < duration_s) {
+    next += tick;
+    for (auto& c : conns) {
+      if (!c.open) continue;
+      c.budget = std::min(c.budget + per_tick, 4 * per_tick);
+      while (c.budget >= 1) {
+        const std::size_t want = std::min<std::size_t>(buf.size(), static_cast<std::size_t>(c.budget));
+        const ssize_t r = ::recv(c.fd, buf.data(), want, 0);
+        if (r > 0) {
+          bytes += c.parser.Feed(buf.data(), static_cast<std::size_t>(r));
+          c.budget -= static_cast<double>(r);
+          if (c.parser.complete()) break;
+          continue;
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (!c.parser.complete()) ++errors;
+        ::close(c.fd);
+        c.open = false;
+        break;
+      }
+    }
+    std::this_thread::sleep_until(next);
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  int alive = 0;
+  for (auto& c : conns) {
+    if (!c.parser.verified()) ++mismatched;
+    if (c.open) {
+      ++alive;
+      ::close(c.fd);
+    }
+  }
+  stop = true;
+  probe.join();
+  std::printf("{\"clients\": %d, \"connected\": %d, \"alive_at_end\": %d, \"errors\": %d, "
+              "\"mismatched\": %d, \"bytes\": %llu, \"per_client_bps\": %.0f, "
+              "\"connect_s\": %.3f, \"probes\": %zu, \"probe_failures\": %d, "
+              "\"probe_ttfb_p50_ms\": %.3f, \"probe_ttfb_p99_ms\": %.3f, "
+              "\"probe_ttfb_max_ms\": %.3f}\n",
+              clients, connected, alive, errors, mismatched,
+              static_cast<unsigned long long>(bytes),
+              connected ? static_cast<double>(bytes) / connected / elapsed : 0.0, connect_s,
+              probe_ms.size(), probe_failures, Percentile(probe_ms, 0.5),
+              Percentile(probe_ms, 0.99), Percentile(probe_ms, 1.0));
+  return mismatched == 0 && errors == 0 ? 0 : 1;
+}
+
+double ParseRate(const std::string& text) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  const std::string unit(end);
+  if (unit == "KB") v *= 1e3;
+  else if (unit == "MB") v *= 1e6;
+  else if (unit == "GB") v *= 1e9;
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fanout_load: HTTP load for the benchmark suite (checks every byte)"};
+  int port = 0, clients = 50, spread_ms = 1500;
+  std::string target, probe_target, mode = "fetch", rate = "1MB";
+  double duration = 10;
+  bool detail = false;
+  app.add_option("--port", port)->required();
+  app.add_option("--target", target)->required();
+  app.add_option("--mode", mode)->check(CLI::IsMember({"fetch", "slow"}));
+  app.add_option("--clients", clients);
+  app.add_option("--spread-ms", spread_ms);
+  app.add_flag("--detail", detail, "per-client outcomes (fetch mode)");
+  app.add_option("--rate", rate, "per-client read rate, e.g. 1MB (slow mode)");
+  app.add_option("--duration", duration, "seconds (slow mode)");
+  app.add_option("--probe-target", probe_target, "probed every 100 ms (slow mode)");
+  CLI11_PARSE(app, argc, argv);
+  if (mode == "slow") {
+    return RunSlow(port, target, probe_target.empty() ? target : probe_target, clients,
+                   ParseRate(rate), duration);
+  }
+  return RunFetch(port, target, clients, spread_ms, detail);
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace fanout {
@@ -64,6 +65,20 @@ std::uint64_t OriginServer::Fnv1a(const std::string& bytes) {
 
 char OriginServer::OriginByte(const std::string& path, std::uint64_t offset) {
   return PatternTable()[(offset + PathSeed(path)) % kPeriod];
+}
+
+bool OriginServer::MatchesOrigin(const std::string& path, std::uint64_t offset,
+                                 const char* data, std::size_t n) {
+  const std::uint64_t seed = PathSeed(path);
+  while (n > 0) {
+    const std::size_t window = std::min<std::size_t>(n, kPeriod);
+    const char* expected = PatternTable().data() + (offset + seed) % kPeriod;
+    if (std::memcmp(expected, data, window) != 0) return false;
+    data += window;
+    offset += window;
+    n -= window;
+  }
+  return true;
 }
 
 std::string OriginServer::OriginBody(const std::string& path, std::uint64_t size) {

@@ -62,6 +62,10 @@ class OriginServer {
   // The byte at `offset` of path's body, and a whole body.
   static char OriginByte(const std::string& path, std::uint64_t offset);
   static std::string OriginBody(const std::string& path, std::uint64_t size);
+  // Whether data[0, n) is path's body at offset (fast: compares whole
+  // windows of a precomputed table, for load clients that check every byte).
+  static bool MatchesOrigin(const std::string& path, std::uint64_t offset, const char* data,
+                            std::size_t n);
 
  private:
   void Install();

@@ -1,0 +1,516 @@
+#!/usr/bin/env python3
+"""fanout's side-by-side benchmark suite: fanoutd, nginx and Varnish in front
+of the project's origin, all on loopback, in one run.
+
+Started by scripts/bench/run.sh (which installs the peers and builds the
+Release binaries). Each scenario runs REPEAT times per system; tables show
+the median, the ratio to the best peer, and whether each target of issue 4
+is met. Results (every run, and the medians) go to bench-results/suite.json.
+
+Environment: REPEAT (3), SCENARIOS (s1,s2,s3,s4,s5,core), S4_DURATION (10),
+S4_CLIENTS ("500,1000"), SYSTEMS (fanoutd,nginx,varnish), BUILD (build-release).
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build-release"))
+REPEAT = int(os.environ.get("REPEAT", "3"))
+SCENARIOS = os.environ.get("SCENARIOS", "s1,s2,s3,s4,s5,core").split(",")
+SYSTEMS = os.environ.get("SYSTEMS", "fanoutd,nginx,varnish").split(",")
+S4_DURATION = float(os.environ.get("S4_DURATION", "10"))
+S4_CLIENTS = [int(x) for x in os.environ.get("S4_CLIENTS", "500,1000").split(",")]
+OUT = os.path.join(ROOT, os.environ.get("OUT", "bench-results/suite.json"))
+
+ORIGIN_PORT = 19000
+PORTS = {"fanoutd": 19080, "nginx": 19081, "varnish": 19082}
+PEERS = [s for s in SYSTEMS if s != "fanoutd"]
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def http_get(port, target, timeout=30):
+    """(status, headers, body) of one GET; body read whole."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{target}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as res:
+            return res.status, dict(res.headers), res.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def wait_listening(port, name, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            http_get(port, "/__warm?size=1", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"suite: {name} did not start on port {port}")
+
+
+def origin_count(prefix):
+    _, _, body = http_get(ORIGIN_PORT, f"/__count?prefix={prefix}")
+    return int(body)
+
+
+def tree_pids(pid):
+    """pid and all its descendants (nginx workers, varnish child)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_and_threads(pid):
+    """Resident KiB and thread count summed over the process tree."""
+    rss = threads = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Threads:"):
+                        threads += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, threads
+
+
+class Systems:
+    """Starts the origin and every system under test; stops them by PID."""
+
+    def __init__(self):
+        self.work = tempfile.mkdtemp(prefix="fanout-suite-")
+        os.chmod(self.work, 0o755)
+        self.procs = {}
+
+    def start(self):
+        self.procs["origin"] = self._spawn(
+            "origin", [f"{BUILD}/fanout_origin", "--listen", f"127.0.0.1:{ORIGIN_PORT}"])
+        wait_listening(ORIGIN_PORT, "origin")
+        for s in SYSTEMS:
+            getattr(self, f"_start_{s}")()
+            wait_listening(PORTS[s], s)
+
+    def _spawn(self, name, argv):
+        logf = open(os.path.join(self.work, f"{name}.log"), "w")
+        return subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def _start_fanoutd(self):
+        cfg = {
+            "listen": f"127.0.0.1:{PORTS['fanoutd']}",
+            "cache_dir": os.path.join(self.work, "fanout-cache"),
+            "routes": [{"prefix": "/", "upstream": f"http://127.0.0.1:{ORIGIN_PORT}"}],
+            "max_connections": 2048,
+            "log": {"level": "warn", "access_log": False},
+        }
+        path = os.path.join(self.work, "fanout.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        self.procs["fanoutd"] = self._spawn("fanoutd", [f"{BUILD}/fanoutd", "--config", path])
+
+    def _start_nginx(self):
+        d = os.path.join(self.work, "nginx")
+        os.makedirs(os.path.join(d, "cache"))
+        conf = f"""
+user root;
+worker_processes auto;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+worker_rlimit_nofile 16384;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  proxy_cache_path {d}/cache levels=1:2 keys_zone=fan:50m max_size=20g
+                   inactive=60m use_temp_path=off;
+  server {{
+    listen 127.0.0.1:{PORTS['nginx']} backlog=4096;
+    location / {{
+      proxy_pass http://127.0.0.1:{ORIGIN_PORT};
+      proxy_http_version 1.1;
+      proxy_cache fan;
+      proxy_cache_valid 200 60m;
+      proxy_cache_lock on;
+      proxy_cache_lock_timeout 300s;
+      proxy_cache_lock_age 300s;
+      add_header X-Cache $upstream_cache_status;
+    }}
+  }}
+}}
+"""
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(conf)
+        self.procs["nginx"] = self._spawn(
+            "nginx", ["/usr/sbin/nginx", "-c", f"{d}/nginx.conf", "-p", d])
+
+    def _start_varnish(self):
+        d = os.path.join(self.work, "varnish")
+        os.makedirs(d)
+        os.chmod(d, 0o777)
+        vcl = f"""vcl 4.1;
+backend origin {{ .host = "127.0.0.1"; .port = "{ORIGIN_PORT}"; }}
+sub vcl_backend_response {{ set beresp.ttl = 1h; }}
+sub vcl_deliver {{
+  if (obj.hits > 0) {{ set resp.http.X-Cache = "HIT"; }} else {{ set resp.http.X-Cache = "MISS"; }}
+}}
+"""
+        with open(os.path.join(d, "default.vcl"), "w") as f:
+            f.write(vcl)
+        os.chmod(os.path.join(d, "default.vcl"), 0o644)
+        self.procs["varnish"] = self._spawn("varnish", [
+            "/usr/sbin/varnishd", "-F", "-n", os.path.join(d, "n"),
+            "-a", f"127.0.0.1:{PORTS['varnish']}", "-f", os.path.join(d, "default.vcl"),
+            "-s", "malloc,6G", "-p", "thread_pool_max=5000"])
+
+    def pid(self, system):
+        return self.procs[system].pid
+
+    def stop(self):
+        for name, p in self.procs.items():
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def load(*args):
+    """Runs fanout_load; returns its JSON."""
+    out = subprocess.run([f"{BUILD}/fanout_load", *map(str, args)], capture_output=True,
+                         text=True, timeout=600)
+    try:
+        return json.loads(out.stdout)
+    except json.JSONDecodeError:
+        raise SystemExit(f"suite: fanout_load failed: {out.stdout} {out.stderr}")
+
+
+def warm(system, target):
+    """Fetches target through system until it is served from cache."""
+    port = PORTS[system]
+    for _ in range(50):
+        status, headers, _ = http_get(port, target, timeout=120)
+        if status == 200 and headers.get("X-Cache", "").startswith("HIT"):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"suite: {target} never became a hit on {system}")
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+# ---- scenarios: each returns {system: [run dicts]} ----
+
+def s1_cold(systems):
+    size, rate = 200_000_000, 100_000_000
+    out = {}
+    for s in SYSTEMS:
+        out[s] = []
+        for r in range(REPEAT):
+            path = f"/s1-{s}-{r}-{os.getpid()}.bin"
+            res = load("--port", PORTS[s], "--clients", 50, "--spread-ms", 1500,
+                       "--target", f"{path}?size={size}&rate={rate}")
+            res["upstream_requests"] = origin_count(path)
+            res["origin_transfer_s"] = size / rate
+            res["last_done_x"] = res["last_done_s"] / (size / rate)
+            out[s].append(res)
+            log(f"  S1 {s} run {r + 1}: upstream {res['upstream_requests']}, joiner TTFB "
+                f"p50 {res['joiner_ttfb_p50_ms']:.1f} ms p99 {res['joiner_ttfb_p99_ms']:.1f} ms, "
+                f"last {res['last_done_x']:.2f}x, verified {res['verified']}/{res['clients']}")
+    return out
+
+
+def s2_hot_large(systems):
+    target = f"/s2-hot-{os.getpid()}.bin?size=200000000"
+    out = {}
+    for s in SYSTEMS:
+        warm(s, target)
+        out[s] = []
+        for r in range(REPEAT):
+            res = load("--port", PORTS[s], "--clients", 32, "--spread-ms", 0, "--target", target)
+            out[s].append(res)
+            log(f"  S2 {s} run {r + 1}: {res['aggregate_gbps']:.2f} GB/s, "
+                f"verified {res['verified']}/{res['clients']}")
+    return out
+
+
+def s3_hot_small(systems):
+    target = f"/s3-small-{os.getpid()}.bin?size=4096"
+    out = {}
+    for s in SYSTEMS:
+        warm(s, target)
+        out[s] = []
+        for r in range(REPEAT):
+            w = subprocess.run(["wrk", "-t2", "-c64", "-d5s", "--latency",
+                                f"http://127.0.0.1:{PORTS[s]}{target}"],
+                               capture_output=True, text=True, timeout=60).stdout
+            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
+            p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", w)
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", w)
+            res = {"rps": rps, "p99_ms": float(p99.group(1)) * scale,
+                   "non_2xx": int(errors.group(1)) if errors else 0}
+            out[s].append(res)
+            log(f"  S3 {s} run {r + 1}: {rps:.0f} req/s, p99 {res['p99_ms']:.2f} ms")
+    return out
+
+
+def s4_slow(systems):
+    big = f"/s4-big-{os.getpid()}.bin?size=50000000"
+    probe = f"/s4-probe-{os.getpid()}.bin?size=4096"
+    out = {}
+    for s in SYSTEMS:
+        warm(s, big)
+        warm(s, probe)
+        out[s] = []
+        for clients in S4_CLIENTS:
+            for r in range(REPEAT):
+                base_rss, base_threads = rss_and_threads(systems.pid(s))
+                proc = subprocess.Popen(
+                    [f"{BUILD}/fanout_load", "--mode", "slow", "--port", str(PORTS[s]),
+                     "--clients", str(clients), "--rate", "1MB", "--duration", str(S4_DURATION),
+                     "--target", big, "--probe-target", probe],
+                    stdout=subprocess.PIPE, text=True)
+                peak_rss, peak_threads = base_rss, base_threads
+                while proc.poll() is None:
+                    rss, threads = rss_and_threads(systems.pid(s))
+                    peak_rss, peak_threads = max(peak_rss, rss), max(peak_threads, threads)
+                    time.sleep(0.25)
+                res = json.loads(proc.stdout.read())
+                res.update(clients=clients, rss_base_mib=base_rss / 1024,
+                           rss_growth_mib=(peak_rss - base_rss) / 1024,
+                           rss_growth_per_client_kib=(peak_rss - base_rss) / clients,
+                           threads_base=base_threads, threads_peak=peak_threads)
+                out[s].append(res)
+                log(f"  S4 {s} {clients} clients run {r + 1}: RSS +{res['rss_growth_mib']:.1f} MiB "
+                    f"({res['rss_growth_per_client_kib']:.1f} KiB/client), threads {peak_threads}, "
+                    f"probe TTFB max {res['probe_ttfb_max_ms']:.1f} ms, "
+                    f"{res['per_client_bps'] / 1e6:.2f} MB/s per client, "
+                    f"errors {res['errors']}, alive {res['alive_at_end']}/{res['connected']}")
+    return out
+
+
+def s5_dies(systems):
+    size = 100_000_000
+    out = {}
+    for s in SYSTEMS:
+        out[s] = []
+        for r in range(REPEAT):
+            path = f"/s5-{s}-{r}-{os.getpid()}.bin"
+            target = f"{path}?size={size}&rate=100000000&drop_at={size // 2}"
+            res = load("--port", PORTS[s], "--clients", 10, "--spread-ms", 300,
+                       "--detail", "--target", target)
+            later = load("--port", PORTS[s], "--clients", 1, "--detail", "--target", target)
+            d = later["detail"][0]
+            summary = {
+                "clients_complete": res["complete"],
+                "clients_cut_short": sum(1 for c in res["detail"] if not c["complete"]),
+                "bytes_min": min(c["bytes"] for c in res["detail"]),
+                "bytes_max": max(c["bytes"] for c in res["detail"]),
+                "later_status": d["status"], "later_x_cache": d["x_cache"],
+                "later_bytes": d["bytes"], "later_complete": d["complete"],
+                "upstream_requests": origin_count(path),
+            }
+            out[s].append({"joined": res, "later": later, **summary})
+            log(f"  S5 {s} run {r + 1}: {summary['clients_cut_short']}/10 clients cut short "
+                f"({summary['bytes_min']}-{summary['bytes_max']} bytes), later request: "
+                f"{d['status']} {d['x_cache'] or '-'} {d['bytes']} bytes "
+                f"{'complete' if d['complete'] else 'cut short'}, "
+                f"upstream requests {summary['upstream_requests']}")
+    return out
+
+
+def core(_systems):
+    out = subprocess.run([f"{BUILD}/stream_file_bench", "--benchmark_format=json"],
+                         capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "FANOUT_BENCH_BYTES": str(256 << 20)})
+    data = json.loads(out.stdout)
+    runs = []
+    for b in data["benchmarks"]:
+        runs.append({"name": b["name"], "readers": b["readers"],
+                     "write_mib_s": b["write_MiB/s"], "read_agg_mib_s": b["read_agg_MiB/s"]})
+        log(f"  core {b['name']}: write {b['write_MiB/s']:.0f} MiB/s, "
+            f"aggregate read {b['read_agg_MiB/s']:.0f} MiB/s")
+    return {"fanoutd": runs}
+
+
+# ---- reporting ----
+
+def table(title, header, rows):
+    log(f"\n{title}")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in [header] + rows:
+        log("  " + "  ".join(str(x).rjust(w) for x, w in zip(row, widths)))
+
+
+def ratio(value, peers, higher_is_better):
+    if not peers:
+        return "-"
+    best = max(peers) if higher_is_better else min(peers)
+    return f"{value / best:.2f}" if best else "-"
+
+
+def verdict(ok):
+    return "MET" if ok else "NOT MET"
+
+
+def report(results):
+    targets = []
+    if "s1" in results:
+        r = results["s1"]
+        m = {s: {k: median([x[k] for x in r[s]]) for k in
+                 ("upstream_requests", "joiner_ttfb_p50_ms", "joiner_ttfb_p99_ms", "last_done_x",
+                  "verified")} for s in r}
+        rows = [[s, f"{v['upstream_requests']:.0f}", f"{v['joiner_ttfb_p50_ms']:.1f}",
+                 ratio(v['joiner_ttfb_p50_ms'], [m[p]['joiner_ttfb_p50_ms'] for p in PEERS if p in m], False),
+                 f"{v['joiner_ttfb_p99_ms']:.1f}", f"{v['last_done_x']:.2f}",
+                 ratio(v['last_done_x'], [m[p]['last_done_x'] for p in PEERS if p in m], False),
+                 f"{v['verified']:.0f}/50"] for s, v in m.items()]
+        table("S1 cold fan-out (200 MB at 100 MB/s, 50 clients over 1.5 s; median of runs)",
+              ["system", "upstream", "TTFB p50 ms", "vs best", "TTFB p99 ms", "last/origin",
+               "vs best", "verified"], rows)
+        f = m.get("fanoutd")
+        if f:
+            targets += [("S1 exactly 1 upstream request", all(x["upstream_requests"] == 1 for x in r["fanoutd"])),
+                        ("S1 joiner TTFB p50 <= 5 ms", f["joiner_ttfb_p50_ms"] <= 5),
+                        ("S1 joiner TTFB p99 <= 100 ms", f["joiner_ttfb_p99_ms"] <= 100),
+                        ("S1 last client <= 1.5x origin transfer", f["last_done_x"] <= 1.5)]
+    if "s2" in results:
+        r = results["s2"]
+        m = {s: median([x["aggregate_gbps"] for x in r[s]]) for s in r}
+        rows = [[s, f"{v:.2f}", ratio(v, [m[p] for p in PEERS if p in m], True),
+                 f"{median([x['verified'] for x in r[s]]):.0f}/32"] for s, v in m.items()]
+        table("S2 hot large (32 clients x cached 200 MB)", ["system", "GB/s", "vs best", "verified"], rows)
+        if "fanoutd" in m:
+            for p in PEERS:
+                if p in m:
+                    targets.append((f"S2 throughput >= 1.0x {p}", m["fanoutd"] >= m[p]))
+    if "s3" in results:
+        r = results["s3"]
+        m = {s: (median([x["rps"] for x in r[s]]), median([x["p99_ms"] for x in r[s]])) for s in r}
+        rows = [[s, f"{v[0]:.0f}", ratio(v[0], [m[p][0] for p in PEERS if p in m], True),
+                 f"{v[1]:.2f}"] for s, v in m.items()]
+        table("S3 hot small (4 KiB, wrk -t2 -c64 -d5s)", ["system", "req/s", "vs best", "p99 ms"], rows)
+        if "fanoutd" in m:
+            for p in PEERS:
+                if p in m:
+                    targets.append((f"S3 req/s >= 1.0x {p}", m["fanoutd"][0] >= m[p][0]))
+            if "nginx" in m:
+                targets.append(("S3 p99 <= nginx's", m["fanoutd"][1] <= m["nginx"][1]))
+    if "s4" in results:
+        r = results["s4"]
+        rows = []
+        for s in r:
+            for clients in S4_CLIENTS:
+                runs = [x for x in r[s] if x["clients"] == clients]
+                g = median([x["rss_growth_mib"] for x in runs])
+                rows.append([s, clients, f"{g:.1f}", f"{g * 1024 / clients:.1f}",
+                             f"{median([x['threads_peak'] for x in runs]):.0f}",
+                             f"{median([x['probe_ttfb_max_ms'] for x in runs]):.1f}",
+                             f"{median([x['per_client_bps'] for x in runs]) / 1e6:.2f}",
+                             f"{median([x['errors'] for x in runs]):.0f}"])
+                if s == "fanoutd":
+                    limit = 32 if clients <= 500 else 64 * clients / 1024
+                    targets.append((f"S4 {clients} clients RSS growth <= {limit:.0f} MiB", g <= limit))
+                    targets.append((f"S4 {clients} clients probe TTFB max <= 10 ms",
+                                    median([x['probe_ttfb_max_ms'] for x in runs]) <= 10))
+        table(f"S4 many slow clients (cached 50 MB at 1 MB/s each for {S4_DURATION:.0f} s)",
+              ["system", "clients", "RSS +MiB", "KiB/client", "threads", "probe max ms",
+               "MB/s/client", "errors"], rows)
+    if "s5" in results:
+        r = results["s5"]
+        rows = []
+        for s in r:
+            x = r[s][-1]
+            rows.append([s, f"{x['clients_cut_short']}/10", f"{x['bytes_min']}-{x['bytes_max']}",
+                         f"{x['later_status']} {x['later_x_cache'] or '-'}",
+                         "complete" if x["later_complete"] else "cut short",
+                         x["upstream_requests"]])
+        table("S5 upstream dies at 50% of 100 MB (10 joined clients; last run)",
+              ["system", "cut short", "bytes received", "later request", "later body",
+               "upstream requests"], rows)
+        if "fanoutd" in r:
+            ok = all(x["clients_cut_short"] == 10 and x["clients_complete"] == 0 for x in r["fanoutd"])
+            targets.append(("S5 every joined client sees the failure (no truncated body served as complete)", ok))
+    if "core" in results:
+        runs = results["core"]["fanoutd"]
+        rows = [[x["name"], f"{x['write_mib_s']:.0f}", f"{x['read_agg_mib_s']:.0f}"] for x in runs]
+        table("Core stream file (1 writer, N readers at the frontier)",
+              ["benchmark", "write MiB/s", "agg read MiB/s"], rows)
+        for kind in ("Copy", "Extent"):
+            one = [x for x in runs if kind in x["name"] and x["readers"] == 1]
+            many = [x for x in runs if kind in x["name"] and x["readers"] == 1000]
+            if one and many:
+                ratio_ = many[0]["write_mib_s"] / one[0]["write_mib_s"]
+                targets.append((f"Core {kind.lower()} readers: write at 1,000 readers >= 50% of 1 "
+                                f"(is {ratio_ * 100:.0f}%)", ratio_ >= 0.5))
+    log("\nTargets")
+    for name, ok in targets:
+        log(f"  {verdict(ok):8} {name}")
+    return targets
+
+
+def main():
+    results = {}
+    systems = Systems()
+    try:
+        systems.start()
+        for name, fn in [("s1", s1_cold), ("s2", s2_hot_large), ("s3", s3_hot_small),
+                         ("s4", s4_slow), ("s5", s5_dies), ("core", core)]:
+            if name in SCENARIOS:
+                log(f"== {name}")
+                results[name] = fn(systems)
+    finally:
+        systems.stop()
+    targets = report(results)
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w") as f:
+        json.dump({"repeat": REPEAT, "results": results,
+                   "targets": [{"target": t, "met": ok} for t, ok in targets]}, f, indent=1)
+    log(f"\nresults: {OUT}")
+
+
+if __name__ == "__main__":
+    main()

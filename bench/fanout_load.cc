@@ -263,19 +263,6 @@ struct SlowConn {
 
 int RunSlow(int port, const std::string& target, const std::string& probe_target, int clients,
             double rate, double duration_s) {
-  // Probe: one fresh request every 100 ms, its time to first body byte.
-  std::atomic<bool> stop{false};
-  std::vector<double> probe_ms;
-  int probe_failures = 0;
-  std::thread probe([&] {
-    while (!stop.load()) {
-      const Outcome o = FetchOnce(port, probe_target, Clock::now());
-      if (o.verified) probe_ms.push_back(o.ttfb_ms);
-      else ++probe_failures;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  });
-
   std::vector<SlowConn> conns;
   conns.reserve(clients);
   const std::string path = PathOf(target);
@@ -295,9 +282,24 @@ int RunSlow(int port, const std::string& target, const std::string& probe_target
     ++connected;
   }
   const double connect_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  // Every 10 ms each connection may read rate/100 more bytes.
+  // Probe, once every connection is streaming: one fresh request every
+  // 100 ms, its time to first byte.
+  std::atomic<bool> stop{false};
+  std::vector<double> probe_ms;
+  int probe_failures = 0;
+  std::thread probe([&] {
+    while (!stop.load()) {
+      const Outcome o = FetchOnce(port, probe_target, Clock::now());
+      if (o.verified) probe_ms.push_back(o.ttfb_ms);
+      else ++probe_failures;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  // Each connection may read rate * (time since its last turn), capped at
+  // 50 ms worth, so a slow pass over all connections does not lower the rate.
   const auto tick = std::chrono::milliseconds(10);
-  const double per_tick = rate / 100.0;
+  const double cap = rate / 20.0;
+  auto last_pass = Clock::now();
   std::vector<char> buf(64 * 1024);
   std::uint64_t bytes = 0;
   int errors = 0, mismatched = 0;
@@ -305,9 +307,12 @@ int RunSlow(int port, const std::string& target, const std::string& probe_target
   auto next = start;
   while (std::chrono::duration<double>(Clock::now() - start).count() < duration_s) {
     next += tick;
+    const auto now = Clock::now();
+    const double earned = rate * std::chrono::duration<double>(now - last_pass).count();
+    last_pass = now;
     for (auto& c : conns) {
       if (!c.open) continue;
-      c.budget = std::min(c.budget + per_tick, 4 * per_tick);
+      c.budget = std::min(c.budget + earned, cap);
       while (c.budget >= 1) {
         const std::size_t want = std::min<std::size_t>(buf.size(), static_cast<std::size_t>(c.budget));
         const ssize_t r = ::recv(c.fd, buf.data(), want, 0);
@@ -324,7 +329,8 @@ int RunSlow(int port, const std::string& target, const std::string& probe_target
         break;
       }
     }
-    std::this_thread::sleep_until(next);
+    if (Clock::now() < next) std::this_thread::sleep_until(next);
+    else next = Clock::now();
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   int alive = 0;

@@ -1,6 +1,6 @@
 // Stream-file micro-benchmark: one writer appends FANOUT_BENCH_BYTES
-// (default 1 GiB) in 64 KiB chunks while 1, 64 or 1,000 readers read every
-// byte at the frontier. Reports the writer's throughput and the readers'
+// (default 1 GiB) in 64 KiB chunks while 1, 64 or 1,000 readers follow it
+// to the end at the frontier. Reports the writer's throughput and the readers'
 // aggregate throughput, so the cost of many readers is visible.
 //
 //   build/stream_file_bench [--benchmark_filter=...]
@@ -31,7 +31,17 @@ std::string BenchDir() {
   return env ? env : "/tmp";
 }
 
-void BM_OneWriterManyReaders(benchmark::State& state) {
+// Readers either copy every byte out (Read, as a client of the library
+// would) or take extents (NextExtent, as fanoutd's serving path does before
+// handing them to sendfile), which measures the stream file's own cost:
+// locking, frontier waits and wake-ups.
+enum class ReaderKind { kCopy, kExtent };
+
+// The most an extent reader takes at once: what fanoutd hands to one
+// sendfile call (kSendfileChunk in server/fanout_server.cc).
+constexpr std::size_t kExtentMax = 1 << 20;
+
+void OneWriterManyReaders(benchmark::State& state, ReaderKind kind) {
   const int readers = static_cast<int>(state.range(0));
   const std::uint64_t total = BenchBytes();
   constexpr std::size_t kChunk = 64 * 1024;
@@ -53,19 +63,28 @@ void BM_OneWriterManyReaders(benchmark::State& state) {
     std::vector<std::thread> threads;
     std::vector<std::unique_ptr<StreamReader>> rs;
     for (int i = 0; i < readers; ++i) rs.push_back(stream->OpenReader());
-    const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < readers; ++i) {
       threads.emplace_back([&, r = rs[i].get()] {
-        std::vector<char> buf(kChunk);
+        std::vector<char> buf(kind == ReaderKind::kCopy ? kChunk : 0);
         std::uint64_t n = 0;
         for (;;) {
-          auto res = r->Read(buf.data(), buf.size());
-          if (!res.status.ok()) break;
-          n += res.bytes;
+          if (kind == ReaderKind::kCopy) {
+            auto res = r->Read(buf.data(), buf.size());
+            if (!res.status.ok()) break;
+            n += res.bytes;
+          } else {
+            auto extent = r->NextExtent(kExtentMax);
+            if (!extent.status.ok()) break;
+            n += extent.length;
+          }
         }
         bytes_read += n;
       });
     }
+    // Every reader is waiting at the frontier (offset 0) before the clock
+    // starts: thread start-up is not what this measures.
+    while (stream->WaitingReadersForTesting() < readers) std::this_thread::yield();
+    const auto start = std::chrono::steady_clock::now();
     for (std::uint64_t written = 0; written < total; written += kChunk) {
       if (!stream->Append(chunk.data(), kChunk).ok()) std::abort();
     }
@@ -84,7 +103,17 @@ void BM_OneWriterManyReaders(benchmark::State& state) {
   state.counters["readers"] = readers;
 }
 
-BENCHMARK(BM_OneWriterManyReaders)
+void BM_CopyReaders(benchmark::State& state) { OneWriterManyReaders(state, ReaderKind::kCopy); }
+void BM_ExtentReaders(benchmark::State& state) {
+  OneWriterManyReaders(state, ReaderKind::kExtent);
+}
+
+BENCHMARK(BM_CopyReaders)
+    ->Arg(1)->Arg(64)->Arg(1000)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ExtentReaders)
     ->Arg(1)->Arg(64)->Arg(1000)
     ->Iterations(1)
     ->UseManualTime()

@@ -1,11 +1,14 @@
 #include "core/stream_file.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cinttypes>
 #include <cstdio>
 #include <random>
@@ -14,6 +17,35 @@
 
 namespace fanout {
 namespace {
+
+static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
+                  std::atomic<std::uint32_t>::is_always_lock_free,
+              "futex words must be plain 32-bit atomics");
+
+// Sleeps while *word == expected, until woken or the deadline passes. May
+// return early (spurious wake-up, signal): callers re-check their condition.
+void FutexWait(std::atomic<std::uint32_t>* word, std::uint32_t expected, Deadline deadline) {
+  timespec timeout{};
+  timespec* timeout_ptr = nullptr;
+  if (deadline != kNoDeadline) {
+    const auto left = std::max(deadline - std::chrono::steady_clock::now(),
+                               std::chrono::steady_clock::duration::zero());
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timeout.tv_sec = static_cast<time_t>(ns / 1000000000);
+    timeout.tv_nsec = static_cast<long>(ns % 1000000000);
+    timeout_ptr = &timeout;
+  }
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected,
+            timeout_ptr, nullptr, 0);
+}
+
+// See MaybeWakeReadersLocked.
+constexpr auto kWakeCostPerWaiter = std::chrono::microseconds(10);
+
+void FutexWakeAll(std::atomic<std::uint32_t>* word) {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX,
+            nullptr, nullptr, 0);
+}
 
 // A name no other stream file has had: a random per-process prefix plus a
 // counter. O_EXCL guarantees it is new even across processes.
@@ -133,7 +165,9 @@ Status StreamFile::Append(const void* data, std::size_t n) {
     // Fail() was called while the bytes were being written.
     return Status::StreamFailed(failure_);
   }
-  frontier_.store(offset + n, std::memory_order_release);
+  // seq_cst, paired with Wait(): either a registering waiter sees these
+  // bytes, or MaybeWakeReadersLocked sees the waiter.
+  frontier_.store(offset + n, std::memory_order_seq_cst);
   MaybeWakeReadersLocked();
   return Status::Ok();
 }
@@ -168,6 +202,7 @@ Status StreamFile::Finish() {
     return Status::StreamFailed(failure_);
   }
   state_ = State::kFinished;
+  finished_.store(true, std::memory_order_seq_cst);
   WakeReadersLocked();
   return Status::Ok();
 }
@@ -181,7 +216,7 @@ void StreamFile::Fail(std::string reason) {
 void StreamFile::FailLocked(std::string reason) {
   state_ = State::kFailed;
   failure_ = reason.empty() ? "stream failed" : std::move(reason);
-  failed_.store(true, std::memory_order_release);
+  failed_.store(true, std::memory_order_seq_cst);
   WakeReadersLocked();
 }
 
@@ -222,38 +257,54 @@ void StreamFile::WakeReadersLocked() {
   woken_frontier_ = frontier_.load(std::memory_order_relaxed);
   last_wake_ = std::chrono::steady_clock::now();
   ++wakeups_;
-  frontier_advanced_.notify_all();
+  WakeWaiters();
+}
+
+void StreamFile::WakeWaiters() {
+  wake_seq_.fetch_add(1, std::memory_order_seq_cst);
+  if (waiters_.load(std::memory_order_seq_cst) > 0) FutexWakeAll(&wake_seq_);
 }
 
 void StreamFile::MaybeWakeReadersLocked() {
-  if (waiters_ == 0) return;
+  const int waiters = waiters_.load(std::memory_order_seq_cst);
+  if (waiters == 0) return;
   const std::uint64_t pending =
       frontier_.load(std::memory_order_relaxed) - woken_frontier_;
-  if (batcher_ == nullptr || pending >= wake_batch_bytes_ ||
-      std::chrono::steady_clock::now() - last_wake_ >= batcher_->max_delay()) {
+  if (batcher_ == nullptr) {
+    WakeReadersLocked();
+    return;
+  }
+  // A wake-up costs every waiter a context switch (a few microseconds of
+  // CPU each), so wake-ups are spaced at least kWakeCostPerWaiter per
+  // waiter apart: with 1,000 readers at the frontier the writer still gets
+  // most of the CPU, and no byte waits longer than that gap.
+  const auto now = std::chrono::steady_clock::now();
+  const auto min_gap = kWakeCostPerWaiter * waiters;
+  const auto since = now - last_wake_;
+  if (since >= min_gap && (pending >= wake_batch_bytes_ || since >= batcher_->max_delay())) {
     WakeReadersLocked();
     return;
   }
   if (!wake_scheduled_) {
     wake_scheduled_ = true;
-    batcher_->Schedule(weak_from_this(), last_wake_ + batcher_->max_delay());
+    const auto delay = std::max<std::chrono::steady_clock::duration>(batcher_->max_delay(), min_gap);
+    batcher_->Schedule(weak_from_this(), last_wake_ + delay);
   }
 }
 
 void StreamFile::FlushWakeups() {
   std::lock_guard<std::mutex> lock(mu_);
   wake_scheduled_ = false;
-  if (waiters_ > 0 &&
+  if (waiters_.load(std::memory_order_seq_cst) > 0 &&
       frontier_.load(std::memory_order_relaxed) > woken_frontier_) {
     WakeReadersLocked();
   }
 }
 
 void StreamFile::CancelWaiters() {
-  // Taking the lock orders this wake-up after a waiter's last check of its
-  // cancelled flag, so it cannot be lost.
-  std::lock_guard<std::mutex> lock(mu_);
-  frontier_advanced_.notify_all();
+  // Bumping the sequence makes a waiter that checked its cancelled flag
+  // just before return from (or not enter) its sleep, so it cannot be lost.
+  WakeWaiters();
 }
 
 // ---------------------------------------------------------------- readers
@@ -279,8 +330,7 @@ std::optional<std::uint64_t> StreamFile::expected_length() const {
 }
 
 int StreamFile::WaitingReadersForTesting() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return waiters_;
+  return waiters_.load(std::memory_order_seq_cst);
 }
 
 std::uint64_t StreamFile::WakeupsForTesting() const {
@@ -294,29 +344,33 @@ std::string StreamFile::path() const {
 }
 
 template <typename Ready>
-Status StreamFile::WaitLocked(std::unique_lock<std::mutex>& lock,
-                              const Ready& ready,
-                              const std::atomic<bool>& cancelled,
-                              Deadline deadline) {
+Status StreamFile::Wait(const Ready& ready, const std::atomic<bool>& cancelled,
+                        Deadline deadline) {
+  // Readers never take mu_ to wait: 1,000 readers woken at once would
+  // otherwise queue on it, and the writer behind them. Instead each waiter
+  // registers, reads the wake-up sequence, checks, and sleeps on the
+  // sequence word; any change to it (a wake-up) ends the sleep.
   for (;;) {
-    if (cancelled.load(std::memory_order_acquire)) return Status::Cancelled();
-    if (state_ == State::kFailed) return Status::StreamFailed(failure_);
-    if (ready()) return Status::Ok();
-    if (state_ == State::kFinished) return Status::EndOfStream();
-    ++waiters_;
-    if (deadline == kNoDeadline) {
-      frontier_advanced_.wait(lock);
-    } else if (frontier_advanced_.wait_until(lock, deadline) ==
-               std::cv_status::timeout) {
-      --waiters_;
-      // One last look: the bytes may have arrived just as time ran out.
-      if (cancelled.load(std::memory_order_acquire)) return Status::Cancelled();
-      if (state_ == State::kFailed) return Status::StreamFailed(failure_);
-      if (ready()) return Status::Ok();
-      if (state_ == State::kFinished) return Status::EndOfStream();
-      return Status::DeadlineExceeded();
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint32_t seq = wake_seq_.load(std::memory_order_seq_cst);
+    Status st;
+    bool decided = true;
+    if (cancelled.load(std::memory_order_seq_cst)) {
+      st = Status::Cancelled();
+    } else if (failed_.load(std::memory_order_seq_cst)) {
+      st = Status::StreamFailed(failure());
+    } else if (ready()) {
+      st = Status::Ok();
+    } else if (finished_.load(std::memory_order_seq_cst)) {
+      st = ready() ? Status::Ok() : Status::EndOfStream();
+    } else if (std::chrono::steady_clock::now() >= deadline) {
+      st = Status::DeadlineExceeded();
+    } else {
+      decided = false;
+      FutexWait(&wake_seq_, seq, deadline);
     }
-    --waiters_;
+    waiters_.fetch_sub(1, std::memory_order_seq_cst);
+    if (decided) return st;
   }
 }
 
@@ -356,27 +410,45 @@ void StreamReader::Close() {
   }
 }
 
+Status StreamReader::WaitPastPosition(Deadline deadline, std::uint64_t* frontier) {
+  StreamFile& s = *stream_;
+  *frontier = s.frontier();
+  // Fast path: bytes are already there; no lock, no wait.
+  if (*frontier > position_ && !s.failed_.load(std::memory_order_acquire) &&
+      !cancelled_.load(std::memory_order_acquire)) {
+    return Status::Ok();
+  }
+  const Status st = s.Wait(
+      [&] { return s.frontier_.load(std::memory_order_seq_cst) > position_; }, cancelled_,
+      deadline);
+  *frontier = s.frontier();
+  return st;
+}
+
 StreamReader::Result StreamReader::Read(void* buf, std::size_t len,
                                         Deadline deadline) {
   if (len == 0) return {0, Status::Ok()};
-  StreamFile& s = *stream_;
-  std::uint64_t frontier = s.frontier();
-  // Fast path: bytes are already there; no lock, no wait.
-  if (frontier <= position_ || s.failed_.load(std::memory_order_acquire) ||
-      cancelled_.load(std::memory_order_acquire)) {
-    std::unique_lock<std::mutex> lock(s.mu_);
-    const Status st = s.WaitLocked(
-        lock, [&] { return s.frontier_.load(std::memory_order_relaxed) > position_; },
-        cancelled_, deadline);
-    if (!st.ok()) return {0, st};
-    frontier = s.frontier();
-  }
+  std::uint64_t frontier = 0;
+  Status st = WaitPastPosition(deadline, &frontier);
+  if (!st.ok()) return {0, st};
   const std::size_t n =
       static_cast<std::size_t>(std::min<std::uint64_t>(len, frontier - position_));
-  Status st = s.ReadFile(position_, buf, n);
+  st = stream_->ReadFile(position_, buf, n);
   if (!st.ok()) return {0, st};
   position_ += n;
   return {n, Status::Ok()};
+}
+
+StreamReader::Extent StreamReader::NextExtent(std::size_t max, Deadline deadline) {
+  if (max == 0) return {stream_->fd_, position_, 0, Status::Ok()};
+  std::uint64_t frontier = 0;
+  const Status st = WaitPastPosition(deadline, &frontier);
+  if (!st.ok()) return {-1, position_, 0, st};
+  const std::size_t n =
+      static_cast<std::size_t>(std::min<std::uint64_t>(max, frontier - position_));
+  Extent extent{stream_->fd_, position_, n, Status::Ok()};
+  position_ += n;
+  return extent;
 }
 
 StreamReader::Result StreamReader::ReadAt(std::uint64_t offset, void* buf,
@@ -392,10 +464,8 @@ StreamReader::Result StreamReader::ReadAt(std::uint64_t offset, void* buf,
   Status result;
   if (s.frontier() < end || s.failed_.load(std::memory_order_acquire) ||
       cancelled_.load(std::memory_order_acquire)) {
-    std::unique_lock<std::mutex> lock(s.mu_);
-    result = s.WaitLocked(
-        lock, [&] { return s.frontier_.load(std::memory_order_relaxed) >= end; },
-        cancelled_, deadline);
+    result = s.Wait([&] { return s.frontier_.load(std::memory_order_seq_cst) >= end; },
+                    cancelled_, deadline);
     if (result.code() == Status::Code::kEndOfStream) {
       const std::uint64_t frontier = s.frontier();
       n = frontier > offset ? static_cast<std::size_t>(frontier - offset) : 0;

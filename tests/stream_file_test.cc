@@ -636,3 +636,66 @@ TEST_F(StreamFileTest, ReaderKeepsStreamAliveAfterWriterLetsGo) {
 
 }  // namespace
 }  // namespace fanout
+
+namespace fanout {
+namespace {
+
+class StreamExtentTest : public StreamFileTest {};
+
+// What a zero-copy sender would send for an extent: the file's bytes there.
+std::string ExtentBytes(const StreamReader::Extent& e) {
+  std::string out(e.length, '\0');
+  const ssize_t n = ::pread(e.fd, out.data(), e.length, static_cast<off_t>(e.offset));
+  out.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
+  return out;
+}
+
+TEST_F(StreamExtentTest, ExtentsCoverTheStreamExactlyWhileItIsWritten) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  std::string got;
+  Status end;
+  std::thread sender([&] {
+    for (;;) {
+      auto e = r->NextExtent(1000, std::chrono::steady_clock::now() + 30s);
+      if (!e.status.ok()) {
+        end = e.status;
+        return;
+      }
+      EXPECT_GT(e.length, 0u);
+      EXPECT_LE(e.length, 1000u);
+      EXPECT_EQ(e.offset, got.size());
+      got += ExtentBytes(e);
+    }
+  });
+  for (std::uint64_t off = 0; off < 100000; off += 777) {
+    AppendPattern(*s, off, std::min<std::uint64_t>(777, 100000 - off));
+  }
+  ASSERT_TRUE(s->Finish().ok());
+  sender.join();
+  EXPECT_EQ(end.code(), Code::kEndOfStream);
+  EXPECT_TRUE(got == Pattern(0, 100000));
+  EXPECT_EQ(r->position(), 100000u);
+}
+
+TEST_F(StreamExtentTest, ExtentWaitsAtTheFrontierAndReportsFailure) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  AppendPattern(*s, 0, 10);
+  auto e = r->NextExtent(64);
+  ASSERT_TRUE(e.status.ok());
+  EXPECT_EQ(e.length, 10u);
+  // At the frontier: a deadline passes, then a failure wakes the waiter.
+  EXPECT_EQ(r->NextExtent(64, std::chrono::steady_clock::now() + 10ms).status.code(),
+            Code::kDeadlineExceeded);
+  Status st;
+  std::thread waiter([&] { st = r->NextExtent(64).status; });
+  ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+  s->Fail("upstream hung up");
+  waiter.join();
+  EXPECT_EQ(st.code(), Code::kStreamFailed);
+  EXPECT_EQ(r->NextExtent(64).status.code(), Code::kStreamFailed);
+}
+
+}  // namespace
+}  // namespace fanout

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libcpp-httplib-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
-  curl ca-certificates
+  curl ca-certificates iproute2
   "$@"
 )
 

@@ -7,14 +7,19 @@
 
 #include "server/access_log.h"
 #include "server/connection_pool.h"
+#include "server/connection_stream.h"
 #include "server/http_headers.h"
 
 namespace fanout {
 namespace {
 
-// Bytes a client's body provider reads from the stream file per call: large
-// enough for few syscalls, small enough that 1,000 clients stay cheap.
+// Bytes a client's body provider copies from the stream file per call when
+// it copies (chunked bodies): large enough for few syscalls.
 constexpr std::size_t kBodyBufferBytes = 64 * 1024;
+
+// Bodies up to this size are copied rather than sent with sendfile, so the
+// head and the body leave in one segment.
+constexpr std::size_t kSmallBodyBytes = 16 * 1024 - 1024;
 
 // How often a client waiting at the frontier checks for shutdown.
 constexpr auto kFrontierPoll = std::chrono::seconds(1);
@@ -23,8 +28,99 @@ constexpr auto kFrontierPoll = std::chrono::seconds(1);
 // upstream; a slower upstream holds the client back, memory stays bounded.
 constexpr std::size_t kRequestBodyPipeBytes = 256 * 1024;
 
+// Connections the kernel may hold for accept() (capped by somaxconn).
+constexpr int kListenBacklog = 4096;
+
 // Overflow threads that answer 503 while every worker is busy.
 constexpr std::size_t kMaxOverflowThreads = 64;
+
+// Sends one response's body from its own reader of the entry's stream
+// file, on the connection's thread (httplib calls the provider there).
+// Known-length bodies go out with sendfile from the page cache, except
+// small ones, which are copied so that head and body leave in one packet;
+// chunked bodies are copied (httplib frames chunks in memory).
+struct BodySender {
+  std::shared_ptr<Entry> entry;
+  std::shared_ptr<StreamReader> reader;
+  std::shared_ptr<AccessLogRecord> record;
+  const std::atomic<bool>* stopping;
+  std::vector<char> buffer;  // copy path only
+
+  // Calls attempt(deadline) until it stops timing out. Before it first
+  // waits at the frontier, held-back output is flushed so the client is
+  // not kept from bytes already produced.
+  template <typename Attempt>
+  auto AwaitBytes(Attempt attempt) -> decltype(attempt(Deadline{})) {
+    auto r = attempt(std::chrono::steady_clock::now());
+    if (r.status.code() != Status::Code::kDeadlineExceeded) return r;
+    if (ConnectionStream* conn = ConnectionStream::Current()) conn->Flush();
+    for (;;) {
+      r = attempt(std::chrono::steady_clock::now() + kFrontierPoll);
+      if (r.status.code() != Status::Code::kDeadlineExceeded || stopping->load()) return r;
+    }
+  }
+
+  // Records why the body ends early; returns false for httplib.
+  bool Incomplete(const Status& status) {
+    if (status.code() == Status::Code::kDeadlineExceeded) {
+      record->MarkIncomplete("fanoutd stopping");
+    } else if (status.code() == Status::Code::kEndOfStream) {
+      record->MarkIncomplete("stream shorter than its length");
+    } else {
+      record->MarkIncomplete(status.ToString());
+    }
+    return false;
+  }
+
+  bool Sent(bool ok, std::size_t n) {
+    if (!ok) {
+      record->MarkIncomplete("client went away");
+      return false;
+    }
+    record->AddBytes(n);
+    return true;
+  }
+
+  // Content provider for a known length: the bytes at [offset, offset+length).
+  bool SendRange(std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+    if (offset != reader->position()) reader->Seek(offset);
+    ConnectionStream* conn = ConnectionStream::Current();
+    if (conn == nullptr || length <= kSmallBodyBytes) {
+      if (buffer.empty()) buffer.resize(std::min(length, kBodyBufferBytes));
+      auto r = AwaitBytes([&](Deadline d) {
+        return reader->Read(buffer.data(), std::min(length, buffer.size()), d);
+      });
+      if (!r.status.ok()) return Incomplete(r.status);
+      return Sent(sink.write(buffer.data(), r.bytes), r.bytes);
+    }
+    auto extent = AwaitBytes([&](Deadline d) {
+      return reader->NextExtent(std::min(length, ConnectionStream::kMaxFileExtent), d);
+    });
+    if (!extent.status.ok()) return Incomplete(extent.status);
+    const char* marker = conn->FileMarker(extent.fd, extent.offset, extent.length);
+    if (!sink.write(marker, extent.length)) {
+      if (conn->file_short()) {
+        return Incomplete(Status::IOError("stream file shorter than its frontier"));
+      }
+      return Sent(false, 0);
+    }
+    return Sent(true, extent.length);
+  }
+
+  // Chunked content provider: the next bytes, or the end.
+  bool SendChunk(httplib::DataSink& sink) {
+    if (buffer.empty()) buffer.resize(kBodyBufferBytes);
+    auto r = AwaitBytes([&](Deadline d) {
+      return reader->Read(buffer.data(), buffer.size(), d);
+    });
+    if (r.status.code() == Status::Code::kEndOfStream) {
+      sink.done();
+      return true;
+    }
+    if (!r.status.ok()) return Incomplete(r.status);
+    return Sent(sink.write(buffer.data(), r.bytes), r.bytes);
+  }
+};
 
 }  // namespace
 
@@ -51,13 +147,13 @@ Status FanoutServer::Start() {
   fetch_options.read_timeout = config_.upstream_read_timeout;
   fetcher_ = std::make_unique<UpstreamFetcher>(fetch_options, cache_.get());
 
-  http_ = std::make_unique<httplib::Server>();
+  http_ = std::make_unique<HttpServer>();
   const auto workers = static_cast<std::size_t>(config_.max_connections);
   http_->new_task_queue = [workers] {
     return new ConnectionPool(workers, kMaxOverflowThreads);
   };
   http_->set_tcp_nodelay(true);
-  http_->set_keep_alive_max_count(1000);
+  http_->set_keep_alive_max_count(100000);
   http_->set_keep_alive_timeout(5);
   http_->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(config_.client_timeout).count());
   http_->set_write_timeout(std::chrono::duration_cast<std::chrono::seconds>(config_.client_timeout).count());
@@ -107,6 +203,10 @@ Status FanoutServer::Start() {
   if (port_ <= 0) {
     return Status::IOError("cannot listen on " + config_.listen_host + ":" +
                            std::to_string(config_.listen_port));
+  }
+  if (!http_->SetListenBacklog(kListenBacklog)) {
+    spdlog::warn("cannot raise the listen backlog to {}; bursts of new clients may wait",
+                 kListenBacklog);
   }
   return Status::Ok();
 }
@@ -304,47 +404,6 @@ void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& re
 void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry>& entry,
                              const ResponseHead& head, bool head_only,
                              const std::string& content_type, Record record) {
-  auto reader = std::shared_ptr<StreamReader>(entry->stream()->OpenReader());
-  // State shared by the provider calls of this one response.
-  struct BodyState {
-    std::shared_ptr<Entry> entry;
-    std::shared_ptr<StreamReader> reader;
-    Record record;
-    std::vector<char> buffer;
-  };
-  auto state = std::make_shared<BodyState>(BodyState{entry, reader, std::move(record), {}});
-  // Reads the next bytes for the client, waiting at the frontier. Returns
-  // 0 at the end of the stream, -1 if the body cannot be completed.
-  auto next = [this, state](std::size_t max) -> long {
-    if (state->buffer.empty()) state->buffer.resize(kBodyBufferBytes);
-    for (;;) {
-      auto r = state->reader->Read(state->buffer.data(), std::min(max, state->buffer.size()),
-                                   std::chrono::steady_clock::now() + kFrontierPoll);
-      if (r.status.ok()) return static_cast<long>(r.bytes);
-      switch (r.status.code()) {
-        case Status::Code::kDeadlineExceeded:
-          if (stopping_.load()) {
-            state->record->MarkIncomplete("fanoutd stopping");
-            return -1;
-          }
-          continue;
-        case Status::Code::kEndOfStream:
-          return 0;
-        default:
-          state->record->MarkIncomplete(r.status.ToString());
-          return -1;
-      }
-    }
-  };
-  // Sends the n bytes `next` left in the buffer.
-  auto send = [state](long n, httplib::DataSink& sink) {
-    if (!sink.write(state->buffer.data(), static_cast<size_t>(n))) {
-      state->record->MarkIncomplete("client went away");
-      return false;
-    }
-    state->record->AddBytes(static_cast<std::uint64_t>(n));
-    return true;
-  };
   if (head_only) {
     // httplib sends no body for HEAD; Content-Length (when known) still
     // tells the client what a GET would carry.
@@ -357,22 +416,19 @@ void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry
     if (content_type.empty()) res.headers.erase("Content-Type");
     return;
   }
+  auto body = std::make_shared<BodySender>(
+      BodySender{entry, std::shared_ptr<StreamReader>(entry->stream()->OpenReader()),
+                 std::move(record), &stopping_, {}});
   if (head.content_length) {
-    res.set_content_provider(
-        *head.content_length, content_type,
-        [state, next, send](size_t offset, size_t length, httplib::DataSink& sink) {
-          if (offset != state->reader->position()) state->reader->Seek(offset);
-          const long n = next(length);
-          if (n == 0) state->record->MarkIncomplete("stream shorter than its length");
-          return n > 0 && send(n, sink);
-        });
+    res.set_content_provider(*head.content_length, content_type,
+                             [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                               return body->SendRange(offset, length, sink);
+                             });
   } else {
-    res.set_chunked_content_provider(
-        content_type, [next, send](size_t, httplib::DataSink& sink) {
-          const long n = next(kBodyBufferBytes);
-          if (n == 0) sink.done();
-          return n == 0 || (n > 0 && send(n, sink));
-        });
+    res.set_chunked_content_provider(content_type,
+                                     [body](size_t, httplib::DataSink& sink) {
+                                       return body->SendChunk(sink);
+                                     });
   }
   // httplib sets the type it is given even when empty; no type is better.
   if (content_type.empty()) res.headers.erase("Content-Type");

@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "core/cache.h"
 #include "core/wakeup_batcher.h"
+#include "server/http_server.h"
 #include "server/router.h"
 #include "server/upstream_fetch.h"
 
@@ -80,7 +81,7 @@ class FanoutServer {
   std::unique_ptr<WakeupBatcher> batcher_;
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<UpstreamFetcher> fetcher_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<HttpServer> http_;
 };
 
 }  // namespace fanout

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -494,6 +495,127 @@ TEST_F(FanoutdTest, EntryFilesAreNamedByKeyHashNeverByRequestPath) {
     EXPECT_EQ(name.find("passwd"), std::string::npos);
     EXPECT_EQ(name.substr(64), ".body") << name;  // <sha256 hex>.body
   }
+}
+
+// A raw loopback connection to fanoutd, for what httplib's client hides.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{30, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~RawConnection() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  bool Send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // Reads until `done(received)` holds or the peer closes / 30 s pass.
+  template <typename Done>
+  std::string ReadUntil(Done done) {
+    std::string got;
+    char buf[65536];
+    while (!done(got)) {
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+std::size_t Count(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_F(FanoutdTest, PipelinedRequestsOnOneConnectionAreAllAnswered) {
+  StartFanoutd();
+  Get("/p1?size=3000");
+  Get("/p2?size=50000");
+  WaitUntilHit("/p1?size=3000");
+  WaitUntilHit("/p2?size=50000");
+  RawConnection conn(fanoutd_.port());
+  ASSERT_TRUE(conn.connected());
+  // Three requests in one segment: bytes read ahead for the first must
+  // still be there for the second and third.
+  ASSERT_TRUE(conn.Send("GET /p1?size=3000 HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /p2?size=50000 HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /p1?size=3000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string got = conn.ReadUntil([](const std::string&) { return false; });
+  EXPECT_EQ(Count(got, "HTTP/1.1 200 OK\r\n"), 3u);
+  EXPECT_EQ(Count(got, "X-Cache: HIT\r\n"), 3u);
+  const std::string p1 = OriginServer::OriginBody("/p1", 3000);
+  const std::string p2 = OriginServer::OriginBody("/p2", 50000);
+  const auto first = got.find("\r\n\r\n") + 4;
+  EXPECT_EQ(got.compare(first, p1.size(), p1), 0);
+  EXPECT_NE(got.find(p2), std::string::npos);
+  EXPECT_EQ(got.size() - got.rfind("\r\n\r\n") - 4, p1.size());
+}
+
+TEST_F(FanoutdTest, ExpectContinueUploadGetsItsInterimResponse) {
+  StartFanoutd();
+  RawConnection conn(fanoutd_.port());
+  ASSERT_TRUE(conn.connected());
+  const std::string body(100000, 'e');
+  ASSERT_TRUE(conn.Send("POST /up?size=10 HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                        std::to_string(body.size()) +
+                        "\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"));
+  // The client sends no body until it sees 100 Continue, as curl does.
+  const std::string interim = conn.ReadUntil(
+      [](const std::string& g) { return g.find("\r\n\r\n") != std::string::npos; });
+  ASSERT_EQ(interim.rfind("HTTP/1.1 100 Continue", 0), 0u) << interim;
+  ASSERT_TRUE(conn.Send(body));
+  const std::string answer = conn.ReadUntil([](const std::string&) { return false; });
+  EXPECT_NE(answer.find("HTTP/1.1 200 OK"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("X-Origin-Body-Bytes: 100000"), std::string::npos) << answer;
+}
+
+TEST_F(FanoutdTest, TruncatedEntryFileIsNeverServedAsComplete) {
+  StartFanoutd();
+  const std::string target = "/cut.bin?size=3000000";
+  ASSERT_TRUE(Get(target).transfer_ok);
+  WaitUntilHit(target);
+  std::string body_file;
+  ASSERT_TRUE(::fanout::testing::WaitFor([&] {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.path() + "/cache")) {
+      if (e.is_regular_file() && e.path().extension() == ".body") body_file = e.path();
+    }
+    return !body_file.empty();
+  }));
+  // Someone cuts the file on disk: the hit is sent with sendfile, which
+  // finds too few bytes; the client must see a broken transfer.
+  std::filesystem::resize_file(body_file, 1000000);
+  Fetched f = Get(target);
+  EXPECT_EQ(f.x_cache, "HIT");
+  EXPECT_FALSE(f.transfer_ok);
+  EXPECT_LT(f.body.size(), 3000000u);
+}
+
+TEST_F(FanoutdTest, ListenBacklogIsRaisedAboveHttplibsFive) {
+  StartFanoutd();
+  // ss shows a listening socket's backlog in Send-Q.
+  const std::string out = ::fanout::testing::RunCommand(
+      "ss -ltnH 'sport = :" + std::to_string(fanoutd_.port()) + "'");
+  std::istringstream fields(out);
+  std::string state, recv_q, send_q;
+  fields >> state >> recv_q >> send_q;
+  ASSERT_EQ(state, "LISTEN") << out;
+  EXPECT_GE(std::stoi(send_q), 128) << out;
 }
 
 TEST_F(FanoutdTest, FullConnectionPoolAnswers503InsteadOfHanging) {

@@ -1,0 +1,221 @@
+#include "server/connection_stream.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace fanout {
+namespace {
+
+thread_local ConnectionStream* t_current = nullptr;
+
+// Writes below this size are held back and sent with the next one.
+constexpr std::size_t kCoalesceBytes = 16 * 1024;
+constexpr std::size_t kReadBufferBytes = 8 * 1024;
+constexpr std::chrono::microseconds kReadSlice(100000);
+
+// The address range FileMarker pointers come from. Never read or written
+// (it stays unbacked zero pages); only compared against.
+alignas(4096) char g_file_marker[ConnectionStream::kMaxFileExtent];
+
+bool IsFileMarker(const char* p) {
+  return p >= g_file_marker && p < g_file_marker + sizeof(g_file_marker);
+}
+
+void AddressOf(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  const int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len)
+                      : ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (rc != 0) return;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof(text));
+    port = ntohs(a->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof(text));
+    port = ntohs(a->sin6_port);
+  }
+  ip = text;
+}
+
+}  // namespace
+
+ConnectionStream::ConnectionStream(int fd, std::chrono::microseconds read_timeout,
+                                   std::chrono::microseconds write_timeout)
+    : fd_(fd), read_timeout_(read_timeout), write_timeout_(write_timeout) {
+  // A send or sendfile that cannot progress for write_timeout gives up, so
+  // a client that stops reading cannot hold its thread forever.
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(write_timeout.count() / 1000000);
+  tv.tv_usec = static_cast<suseconds_t>(write_timeout.count() % 1000000);
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  // Waiting reads block in recv itself (no poll(2) first), in slices, so a
+  // waiting connection still notices the server stopping.
+  timeval slice{};
+  slice.tv_usec = static_cast<suseconds_t>(kReadSlice.count());
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof(slice));
+}
+
+ConnectionStream::~ConnectionStream() = default;
+
+ConnectionStream* ConnectionStream::Current() { return t_current; }
+
+ConnectionStream::Scope::Scope(ConnectionStream* stream) { t_current = stream; }
+ConnectionStream::Scope::~Scope() { t_current = nullptr; }
+
+bool ConnectionStream::PollFor(short events, std::chrono::microseconds timeout) const {
+  pollfd p{fd_, events, 0};
+  for (;;) {
+    const int rc = ::poll(&p, 1, static_cast<int>((timeout.count() + 999) / 1000));
+    if (rc < 0 && errno == EINTR) continue;
+    return rc > 0 && (p.revents & (events | POLLHUP | POLLERR)) != 0;
+  }
+}
+
+bool ConnectionStream::is_readable() const {
+  return HasBufferedInput() || PollFor(POLLIN, read_timeout_);
+}
+
+// Sends carry SO_SNDTIMEO and fail on a gone client, so there is no need to
+// spend a poll(2) per write asking first.
+bool ConnectionStream::is_writable() const { return true; }
+
+bool ConnectionStream::ReadAhead(int flags) {
+  if (read_buffer_.empty()) read_buffer_.resize(kReadBufferBytes);
+  ssize_t n;
+  do {
+    n = ::recv(fd_, read_buffer_.data(), read_buffer_.size(), flags);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    peer_closed_ = n == 0;
+    read_failed_ = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
+    return false;
+  }
+  read_pos_ = 0;
+  read_end_ = static_cast<std::size_t>(n);
+  return true;
+}
+
+ssize_t ConnectionStream::read(char* ptr, size_t size) {
+  if (size == 0) return 0;
+  if (!HasBufferedInput()) {
+    // Bytes already here need no poll(2); otherwise the peer may be waiting
+    // for what we hold back (e.g. 100 Continue) before it sends more.
+    if (!ReadAhead(MSG_DONTWAIT)) {
+      if (peer_closed_) return 0;
+      if (!Flush()) return -1;
+      const auto deadline = std::chrono::steady_clock::now() + read_timeout_;
+      while (!ReadAhead(0)) {
+        if (peer_closed_) return 0;
+        if (read_failed_ || std::chrono::steady_clock::now() >= deadline) return -1;
+      }
+    }
+  }
+  const std::size_t n = std::min(size, read_end_ - read_pos_);
+  std::memcpy(ptr, read_buffer_.data() + read_pos_, n);
+  read_pos_ += n;
+  return static_cast<ssize_t>(n);
+}
+
+bool ConnectionStream::SendAll(const char* data, std::size_t n, int flags) {
+  while (n > 0) {
+    const ssize_t w = ::send(fd_, data, n, flags | MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+bool ConnectionStream::Flush() {
+  if (pending_.empty()) return true;
+  const bool ok = SendAll(pending_.data(), pending_.size(), 0);
+  pending_.clear();
+  return ok;
+}
+
+ssize_t ConnectionStream::write(const char* ptr, size_t size) {
+  if (IsFileMarker(ptr)) return WriteFile(ptr, size);
+  if (pending_.size() + size <= kCoalesceBytes) {
+    pending_.append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  // Held-back bytes and this write leave in one writev; returns how much of
+  // this write was sent (httplib writes the rest again).
+  while (!pending_.empty()) {
+    iovec iov[2] = {{pending_.data(), pending_.size()},
+                    {const_cast<char*>(ptr), size}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    ssize_t w;
+    do {
+      w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w <= 0) return -1;
+    const auto sent = static_cast<std::size_t>(w);
+    if (sent < pending_.size()) {
+      pending_.erase(0, sent);
+      continue;
+    }
+    const std::size_t of_this = sent - pending_.size();
+    pending_.clear();
+    return static_cast<ssize_t>(of_this);
+  }
+  ssize_t w;
+  do {
+    w = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+  } while (w < 0 && errno == EINTR);
+  return w <= 0 ? -1 : w;
+}
+
+const char* ConnectionStream::FileMarker(int file_fd, std::uint64_t offset, std::size_t length) {
+  file_fd_ = file_fd;
+  file_offset_ = offset;
+  file_length_ = std::min(length, kMaxFileExtent);
+  file_short_ = false;
+  return g_file_marker;
+}
+
+ssize_t ConnectionStream::WriteFile(const char* ptr, std::size_t size) {
+  // httplib may hand back the tail of a marker after a partial send.
+  const auto skip = static_cast<std::size_t>(ptr - g_file_marker);
+  if (file_fd_ < 0 || skip + size > file_length_) return -1;
+  // The head (or chunk framing) goes first, in the same TCP segment.
+  if (!pending_.empty()) {
+    if (!SendAll(pending_.data(), pending_.size(), MSG_MORE)) return -1;
+    pending_.clear();
+  }
+  off_t offset = static_cast<off_t>(file_offset_ + skip);
+  ssize_t w;
+  do {
+    w = ::sendfile(fd_, file_fd_, &offset, size);
+  } while (w < 0 && errno == EINTR);
+  if (w == 0) file_short_ = true;  // the file ends before the frontier
+  return w <= 0 ? -1 : w;
+}
+
+// httplib asks for both addresses on every request; they never change.
+void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const {
+  if (remote_port_ < 0) AddressOf(fd_, /*peer=*/true, remote_ip_, remote_port_);
+  ip = remote_ip_;
+  port = remote_port_;
+}
+
+void ConnectionStream::get_local_ip_and_port(std::string& ip, int& port) const {
+  if (local_port_ < 0) AddressOf(fd_, /*peer=*/false, local_ip_, local_port_);
+  ip = local_ip_;
+  port = local_port_;
+}
+
+}  // namespace fanout

@@ -1,0 +1,125 @@
+// ConnectionStream: fanoutd's httplib::Stream for one client connection.
+//
+// cpp-httplib's own socket stream sends every write at once (the response
+// head in one packet, the body in the next) and can only send bytes it was
+// handed in memory. This stream
+//   - coalesces small writes (the response head, chunk framing, a small
+//     body) and sends them with the next large write in one writev, or at
+//     Flush(): the connection loop flushes after each response, a body
+//     provider before it waits at the frontier, and a read before it blocks;
+//   - sends file bytes with sendfile(2): a body provider calls
+//     FileMarker(fd, offset, length) and passes the returned pointer to
+//     httplib's DataSink::write, which hands it back to write() here, where
+//     the marker is turned into a sendfile of those bytes. Hits and joiners
+//     are thus served from the page cache without a copy through fanoutd;
+//   - keeps read-ahead bytes across the requests of a keep-alive connection.
+//
+// Thread-safety: used by the one thread serving the connection. Current()
+// is that thread's stream (null on other threads).
+
+#ifndef FANOUT_SERVER_CONNECTION_STREAM_H_
+#define FANOUT_SERVER_CONNECTION_STREAM_H_
+
+#include <httplib.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fanout {
+
+class ConnectionStream final : public httplib::Stream {
+ public:
+  ConnectionStream(int fd, std::chrono::microseconds read_timeout,
+                   std::chrono::microseconds write_timeout);
+  ~ConnectionStream() override;
+
+  ConnectionStream(const ConnectionStream&) = delete;
+  ConnectionStream& operator=(const ConnectionStream&) = delete;
+
+  // The stream of the connection this thread serves, or null.
+  static ConnectionStream* Current();
+
+  // ---- httplib::Stream ----
+  bool is_readable() const override;
+  bool is_writable() const override;
+  ssize_t read(char* ptr, size_t size) override;
+  ssize_t write(const char* ptr, size_t size) override;
+  void get_remote_ip_and_port(std::string& ip, int& port) const override;
+  void get_local_ip_and_port(std::string& ip, int& port) const override;
+  socket_t socket() const override { return fd_; }
+
+  // The largest extent one FileMarker may describe.
+  static constexpr std::size_t kMaxFileExtent = 1 << 20;
+
+  // Registers `length` (<= kMaxFileExtent) bytes of file `file_fd` at
+  // `offset` as the next file write, and returns the pointer to pass to
+  // DataSink::write(marker, length). Never dereferenced.
+  const char* FileMarker(int file_fd, std::uint64_t offset, std::size_t length);
+  // True if the last file write failed because the file held fewer bytes
+  // than promised (a truncated stream file), not because of the client.
+  bool file_short() const { return file_short_; }
+
+  // Sends the coalesced bytes now. False if the client is gone.
+  bool Flush();
+
+  // Waits up to `timeout` for the start of another request (bytes already
+  // read ahead count). False on timeout, close, or when `keep_waiting`
+  // returns false (checked every 100 ms, the socket's receive timeout).
+  template <typename KeepWaiting>
+  bool WaitForRequest(std::chrono::milliseconds timeout, KeepWaiting keep_waiting);
+
+  // Makes this the calling thread's Current() for the scope's life.
+  class Scope {
+   public:
+    explicit Scope(ConnectionStream* stream);
+    ~Scope();
+  };
+
+ private:
+  bool PollFor(short events, std::chrono::microseconds timeout) const;
+  bool SendAll(const char* data, std::size_t n, int flags);
+  ssize_t WriteFile(const char* ptr, std::size_t size);
+  bool HasBufferedInput() const { return read_pos_ < read_end_; }
+  // One recv into the empty read-ahead buffer; false if nothing came
+  // (peer_closed_ tells whether the peer closed).
+  bool ReadAhead(int flags);
+
+  const int fd_;
+  const std::chrono::microseconds read_timeout_;
+  const std::chrono::microseconds write_timeout_;
+
+  std::vector<char> read_buffer_;  // read-ahead; allocated on first read
+  std::size_t read_pos_ = 0, read_end_ = 0;
+  std::string pending_;            // coalesced writes not yet sent
+  bool peer_closed_ = false;
+  bool read_failed_ = false;  // a read error other than a timeout
+  mutable std::string remote_ip_, local_ip_;  // looked up once
+  mutable int remote_port_ = -1, local_port_ = -1;
+
+  // The file write FileMarker registered.
+  int file_fd_ = -1;
+  std::uint64_t file_offset_ = 0;
+  std::size_t file_length_ = 0;
+  bool file_short_ = false;
+};
+
+template <typename KeepWaiting>
+bool ConnectionStream::WaitForRequest(std::chrono::milliseconds timeout,
+                                      KeepWaiting keep_waiting) {
+  if (HasBufferedInput() || ReadAhead(MSG_DONTWAIT)) return true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Each ReadAhead(0) blocks for at most one read slice (SO_RCVTIMEO).
+  while (!peer_closed_ && !read_failed_ && keep_waiting() &&
+         std::chrono::steady_clock::now() < deadline) {
+    if (ReadAhead(0)) return true;
+  }
+  return false;
+}
+
+}  // namespace fanout
+
+#endif  // FANOUT_SERVER_CONNECTION_STREAM_H_

@@ -1,0 +1,37 @@
+#include "server/http_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/connection_stream.h"
+
+namespace fanout {
+
+bool HttpServer::SetListenBacklog(int backlog) {
+  const socket_t sock = svr_sock_;
+  return sock != INVALID_SOCKET && ::listen(sock, backlog) == 0;
+}
+
+bool HttpServer::process_and_close_socket(socket_t sock) {
+  using std::chrono::microseconds;
+  using std::chrono::seconds;
+  ConnectionStream stream(sock, seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
+                          seconds(write_timeout_sec_) + microseconds(write_timeout_usec_));
+  ConnectionStream::Scope current(&stream);
+  bool ok = false;
+  for (std::size_t left = keep_alive_max_count_; left > 0; --left) {
+    const bool request_arrived = stream.WaitForRequest(
+        std::chrono::seconds(keep_alive_timeout_sec_),
+        [this] { return svr_sock_ != INVALID_SOCKET; });
+    if (!request_arrived) break;
+    bool connection_closed = false;
+    ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
+    ok = stream.Flush() && ok;
+    if (!ok || connection_closed) break;
+  }
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+  return ok;
+}
+
+}  // namespace fanout

@@ -7,9 +7,10 @@
 //   socket with 256 KiB reads. Reports TTFB, completion, aggregate rate.
 //   --detail adds each client's outcome (bytes, complete, X-Cache).
 // --mode slow: N connections that each read at most --rate bytes/s for
-//   --duration seconds (one epoll thread, small receive buffers, so the
-//   server really has N slow readers), while a probe thread requests
-//   --probe-target every 100 ms and records its time to first byte.
+//   --duration seconds (one thread, small receive buffers, so the server
+//   really has N slow readers), while a probe thread requests
+//   --probe-target every 100 ms from the second second on and records its
+//   time to first byte.
 //
 //   fanout_load --port 19080 --clients 50 --spread-ms 1500
 //               --target '/x.bin?size=200MB&rate=100MB'
@@ -20,7 +21,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -253,7 +253,7 @@ int RunFetch(int port, const std::string& target, int clients, int spread_ms, bo
   return verified == clients ? 0 : 1;
 }
 
-// One slow reader's state in the epoll loop.
+// One slow reader's state in the slow-mode loop.
 struct SlowConn {
   int fd = -1;
   ResponseParser parser;
@@ -270,8 +270,8 @@ int RunSlow(int port, const std::string& target, const std::string& probe_target
   const auto t0 = Clock::now();
   for (int i = 0; i < clients; ++i) {
     conns.push_back(SlowConn{-1, ResponseParser(path), 0, false});
-    // 16 KiB receive buffers: the server's sends block, as for a slow client.
-    const int fd = Connect(port, 16 * 1024);
+    // Small receive buffers: the server's sends block, as for a slow client.
+    const int fd = Connect(port, 64 * 1024);
     if (fd < 0 || !SendRequest(fd, target)) {
       if (fd >= 0) ::close(fd);
       continue;
@@ -282,12 +282,16 @@ int RunSlow(int port, const std::string& target, const std::string& probe_target
     ++connected;
   }
   const double connect_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  // Probe, once every connection is streaming: one fresh request every
-  // 100 ms, its time to first byte.
+  // Probe, once every connection is streaming (after the first second, when
+  // each has filled its socket buffers): one fresh request every 100 ms,
+  // its time to first byte.
   std::atomic<bool> stop{false};
   std::vector<double> probe_ms;
   int probe_failures = 0;
   std::thread probe([&] {
+    for (int i = 0; i < 10 && !stop.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     while (!stop.load()) {
       const Outcome o = FetchOnce(port, probe_target, Clock::now());
       if (o.verified) probe_ms.push_back(o.ttfb_ms);
@@ -296,9 +300,10 @@ int RunSlow(int port, const std::string& target, const std::string& probe_target
     }
   });
   // Each connection may read rate * (time since its last turn), capped at
-  // 50 ms worth, so a slow pass over all connections does not lower the rate.
-  const auto tick = std::chrono::milliseconds(10);
-  const double cap = rate / 20.0;
+  // 200 ms worth, so a slow pass over all connections does not lower the
+  // rate. Passes every 50 ms keep the client's syscalls few.
+  const auto tick = std::chrono::milliseconds(50);
+  const double cap = rate / 5.0;
   auto last_pass = Clock::now();
   std::vector<char> buf(64 * 1024);
   std::uint64_t bytes = 0;

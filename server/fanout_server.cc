@@ -173,8 +173,9 @@ Status FanoutServer::Start() {
     // fanoutd answers ranges itself (a later version); httplib must not cut
     // the body on its own, so the parsed ranges are dropped here.
     mutable_req.ranges.clear();
-    // httplib would parse a multipart body itself; fanoutd relays it as is.
-    HideMultipartFromParser(mutable_req);
+    // httplib would parse multipart bodies and gzip responses itself;
+    // fanoutd relays both as they are.
+    HideHeadersFromHttplib(mutable_req);
     return httplib::Server::HandlerResponse::Unhandled;
   });
   auto cacheable = [this](const httplib::Request& req, httplib::Response& res) {

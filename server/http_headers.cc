@@ -31,8 +31,17 @@ bool AnyToken(std::string_view list, F f) {
   return false;
 }
 
-// Where HideMultipartFromParser keeps a multipart Content-Type.
+// Where HideHeadersFromHttplib keeps the headers it hides.
 constexpr const char* kHiddenContentType = "X-Fanout-Hidden-Content-Type";
+constexpr const char* kHiddenAcceptEncoding = "X-Fanout-Hidden-Accept-Encoding";
+
+void MoveHeader(httplib::Request& req, const char* from, const char* to) {
+  auto it = req.headers.find(from);
+  if (it == req.headers.end()) return;
+  std::string value = std::move(it->second);
+  req.headers.erase(it);
+  req.headers.emplace(to, std::move(value));
+}
 
 }  // namespace
 
@@ -43,14 +52,14 @@ std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req) {
   return std::strtoull(length.c_str(), nullptr, 10);  // httplib validated it
 }
 
-void HideMultipartFromParser(httplib::Request& req) {
+void HideHeadersFromHttplib(httplib::Request& req) {
   req.headers.erase(kHiddenContentType);
+  req.headers.erase(kHiddenAcceptEncoding);
+  MoveHeader(req, "Accept-Encoding", kHiddenAcceptEncoding);
   if (req.method == "GET" || req.method == "HEAD") return;
-  auto it = req.headers.find("Content-Type");
-  if (it == req.headers.end() || it->second.rfind("multipart/form-data", 0) != 0) return;
-  std::string type = std::move(it->second);
-  req.headers.erase(it);
-  req.headers.emplace(kHiddenContentType, std::move(type));
+  if (req.get_header_value("Content-Type").rfind("multipart/form-data", 0) == 0) {
+    MoveHeader(req, "Content-Type", kHiddenContentType);
+  }
 }
 
 bool IsHopByHop(std::string_view name, std::string_view connection) {
@@ -101,14 +110,13 @@ httplib::Headers UpstreamRequestHeaders(const httplib::Request& req,
         EqualsIgnoreCase(name, "LOCAL_ADDR") || EqualsIgnoreCase(name, "LOCAL_PORT")) {
       continue;
     }
-    if (EqualsIgnoreCase(name, kHiddenContentType)) {
-      out.emplace("Content-Type", value);
-      continue;
-    }
+    std::string_view original = name;
+    if (EqualsIgnoreCase(name, kHiddenContentType)) original = "Content-Type";
+    if (EqualsIgnoreCase(name, kHiddenAcceptEncoding)) original = "Accept-Encoding";
     bool specific = false;
-    for (auto h : kClientSpecific) specific = specific || EqualsIgnoreCase(name, h);
+    for (auto h : kClientSpecific) specific = specific || EqualsIgnoreCase(original, h);
     if (shared_fetch && specific) continue;
-    out.emplace(name, value);
+    out.emplace(std::string(original), value);
   }
   out.emplace("Host", host);
   if (!req.remote_addr.empty()) {

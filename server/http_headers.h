@@ -39,11 +39,13 @@ httplib::Headers UpstreamRequestHeaders(const httplib::Request& req,
 // a chunked body, 0 when it has neither.
 std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req);
 
-// httplib parses multipart/form-data bodies itself when a handler reads the
-// body; a proxy must relay them untouched. Called before routing, this moves
-// such a Content-Type to a private header that UpstreamRequestHeaders turns
-// back into Content-Type (and drops that header if a client sent it).
-void HideMultipartFromParser(httplib::Request& req);
+// cpp-httplib acts on two request headers itself, which a proxy must not
+// let it do: a multipart/form-data Content-Type makes it parse the body, and
+// Accept-Encoding makes it gzip chunked text responses (even ones the
+// upstream already encoded). Called before routing, this moves those headers
+// to private names that UpstreamRequestHeaders turns back into the
+// originals; the private names are dropped if a client sent them.
+void HideHeadersFromHttplib(httplib::Request& req);
 
 // The upstream response's end-to-end headers, to store and relay.
 ResponseHead MakeResponseHead(const httplib::Response& res);

@@ -84,8 +84,10 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     }
     entry->PublishHead(std::move(head), shareable);
     head_published = true;
-    // New requests must not join a response that is not theirs to share.
-    if (!shareable) cache_->Drop(entry);
+    // A response that will not be kept leaves the index now: requests that
+    // arrive later fetch for themselves instead of joining it (and never
+    // one that is not theirs to share); those already waiting get it.
+    if (!keep) cache_->Drop(entry);
     return true;
   };
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {

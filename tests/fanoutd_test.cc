@@ -618,6 +618,28 @@ TEST_F(FanoutdTest, ListenBacklogIsRaisedAboveHttplibsFive) {
   EXPECT_GE(std::stoi(send_q), 128) << out;
 }
 
+TEST_F(FanoutdTest, ResponsesAreRelayedWithTheUpstreamsEncodingNeverRecompressed) {
+  StartFanoutd();
+  // A chunked text response to a client that accepts gzip: httplib would
+  // gzip it on its own; fanoutd must relay the upstream's bytes.
+  const std::string target = "/page.txt?chunked=1&type=text/plain&size=20000";
+  Fetched f = Get(target, {{"Accept-Encoding", "gzip, br"}});
+  EXPECT_EQ(f.status, 200);
+  EXPECT_FALSE(f.headers.count("Content-Encoding")) << "fanoutd compressed the body itself";
+  EXPECT_TRUE(f.body == OriginServer::OriginBody("/page.txt", 20000));
+  // Fetched alone (a cookie), the client's Accept-Encoding goes upstream and
+  // the origin's own gzip is relayed once, not encoded a second time.
+  httplib::Client client("127.0.0.1", fanoutd_.port());
+  auto res = client.Get("/alone.txt?chunked=1&type=text/plain&size=20000",
+                        {{"Cookie", "a=b"}, {"Accept-Encoding", "gzip"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->get_header_value("X-Cache"), "BYPASS");
+  EXPECT_EQ(origin_.LastHeaders("/alone.txt?chunked=1&type=text/plain&size=20000")
+                .count("Accept-Encoding"), 1u);
+  EXPECT_EQ(res->get_header_value_count("Content-Encoding"), 1u);
+  EXPECT_TRUE(res->body == OriginServer::OriginBody("/alone.txt", 20000));  // decoded once
+}
+
 TEST_F(FanoutdTest, FullConnectionPoolAnswers503InsteadOfHanging) {
   const std::string config = WriteConfig(R"({"max_connections": 2, "routes": [
     {"prefix": "/", "upstream": "http://127.0.0.1:)" + std::to_string(origin_port_) + R"("}]})");

@@ -222,9 +222,11 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
     n = std::min<std::uint64_t>(n, kPeriod);
     return sink.write(p, static_cast<size_t>(n));
   };
+  const std::string type =
+      req.has_param("type") ? req.get_param_value("type") : "application/octet-stream";
   if (chunked) {
     res.set_chunked_content_provider(
-        "application/octet-stream", [=](size_t offset, httplib::DataSink& sink) {
+        type, [=](size_t offset, httplib::DataSink& sink) {
           if (offset >= size) {
             sink.done();
             return true;
@@ -232,7 +234,7 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
           return send(offset, size - offset, sink);
         });
   } else {
-    res.set_content_provider(size, "application/octet-stream",
+    res.set_content_provider(size, type,
                              [=](size_t offset, size_t length, httplib::DataSink& sink) {
                                return send(offset, length, sink);
                              });

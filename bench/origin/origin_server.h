@@ -10,6 +10,7 @@
 //   delay_ms=N      wait N ms before sending the response headers
 //   set_cookie=1    add a Set-Cookie header
 //   cc=TEXT         add "Cache-Control: TEXT"
+//   type=TEXT       Content-Type (default application/octet-stream)
 //
 // A request body (POST, PUT, PATCH, DELETE) is read as it arrives, never
 // parsed (multipart included) and answered with X-Origin-Body-Bytes, its

@@ -103,6 +103,19 @@ def rss_and_threads(pid):
     return rss, threads
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds used so far by the process tree."""
+    ticks = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class Systems:
     """Starts the origin and every system under test; stops them by PID."""
 
@@ -250,8 +263,10 @@ def s1_cold(systems):
         out[s] = []
         for r in range(REPEAT):
             path = f"/s1-{s}-{r}-{os.getpid()}.bin"
+            cpu0 = cpu_seconds(systems.pid(s))
             res = load("--port", PORTS[s], "--clients", 50, "--spread-ms", 1500,
                        "--target", f"{path}?size={size}&rate={rate}")
+            res["server_cpu_s"] = cpu_seconds(systems.pid(s)) - cpu0
             res["upstream_requests"] = origin_count(path)
             res["origin_transfer_s"] = size / rate
             res["last_done_x"] = res["last_done_s"] / (size / rate)
@@ -269,9 +284,12 @@ def s2_hot_large(systems):
         warm(s, target)
         out[s] = []
         for r in range(REPEAT):
+            cpu0 = cpu_seconds(systems.pid(s))
             res = load("--port", PORTS[s], "--clients", 32, "--spread-ms", 0, "--target", target)
+            res["server_cpu_s_per_gb"] = (cpu_seconds(systems.pid(s)) - cpu0) / (res["bytes"] / 1e9)
             out[s].append(res)
             log(f"  S2 {s} run {r + 1}: {res['aggregate_gbps']:.2f} GB/s, "
+                f"server CPU {res['server_cpu_s_per_gb']:.2f} s/GB, "
                 f"verified {res['verified']}/{res['clients']}")
     return out
 
@@ -283,6 +301,7 @@ def s3_hot_small(systems):
         warm(s, target)
         out[s] = []
         for r in range(REPEAT):
+            cpu0 = cpu_seconds(systems.pid(s))
             w = subprocess.run(["wrk", "-t2", "-c64", "-d5s", "--latency",
                                 f"http://127.0.0.1:{PORTS[s]}{target}"],
                                capture_output=True, text=True, timeout=60).stdout
@@ -290,10 +309,13 @@ def s3_hot_small(systems):
             p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", w)
             scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
             errors = re.search(r"Non-2xx or 3xx responses: (\d+)", w)
+            requests = int(re.search(r"(\d+) requests in", w).group(1))
             res = {"rps": rps, "p99_ms": float(p99.group(1)) * scale,
-                   "non_2xx": int(errors.group(1)) if errors else 0}
+                   "non_2xx": int(errors.group(1)) if errors else 0,
+                   "server_cpu_us_per_request": (cpu_seconds(systems.pid(s)) - cpu0) * 1e6 / requests}
             out[s].append(res)
-            log(f"  S3 {s} run {r + 1}: {rps:.0f} req/s, p99 {res['p99_ms']:.2f} ms")
+            log(f"  S3 {s} run {r + 1}: {rps:.0f} req/s, p99 {res['p99_ms']:.2f} ms, "
+                f"server CPU {res['server_cpu_us_per_request']:.1f} us/request")
     return out
 
 
@@ -407,10 +429,10 @@ def report(results):
                  ratio(v['joiner_ttfb_p50_ms'], [m[p]['joiner_ttfb_p50_ms'] for p in PEERS if p in m], False),
                  f"{v['joiner_ttfb_p99_ms']:.1f}", f"{v['last_done_x']:.2f}",
                  ratio(v['last_done_x'], [m[p]['last_done_x'] for p in PEERS if p in m], False),
-                 f"{v['verified']:.0f}/50"] for s, v in m.items()]
+                 f"{v['server_cpu_s']:.1f}", f"{v['verified']:.0f}/50"] for s, v in m.items()]
         table("S1 cold fan-out (200 MB at 100 MB/s, 50 clients over 1.5 s; median of runs)",
               ["system", "upstream", "TTFB p50 ms", "vs best", "TTFB p99 ms", "last/origin",
-               "vs best", "verified"], rows)
+               "vs best", "server CPU s", "verified"], rows)
         f = m.get("fanoutd")
         if f:
             targets += [("S1 exactly 1 upstream request", all(x["upstream_requests"] == 1 for x in r["fanoutd"])),
@@ -421,8 +443,10 @@ def report(results):
         r = results["s2"]
         m = {s: median([x["aggregate_gbps"] for x in r[s]]) for s in r}
         rows = [[s, f"{v:.2f}", ratio(v, [m[p] for p in PEERS if p in m], True),
+                 f"{median([x['server_cpu_s_per_gb'] for x in r[s]]):.2f}",
                  f"{median([x['verified'] for x in r[s]]):.0f}/32"] for s, v in m.items()]
-        table("S2 hot large (32 clients x cached 200 MB)", ["system", "GB/s", "vs best", "verified"], rows)
+        table("S2 hot large (32 clients x cached 200 MB)",
+              ["system", "GB/s", "vs best", "server CPU s/GB", "verified"], rows)
         if "fanoutd" in m:
             for p in PEERS:
                 if p in m:
@@ -431,8 +455,11 @@ def report(results):
         r = results["s3"]
         m = {s: (median([x["rps"] for x in r[s]]), median([x["p99_ms"] for x in r[s]])) for s in r}
         rows = [[s, f"{v[0]:.0f}", ratio(v[0], [m[p][0] for p in PEERS if p in m], True),
-                 f"{v[1]:.2f}"] for s, v in m.items()]
-        table("S3 hot small (4 KiB, wrk -t2 -c64 -d5s)", ["system", "req/s", "vs best", "p99 ms"], rows)
+                 f"{v[1]:.2f}",
+                 f"{median([x['server_cpu_us_per_request'] for x in r[s]]):.1f}"]
+                for s, v in m.items()]
+        table("S3 hot small (4 KiB, wrk -t2 -c64 -d5s)",
+              ["system", "req/s", "vs best", "p99 ms", "server CPU us/req"], rows)
         if "fanoutd" in m:
             for p in PEERS:
                 if p in m:

@@ -8,14 +8,16 @@ thread_local bool t_overflow_connection = false;
 ConnectionPool::ConnectionPool(std::size_t workers, std::size_t max_overflow)
     : workers_(workers), max_overflow_(max_overflow) {
   threads_.reserve(workers);
-  for (std::size_t i = 0; i < workers; ++i) {
-    threads_.emplace_back([this] { WorkerLoop(); });
-  }
 }
 
 ConnectionPool::~ConnectionPool() { shutdown(); }
 
 bool ConnectionPool::IsOverflowConnection() { return t_overflow_connection; }
+
+std::size_t ConnectionPool::started_workers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return threads_.size();
+}
 
 std::size_t ConnectionPool::busy_workers() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -27,6 +29,11 @@ void ConnectionPool::enqueue(std::function<void()> fn) {
   const bool worker_free = busy_ + queue_.size() < workers_;
   if (worker_free || overflow_running_ >= max_overflow_ || stopping_) {
     queue_.push_back(std::move(fn));
+    // Workers are started as connections need them, up to `workers`: an
+    // idle daemon keeps few threads, a busy one keeps the ones it needed.
+    if (!stopping_ && busy_ + queue_.size() > threads_.size() && threads_.size() < workers_) {
+      threads_.emplace_back([this] { WorkerLoop(); });
+    }
     lock.unlock();
     work_available_.notify_one();
     return;
@@ -61,16 +68,16 @@ void ConnectionPool::WorkerLoop() {
 }
 
 void ConnectionPool::shutdown() {
+  std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && threads_.empty()) return;
     stopping_ = true;
+    threads.swap(threads_);
   }
   work_available_.notify_all();
-  for (auto& t : threads_) {
+  for (auto& t : threads) {
     if (t.joinable()) t.join();
   }
-  threads_.clear();
   std::unique_lock<std::mutex> lock(mu_);
   overflow_done_.wait(lock, [this] { return overflow_running_ == 0; });
 }

@@ -3,7 +3,8 @@
 // cpp-httplib hands every accepted connection to a TaskQueue as one task
 // that lives as long as the connection. Its own pool has 8 threads and an
 // unbounded queue, so the 9th streaming client would wait silently. This
-// pool runs up to `workers` connections at once; a connection beyond that
+// pool runs up to `workers` connections at once, starting worker threads as
+// connections first need them (they then stay for later connections); a connection beyond that
 // runs on a short-lived overflow thread that answers 503 at once (the
 // server asks IsOverflowConnection() before routing), so clients are told
 // instead of left hanging. Past `max_overflow` such threads, connections
@@ -38,6 +39,7 @@ class ConnectionPool : public httplib::TaskQueue {
   static bool IsOverflowConnection();
 
   std::size_t busy_workers() const;
+  std::size_t started_workers() const;
 
  private:
   void WorkerLoop();
@@ -53,7 +55,7 @@ class ConnectionPool : public httplib::TaskQueue {
   std::size_t overflow_running_ = 0;         // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
 
-  std::vector<std::thread> threads_;  // last: started once the rest exists
+  std::vector<std::thread> threads_;  // guarded by mu_; workers started so far
 };
 
 }  // namespace fanout

@@ -250,6 +250,16 @@ def warm(system, target):
     raise SystemExit(f"suite: {target} never became a hit on {system}")
 
 
+def rounds():
+    """(run, system) pairs: every system once per run, in an order rotated
+    each run, with dirty pages written back before each measurement, so no
+    system always goes first or runs during another's cache writeback."""
+    for r in range(REPEAT):
+        for i in range(len(SYSTEMS)):
+            os.sync()
+            yield r, SYSTEMS[(i + r) % len(SYSTEMS)]
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -258,64 +268,60 @@ def median(values):
 
 def s1_cold(systems):
     size, rate = 200_000_000, 100_000_000
-    out = {}
-    for s in SYSTEMS:
-        out[s] = []
-        for r in range(REPEAT):
-            path = f"/s1-{s}-{r}-{os.getpid()}.bin"
-            cpu0 = cpu_seconds(systems.pid(s))
-            res = load("--port", PORTS[s], "--clients", 50, "--spread-ms", 1500,
-                       "--target", f"{path}?size={size}&rate={rate}")
-            res["server_cpu_s"] = cpu_seconds(systems.pid(s)) - cpu0
-            res["upstream_requests"] = origin_count(path)
-            res["origin_transfer_s"] = size / rate
-            res["last_done_x"] = res["last_done_s"] / (size / rate)
-            out[s].append(res)
-            log(f"  S1 {s} run {r + 1}: upstream {res['upstream_requests']}, joiner TTFB "
-                f"p50 {res['joiner_ttfb_p50_ms']:.1f} ms p99 {res['joiner_ttfb_p99_ms']:.1f} ms, "
-                f"last {res['last_done_x']:.2f}x, verified {res['verified']}/{res['clients']}")
+    out = {s: [] for s in SYSTEMS}
+    for r, s in rounds():
+        path = f"/s1-{s}-{r}-{os.getpid()}.bin"
+        cpu0 = cpu_seconds(systems.pid(s))
+        res = load("--port", PORTS[s], "--clients", 50, "--spread-ms", 1500,
+                   "--target", f"{path}?size={size}&rate={rate}")
+        res["server_cpu_s"] = cpu_seconds(systems.pid(s)) - cpu0
+        res["upstream_requests"] = origin_count(path)
+        res["origin_transfer_s"] = size / rate
+        res["last_done_x"] = res["last_done_s"] / (size / rate)
+        out[s].append(res)
+        log(f"  S1 {s} run {r + 1}: upstream {res['upstream_requests']}, joiner TTFB "
+            f"p50 {res['joiner_ttfb_p50_ms']:.1f} ms p99 {res['joiner_ttfb_p99_ms']:.1f} ms, "
+            f"last {res['last_done_x']:.2f}x, verified {res['verified']}/{res['clients']}")
     return out
 
 
 def s2_hot_large(systems):
     target = f"/s2-hot-{os.getpid()}.bin?size=200000000"
-    out = {}
+    out = {s: [] for s in SYSTEMS}
     for s in SYSTEMS:
         warm(s, target)
-        out[s] = []
-        for r in range(REPEAT):
-            cpu0 = cpu_seconds(systems.pid(s))
-            res = load("--port", PORTS[s], "--clients", 32, "--spread-ms", 0, "--target", target)
-            res["server_cpu_s_per_gb"] = (cpu_seconds(systems.pid(s)) - cpu0) / (res["bytes"] / 1e9)
-            out[s].append(res)
-            log(f"  S2 {s} run {r + 1}: {res['aggregate_gbps']:.2f} GB/s, "
-                f"server CPU {res['server_cpu_s_per_gb']:.2f} s/GB, "
-                f"verified {res['verified']}/{res['clients']}")
+    for r, s in rounds():
+        cpu0 = cpu_seconds(systems.pid(s))
+        res = load("--port", PORTS[s], "--clients", 32, "--spread-ms", 0, "--target", target)
+        res["server_cpu_s_per_gb"] = (cpu_seconds(systems.pid(s)) - cpu0) / (res["bytes"] / 1e9)
+        out[s].append(res)
+        log(f"  S2 {s} run {r + 1}: {res['aggregate_gbps']:.2f} GB/s, "
+            f"server CPU {res['server_cpu_s_per_gb']:.2f} s/GB, "
+            f"verified {res['verified']}/{res['clients']}")
     return out
 
 
 def s3_hot_small(systems):
     target = f"/s3-small-{os.getpid()}.bin?size=4096"
-    out = {}
+    out = {s: [] for s in SYSTEMS}
     for s in SYSTEMS:
         warm(s, target)
-        out[s] = []
-        for r in range(REPEAT):
-            cpu0 = cpu_seconds(systems.pid(s))
-            w = subprocess.run(["wrk", "-t2", "-c64", "-d5s", "--latency",
-                                f"http://127.0.0.1:{PORTS[s]}{target}"],
-                               capture_output=True, text=True, timeout=60).stdout
-            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
-            p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", w)
-            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", w)
-            requests = int(re.search(r"(\d+) requests in", w).group(1))
-            res = {"rps": rps, "p99_ms": float(p99.group(1)) * scale,
-                   "non_2xx": int(errors.group(1)) if errors else 0,
-                   "server_cpu_us_per_request": (cpu_seconds(systems.pid(s)) - cpu0) * 1e6 / requests}
-            out[s].append(res)
-            log(f"  S3 {s} run {r + 1}: {rps:.0f} req/s, p99 {res['p99_ms']:.2f} ms, "
-                f"server CPU {res['server_cpu_us_per_request']:.1f} us/request")
+    for r, s in rounds():
+        cpu0 = cpu_seconds(systems.pid(s))
+        w = subprocess.run(["wrk", "-t2", "-c64", "-d5s", "--latency",
+                            f"http://127.0.0.1:{PORTS[s]}{target}"],
+                           capture_output=True, text=True, timeout=60).stdout
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
+        p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", w)
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", w)
+        requests = int(re.search(r"(\d+) requests in", w).group(1))
+        res = {"rps": rps, "p99_ms": float(p99.group(1)) * scale,
+               "non_2xx": int(errors.group(1)) if errors else 0,
+               "server_cpu_us_per_request": (cpu_seconds(systems.pid(s)) - cpu0) * 1e6 / requests}
+        out[s].append(res)
+        log(f"  S3 {s} run {r + 1}: {rps:.0f} req/s, p99 {res['p99_ms']:.2f} ms, "
+            f"server CPU {res['server_cpu_us_per_request']:.1f} us/request")
     return out
 
 
@@ -330,6 +336,7 @@ def s4_slow(systems):
         # Growth is measured from before the first slow client: memory a
         # daemon keeps after a run (allocator arenas, thread stacks) still
         # counts for the runs after it.
+        os.sync()
         base_rss, base_threads = rss_and_threads(systems.pid(s))
         for clients in S4_CLIENTS:
             for r in range(REPEAT):
@@ -359,31 +366,29 @@ def s4_slow(systems):
 
 def s5_dies(systems):
     size = 100_000_000
-    out = {}
-    for s in SYSTEMS:
-        out[s] = []
-        for r in range(REPEAT):
-            path = f"/s5-{s}-{r}-{os.getpid()}.bin"
-            target = f"{path}?size={size}&rate=100000000&drop_at={size // 2}"
-            res = load("--port", PORTS[s], "--clients", 10, "--spread-ms", 300,
-                       "--detail", "--target", target)
-            later = load("--port", PORTS[s], "--clients", 1, "--detail", "--target", target)
-            d = later["detail"][0]
-            summary = {
-                "clients_complete": res["complete"],
-                "clients_cut_short": sum(1 for c in res["detail"] if not c["complete"]),
-                "bytes_min": min(c["bytes"] for c in res["detail"]),
-                "bytes_max": max(c["bytes"] for c in res["detail"]),
-                "later_status": d["status"], "later_x_cache": d["x_cache"],
-                "later_bytes": d["bytes"], "later_complete": d["complete"],
-                "upstream_requests": origin_count(path),
-            }
-            out[s].append({"joined": res, "later": later, **summary})
-            log(f"  S5 {s} run {r + 1}: {summary['clients_cut_short']}/10 clients cut short "
-                f"({summary['bytes_min']}-{summary['bytes_max']} bytes), later request: "
-                f"{d['status']} {d['x_cache'] or '-'} {d['bytes']} bytes "
-                f"{'complete' if d['complete'] else 'cut short'}, "
-                f"upstream requests {summary['upstream_requests']}")
+    out = {s: [] for s in SYSTEMS}
+    for r, s in rounds():
+        path = f"/s5-{s}-{r}-{os.getpid()}.bin"
+        target = f"{path}?size={size}&rate=100000000&drop_at={size // 2}"
+        res = load("--port", PORTS[s], "--clients", 10, "--spread-ms", 300,
+                   "--detail", "--target", target)
+        later = load("--port", PORTS[s], "--clients", 1, "--detail", "--target", target)
+        d = later["detail"][0]
+        summary = {
+            "clients_complete": res["complete"],
+            "clients_cut_short": sum(1 for c in res["detail"] if not c["complete"]),
+            "bytes_min": min(c["bytes"] for c in res["detail"]),
+            "bytes_max": max(c["bytes"] for c in res["detail"]),
+            "later_status": d["status"], "later_x_cache": d["x_cache"],
+            "later_bytes": d["bytes"], "later_complete": d["complete"],
+            "upstream_requests": origin_count(path),
+        }
+        out[s].append({"joined": res, "later": later, **summary})
+        log(f"  S5 {s} run {r + 1}: {summary['clients_cut_short']}/10 clients cut short "
+            f"({summary['bytes_min']}-{summary['bytes_max']} bytes), later request: "
+            f"{d['status']} {d['x_cache'] or '-'} {d['bytes']} bytes "
+            f"{'complete' if d['complete'] else 'cut short'}, "
+            f"upstream requests {summary['upstream_requests']}")
     return out
 
 

@@ -41,6 +41,7 @@ void FutexWait(std::atomic<std::uint32_t>* word, std::uint32_t expected, Deadlin
 
 // See MaybeWakeReadersLocked.
 constexpr auto kWakeCostPerWaiter = std::chrono::microseconds(10);
+constexpr int kInlineWakeMaxWaiters = 64;
 
 void FutexWakeAll(std::atomic<std::uint32_t>* word) {
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX,
@@ -132,6 +133,7 @@ bool StreamFile::PathIsOursLocked() const {
 // ---------------------------------------------------------------- writer
 
 Status StreamFile::Append(const void* data, std::size_t n) {
+  DeferredWake wake(*this);
   // Only the writer moves the frontier, so it can read it without the lock.
   const std::uint64_t offset = frontier_.load(std::memory_order_relaxed);
   {
@@ -191,6 +193,7 @@ Status StreamFile::SetExpectedLength(std::uint64_t length) {
 }
 
 Status StreamFile::Finish() {
+  DeferredWake wake(*this);
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ == State::kFinished) return Status::Ok();
   if (state_ == State::kFailed) return Status::StreamFailed(failure_);
@@ -208,6 +211,7 @@ Status StreamFile::Finish() {
 }
 
 void StreamFile::Fail(std::string reason) {
+  DeferredWake wake(*this);
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kWriting) return;
   FailLocked(std::move(reason));
@@ -257,12 +261,24 @@ void StreamFile::WakeReadersLocked() {
   woken_frontier_ = frontier_.load(std::memory_order_relaxed);
   last_wake_ = std::chrono::steady_clock::now();
   ++wakeups_;
-  WakeWaiters();
+  // The futex wake itself is issued by a DeferredWake once mu_ is released:
+  // waking 1,000 threads takes long, and the writer must not wait for mu_.
+  wake_seq_.fetch_add(1, std::memory_order_seq_cst);
 }
 
 void StreamFile::WakeWaiters() {
   wake_seq_.fetch_add(1, std::memory_order_seq_cst);
   if (waiters_.load(std::memory_order_seq_cst) > 0) FutexWakeAll(&wake_seq_);
+}
+
+StreamFile::DeferredWake::DeferredWake(StreamFile& stream)
+    : stream_(stream), seq_(stream.wake_seq_.load(std::memory_order_seq_cst)) {}
+
+StreamFile::DeferredWake::~DeferredWake() {
+  if (stream_.wake_seq_.load(std::memory_order_seq_cst) != seq_ &&
+      stream_.waiters_.load(std::memory_order_seq_cst) > 0) {
+    FutexWakeAll(&stream_.wake_seq_);
+  }
 }
 
 void StreamFile::MaybeWakeReadersLocked() {
@@ -281,18 +297,22 @@ void StreamFile::MaybeWakeReadersLocked() {
   const auto now = std::chrono::steady_clock::now();
   const auto min_gap = kWakeCostPerWaiter * waiters;
   const auto since = now - last_wake_;
-  if (since >= min_gap && (pending >= wake_batch_bytes_ || since >= batcher_->max_delay())) {
+  const bool due =
+      since >= min_gap && (pending >= wake_batch_bytes_ || since >= batcher_->max_delay());
+  if (due && waiters < kInlineWakeMaxWaiters) {
     WakeReadersLocked();
     return;
   }
+  // Many waiters: the batcher's thread pays for waking them, not the writer.
   if (!wake_scheduled_) {
     wake_scheduled_ = true;
     const auto delay = std::max<std::chrono::steady_clock::duration>(batcher_->max_delay(), min_gap);
-    batcher_->Schedule(weak_from_this(), last_wake_ + delay);
+    batcher_->Schedule(weak_from_this(), due ? now : last_wake_ + delay);
   }
 }
 
 void StreamFile::FlushWakeups() {
+  DeferredWake wake(*this);
   std::lock_guard<std::mutex> lock(mu_);
   wake_scheduled_ = false;
   if (waiters_.load(std::memory_order_seq_cst) > 0 &&

@@ -160,6 +160,17 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   Status Wait(const Ready& ready, const std::atomic<bool>& cancelled, Deadline deadline);
   // Ends every waiter's sleep (they re-check their conditions).
   void WakeWaiters();
+  // Declared before a scope's lock: when the scope ends (the lock released
+  // first), wakes the waiters if a wake-up was decided inside it.
+  class DeferredWake {
+   public:
+    explicit DeferredWake(StreamFile& stream);
+    ~DeferredWake();
+
+   private:
+    StreamFile& stream_;
+    const std::uint32_t seq_;
+  };
 
   // Reads exactly n bytes at offset from the file (all below the frontier).
   // kIOError if the file is shorter than the frontier says (truncated by

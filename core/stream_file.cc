@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -121,7 +122,28 @@ StreamFile::~StreamFile() {
     // Never leave an uncommitted (possibly partial) stream file behind.
     if (!committed_ && !removed_ && PathIsOursLocked()) ::unlink(path_.c_str());
   }
+  if (const char* map = mapping_.load()) ::munmap(const_cast<char*>(map), mapping_length_);
   ::close(fd_);
+}
+
+const char* StreamFile::Mapping() {
+  if (const char* map = mapping_.load(std::memory_order_acquire)) return map;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (const char* map = mapping_.load(std::memory_order_relaxed)) return map;
+  std::uint64_t length = 0;
+  if (expected_length_) {
+    length = *expected_length_;
+  } else if (state_ == State::kFinished) {
+    length = frontier_.load(std::memory_order_relaxed);
+  }
+  if (length == 0 || state_ == State::kFailed) return nullptr;
+  // Mapping past the current end of a file still being written is allowed;
+  // only bytes below the frontier (already in the file) are ever used.
+  void* map = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);
+  if (map == MAP_FAILED) return nullptr;
+  mapping_length_ = length;
+  mapping_.store(static_cast<const char*>(map), std::memory_order_release);
+  return static_cast<const char*>(map);
 }
 
 bool StreamFile::PathIsOursLocked() const {
@@ -460,13 +482,14 @@ StreamReader::Result StreamReader::Read(void* buf, std::size_t len,
 }
 
 StreamReader::Extent StreamReader::NextExtent(std::size_t max, Deadline deadline) {
-  if (max == 0) return {stream_->fd_, position_, 0, Status::Ok()};
+  if (max == 0) return {stream_->fd_, position_, 0, Status::Ok(), nullptr};
   std::uint64_t frontier = 0;
   const Status st = WaitPastPosition(deadline, &frontier);
-  if (!st.ok()) return {-1, position_, 0, st};
+  if (!st.ok()) return {-1, position_, 0, st, nullptr};
   const std::size_t n =
       static_cast<std::size_t>(std::min<std::uint64_t>(max, frontier - position_));
-  Extent extent{stream_->fd_, position_, n, Status::Ok()};
+  Extent extent{stream_->fd_, position_, n, Status::Ok(), nullptr};
+  if (const char* map = stream_->Mapping()) extent.data = map + position_;
   position_ += n;
   return extent;
 }

@@ -172,6 +172,10 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
     const std::uint32_t seq_;
   };
 
+  // The file mapped read-only, `known length` bytes long, made on first use
+  // once the length is known; null before that or if mmap fails.
+  const char* Mapping();
+
   // Reads exactly n bytes at offset from the file (all below the frontier).
   // kIOError if the file is shorter than the frontier says (truncated by
   // someone else) or the read fails.
@@ -204,6 +208,9 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // Readers inside Wait(); the writer wakes only if there are any.
   std::atomic<int> waiters_{0};
   std::atomic<std::size_t> open_readers_{0};
+  // The mapping Mapping() made (null until then), and its length.
+  std::atomic<const char*> mapping_{nullptr};
+  std::size_t mapping_length_ = 0;  // written once, under mu_, before mapping_
 
   // Guards the writer-side state below; readers take it only to read the
   // failure message or the path.
@@ -252,11 +259,18 @@ class StreamReader {
   // position past them. The descriptor stays open while the reader is.
   // A sender that finds fewer bytes in the file than promised must treat
   // it as kIOError (the file was truncated under the stream).
+  // When the stream's length is known (announced or final), `data` also
+  // points at the same bytes in a read-only mapping of the file shared by
+  // all its readers (valid while the reader is open), so they can be sent
+  // from memory with one copy; null otherwise. A send from a mapping of a
+  // file truncated under the stream fails with EFAULT (the kernel copies,
+  // so no SIGBUS reaches the process).
   struct Extent {
     int fd = -1;
     std::uint64_t offset = 0;
     std::size_t length = 0;
     Status status;  // as for Read
+    const char* data = nullptr;
   };
   Extent NextExtent(std::size_t max, Deadline deadline = kNoDeadline);
 

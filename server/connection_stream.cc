@@ -162,7 +162,10 @@ ssize_t ConnectionStream::write(const char* ptr, size_t size) {
     do {
       w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     } while (w < 0 && errno == EINTR);
-    if (w <= 0) return -1;
+    if (w <= 0) {
+      if (w < 0 && errno == EFAULT) file_short_ = true;
+      return -1;
+    }
     const auto sent = static_cast<std::size_t>(w);
     if (sent < pending_.size()) {
       pending_.erase(0, sent);
@@ -176,6 +179,7 @@ ssize_t ConnectionStream::write(const char* ptr, size_t size) {
   do {
     w = ::send(fd_, ptr, size, MSG_NOSIGNAL);
   } while (w < 0 && errno == EINTR);
+  if (w < 0 && errno == EFAULT) file_short_ = true;
   return w <= 0 ? -1 : w;
 }
 

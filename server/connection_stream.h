@@ -59,8 +59,9 @@ class ConnectionStream final : public httplib::Stream {
   // `offset` as the next file write, and returns the pointer to pass to
   // DataSink::write(marker, length). Never dereferenced.
   const char* FileMarker(int file_fd, std::uint64_t offset, std::size_t length);
-  // True if the last file write failed because the file held fewer bytes
-  // than promised (a truncated stream file), not because of the client.
+  // True if a write failed because the file held fewer bytes than promised
+  // (a truncated stream file: sendfile found its end, or a send from its
+  // mapping faulted), not because of the client.
   bool file_short() const { return file_short_; }
 
   // Sends the coalesced bytes now. False if the client is gone.

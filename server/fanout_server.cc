@@ -36,9 +36,10 @@ constexpr std::size_t kMaxOverflowThreads = 64;
 
 // Sends one response's body from its own reader of the entry's stream
 // file, on the connection's thread (httplib calls the provider there).
-// Known-length bodies go out with sendfile from the page cache, except
-// small ones, which are copied so that head and body leave in one packet;
-// chunked bodies are copied (httplib frames chunks in memory).
+// Known-length bodies go out from the stream file's shared read-only
+// mapping (or with sendfile if it cannot be mapped), except small ones,
+// which are copied so that head and body leave in one packet; chunked
+// bodies are copied (httplib frames chunks in memory).
 struct BodySender {
   std::shared_ptr<Entry> entry;
   std::shared_ptr<StreamReader> reader;
@@ -97,8 +98,12 @@ struct BodySender {
       return reader->NextExtent(std::min(length, ConnectionStream::kMaxFileExtent), d);
     });
     if (!extent.status.ok()) return Incomplete(extent.status);
-    const char* marker = conn->FileMarker(extent.fd, extent.offset, extent.length);
-    if (!sink.write(marker, extent.length)) {
+    // From the stream file's mapping when there is one (one copy, into the
+    // socket), else with sendfile from the page cache.
+    const char* bytes = extent.data != nullptr
+                            ? extent.data
+                            : conn->FileMarker(extent.fd, extent.offset, extent.length);
+    if (!sink.write(bytes, extent.length)) {
       if (conn->file_short()) {
         return Incomplete(Status::IOError("stream file shorter than its frontier"));
       }

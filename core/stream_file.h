@@ -253,7 +253,8 @@ class StreamReader {
   // A zero-length read returns {0, OK} at once.
   Result Read(void* buf, std::size_t len, Deadline deadline = kNoDeadline);
 
-  // Like Read, for a zero-copy sender (sendfile): instead of copying, says
+  // Like Read, for a sender that needs no copy of its own (send from the
+  // mapping, or sendfile): instead of copying, says
   // where the next bytes are — the stream file's descriptor, an offset and
   // a length of 1..max bytes, all below the frontier — and advances the
   // position past them. The descriptor stays open while the reader is.

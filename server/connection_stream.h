@@ -7,7 +7,8 @@
 //     body) and sends them with the next large write in one writev, or at
 //     Flush(): the connection loop flushes after each response, a body
 //     provider before it waits at the frontier, and a read before it blocks;
-//   - sends file bytes with sendfile(2): a body provider calls
+//   - can send file bytes with sendfile(2) (fanoutd's fallback when a stream
+//     file cannot be mapped): a body provider calls
 //     FileMarker(fd, offset, length) and passes the returned pointer to
 //     httplib's DataSink::write, which hands it back to write() here, where
 //     the marker is turned into a sendfile of those bytes. Hits and joiners

@@ -697,5 +697,39 @@ TEST_F(StreamExtentTest, ExtentWaitsAtTheFrontierAndReportsFailure) {
   EXPECT_EQ(r->NextExtent(64).status.code(), Code::kStreamFailed);
 }
 
+TEST_F(StreamExtentTest, ExtentsPointIntoTheSharedMappingOnceTheLengthIsKnown) {
+  auto s = NewStream();
+  auto r1 = s->OpenReader();
+  auto r2 = s->OpenReader();
+  AppendPattern(*s, 0, 5000);
+  // Length unknown while writing: no mapping, only (fd, offset, length).
+  auto e = r1->NextExtent(1000);
+  ASSERT_TRUE(e.status.ok());
+  EXPECT_EQ(e.data, nullptr);
+  ASSERT_TRUE(s->SetExpectedLength(300000).ok());
+  // Known length: the bytes are also in memory, the same for every reader.
+  e = r1->NextExtent(100000);
+  ASSERT_TRUE(e.status.ok());
+  ASSERT_NE(e.data, nullptr);
+  EXPECT_EQ(std::string(e.data, e.length), Pattern(1000, 4000));
+  auto e2 = r2->NextExtent(10);
+  ASSERT_NE(e2.data, nullptr);
+  EXPECT_EQ(e2.data, e.data - 1000) << "one mapping, shared by all readers";
+  // Bytes written later are visible through the same mapping.
+  AppendPattern(*s, 5000, 295000);
+  ASSERT_TRUE(s->Finish().ok());
+  std::string rest;
+  for (;;) {
+    auto x = r1->NextExtent(65536);
+    if (!x.status.ok()) {
+      EXPECT_EQ(x.status.code(), Code::kEndOfStream);
+      break;
+    }
+    ASSERT_NE(x.data, nullptr);
+    rest.append(x.data, x.length);
+  }
+  EXPECT_TRUE(rest == Pattern(5000, 295000));
+}
+
 }  // namespace
 }  // namespace fanout

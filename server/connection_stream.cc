@@ -19,6 +19,7 @@ thread_local ConnectionStream* t_current = nullptr;
 constexpr std::size_t kCoalesceBytes = 16 * 1024;
 constexpr std::size_t kReadBufferBytes = 8 * 1024;
 constexpr std::chrono::microseconds kReadSlice(100000);
+constexpr std::size_t kSendBufferBytes = 512 * 1024;
 
 // The address range FileMarker pointers come from. Never read or written
 // (it stays unbacked zero pages); only compared against.
@@ -58,6 +59,12 @@ ConnectionStream::ConnectionStream(int fd, std::chrono::microseconds read_timeou
   tv.tv_sec = static_cast<time_t>(write_timeout.count() / 1000000);
   tv.tv_usec = static_cast<suseconds_t>(write_timeout.count() % 1000000);
   ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  // A fixed send buffer instead of the kernel's autotuning, which lets every
+  // connection queue megabytes: 500 slow clients then pushed the host's TCP
+  // memory into pressure (TcpExtTCPMemoryPressures), stalling every other
+  // connection for about a second. The kernel doubles the value given.
+  const int sndbuf = static_cast<int>(kSendBufferBytes);
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   // Waiting reads block in recv itself (no poll(2) first), in slices, so a
   // waiting connection still notices the server stopping.
   timeval slice{};

@@ -500,8 +500,11 @@ TEST_F(FanoutdTest, EntryFilesAreNamedByKeyHashNeverByRequestPath) {
 // A raw loopback connection to fanoutd, for what httplib's client hides.
 class RawConnection {
  public:
-  explicit RawConnection(int port) {
+  explicit RawConnection(int port, int receive_buffer = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -604,6 +607,34 @@ TEST_F(FanoutdTest, TruncatedEntryFileIsNeverServedAsComplete) {
   EXPECT_EQ(f.x_cache, "HIT");
   EXPECT_FALSE(f.transfer_ok);
   EXPECT_LT(f.body.size(), 3000000u);
+}
+
+TEST_F(FanoutdTest, AStalledClientCannotQueueMegabytesInTheKernel) {
+  StartFanoutd();
+  const std::string target = "/stall.bin?size=50000000";
+  ASSERT_TRUE(Get(target).transfer_ok);
+  WaitUntilHit(target);
+  // A client that asks for 50 MB and reads nothing.
+  RawConnection conn(fanoutd_.port(), 64 * 1024);
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.Send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // fanoutd's end of it: Send-Q (bytes waiting) and skmem's tb (the send
+  // buffer), from ss. Autotuned, tb grows to tcp_wmem's 4 MiB; fanoutd fixes
+  // it so 1,000 stalled clients cannot push the host into TCP memory pressure.
+  auto server_side = [&] {
+    return ::fanout::testing::RunCommand("ss -tmnH state established 'sport = :" +
+                                         std::to_string(fanoutd_.port()) + "'");
+  };
+  ASSERT_TRUE(::fanout::testing::WaitFor([&] {
+    std::istringstream fields(server_side());
+    long recv_q = 0, send_q = 0;
+    fields >> recv_q >> send_q;
+    return send_q >= 256 * 1024;
+  }));
+  const std::string out = server_side();
+  const auto tb = out.find(",tb");
+  ASSERT_NE(tb, std::string::npos) << out;
+  EXPECT_LE(std::stol(out.substr(tb + 3)), 1 << 20) << out;
 }
 
 TEST_F(FanoutdTest, ListenBacklogIsRaisedAboveHttplibsFive) {

@@ -33,12 +33,12 @@ std::string BenchDir() {
 
 // Readers either copy every byte out (Read, as a client of the library
 // would) or take extents (NextExtent, as fanoutd's serving path does before
-// handing them to sendfile), which measures the stream file's own cost:
+// sending them from the stream file's mapping), which measures the stream file's own cost:
 // locking, frontier waits and wake-ups.
 enum class ReaderKind { kCopy, kExtent };
 
 // The most an extent reader takes at once: what fanoutd hands to one
-// sendfile call (kSendfileChunk in server/fanout_server.cc).
+// write (ConnectionStream::kMaxBodyWrite).
 constexpr std::size_t kExtentMax = 1 << 20;
 
 void OneWriterManyReaders(benchmark::State& state, ReaderKind kind) {

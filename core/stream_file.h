@@ -253,7 +253,7 @@ class StreamReader {
   // A zero-length read returns {0, OK} at once.
   Result Read(void* buf, std::size_t len, Deadline deadline = kNoDeadline);
 
-  // Like Read, for a sender that needs no copy of its own (send from the
+  // Like Read, for a sender that needs no copy of its own (a send from the
   // mapping, or sendfile): instead of copying, says
   // where the next bytes are — the stream file's descriptor, an offset and
   // a length of 1..max bytes, all below the frontier — and advances the

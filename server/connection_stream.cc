@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -20,14 +19,6 @@ constexpr std::size_t kCoalesceBytes = 16 * 1024;
 constexpr std::size_t kReadBufferBytes = 8 * 1024;
 constexpr std::chrono::microseconds kReadSlice(100000);
 constexpr std::size_t kSendBufferBytes = 512 * 1024;
-
-// The address range FileMarker pointers come from. Never read or written
-// (it stays unbacked zero pages); only compared against.
-alignas(4096) char g_file_marker[ConnectionStream::kMaxFileExtent];
-
-bool IsFileMarker(const char* p) {
-  return p >= g_file_marker && p < g_file_marker + sizeof(g_file_marker);
-}
 
 void AddressOf(int fd, bool peer, std::string& ip, int& port) {
   sockaddr_storage addr{};
@@ -53,7 +44,7 @@ void AddressOf(int fd, bool peer, std::string& ip, int& port) {
 ConnectionStream::ConnectionStream(int fd, std::chrono::microseconds read_timeout,
                                    std::chrono::microseconds write_timeout)
     : fd_(fd), read_timeout_(read_timeout), write_timeout_(write_timeout) {
-  // A send or sendfile that cannot progress for write_timeout gives up, so
+  // A send that cannot progress for write_timeout gives up, so
   // a client that stops reading cannot hold its thread forever.
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(write_timeout.count() / 1000000);
@@ -152,7 +143,6 @@ bool ConnectionStream::Flush() {
 }
 
 ssize_t ConnectionStream::write(const char* ptr, size_t size) {
-  if (IsFileMarker(ptr)) return WriteFile(ptr, size);
   if (pending_.size() + size <= kCoalesceBytes) {
     pending_.append(ptr, size);
     return static_cast<ssize_t>(size);
@@ -190,33 +180,6 @@ ssize_t ConnectionStream::write(const char* ptr, size_t size) {
   return w <= 0 ? -1 : w;
 }
 
-const char* ConnectionStream::FileMarker(int file_fd, std::uint64_t offset, std::size_t length) {
-  file_fd_ = file_fd;
-  file_offset_ = offset;
-  file_length_ = std::min(length, kMaxFileExtent);
-  file_short_ = false;
-  return g_file_marker;
-}
-
-ssize_t ConnectionStream::WriteFile(const char* ptr, std::size_t size) {
-  // httplib may hand back the tail of a marker after a partial send.
-  const auto skip = static_cast<std::size_t>(ptr - g_file_marker);
-  if (file_fd_ < 0 || skip + size > file_length_) return -1;
-  // The head (or chunk framing) goes first, in the same TCP segment.
-  if (!pending_.empty()) {
-    if (!SendAll(pending_.data(), pending_.size(), MSG_MORE)) return -1;
-    pending_.clear();
-  }
-  off_t offset = static_cast<off_t>(file_offset_ + skip);
-  ssize_t w;
-  do {
-    w = ::sendfile(fd_, file_fd_, &offset, size);
-  } while (w < 0 && errno == EINTR);
-  if (w == 0) file_short_ = true;  // the file ends before the frontier
-  return w <= 0 ? -1 : w;
-}
-
-// httplib asks for both addresses on every request; they never change.
 void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const {
   if (remote_port_ < 0) AddressOf(fd_, /*peer=*/true, remote_ip_, remote_port_);
   ip = remote_ip_;

@@ -7,12 +7,8 @@
 //     body) and sends them with the next large write in one writev, or at
 //     Flush(): the connection loop flushes after each response, a body
 //     provider before it waits at the frontier, and a read before it blocks;
-//   - can send file bytes with sendfile(2) (fanoutd's fallback when a stream
-//     file cannot be mapped): a body provider calls
-//     FileMarker(fd, offset, length) and passes the returned pointer to
-//     httplib's DataSink::write, which hands it back to write() here, where
-//     the marker is turned into a sendfile of those bytes. Hits and joiners
-//     are thus served from the page cache without a copy through fanoutd;
+//   - reports a send that faulted on its source (EFAULT: bytes of a mapped
+//     stream file that was truncated under it) apart from a client error;
 //   - keeps read-ahead bytes across the requests of a keep-alive connection.
 //
 // Thread-safety: used by the one thread serving the connection. Current()
@@ -53,16 +49,12 @@ class ConnectionStream final : public httplib::Stream {
   void get_local_ip_and_port(std::string& ip, int& port) const override;
   socket_t socket() const override { return fd_; }
 
-  // The largest extent one FileMarker may describe.
-  static constexpr std::size_t kMaxFileExtent = 1 << 20;
+  // The largest body slice a provider hands to one write.
+  static constexpr std::size_t kMaxBodyWrite = 1 << 20;
 
-  // Registers `length` (<= kMaxFileExtent) bytes of file `file_fd` at
-  // `offset` as the next file write, and returns the pointer to pass to
-  // DataSink::write(marker, length). Never dereferenced.
-  const char* FileMarker(int file_fd, std::uint64_t offset, std::size_t length);
-  // True if a write failed because the file held fewer bytes than promised
-  // (a truncated stream file: sendfile found its end, or a send from its
-  // mapping faulted), not because of the client.
+  // True if a write failed because its bytes could not be read (a send from
+  // the mapping of a stream file truncated under it), not because of the
+  // client.
   bool file_short() const { return file_short_; }
 
   // Sends the coalesced bytes now. False if the client is gone.
@@ -84,7 +76,6 @@ class ConnectionStream final : public httplib::Stream {
  private:
   bool PollFor(short events, std::chrono::microseconds timeout) const;
   bool SendAll(const char* data, std::size_t n, int flags);
-  ssize_t WriteFile(const char* ptr, std::size_t size);
   bool HasBufferedInput() const { return read_pos_ < read_end_; }
   // One recv into the empty read-ahead buffer; false if nothing came
   // (peer_closed_ tells whether the peer closed).
@@ -102,10 +93,6 @@ class ConnectionStream final : public httplib::Stream {
   mutable std::string remote_ip_, local_ip_;  // looked up once
   mutable int remote_port_ = -1, local_port_ = -1;
 
-  // The file write FileMarker registered.
-  int file_fd_ = -1;
-  std::uint64_t file_offset_ = 0;
-  std::size_t file_length_ = 0;
   bool file_short_ = false;
 };
 

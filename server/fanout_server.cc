@@ -17,8 +17,8 @@ namespace {
 // it copies (chunked bodies): large enough for few syscalls.
 constexpr std::size_t kBodyBufferBytes = 64 * 1024;
 
-// Bodies up to this size are copied rather than sent with sendfile, so the
-// head and the body leave in one segment.
+// Bodies up to this size are copied rather than sent from the mapping, so
+// the head and the body leave in one segment.
 constexpr std::size_t kSmallBodyBytes = 16 * 1024 - 1024;
 
 // How often a client waiting at the frontier checks for shutdown.
@@ -43,7 +43,7 @@ constexpr std::size_t kMaxOverflowThreads = 64;
 // Sends one response's body from its own reader of the entry's stream
 // file, on the connection's thread (httplib calls the provider there).
 // Known-length bodies go out from the stream file's shared read-only
-// mapping (or with sendfile if it cannot be mapped), except small ones,
+// mapping (copied if it cannot be mapped), except small ones,
 // which are copied so that head and body leave in one packet; chunked
 // bodies are copied (httplib frames chunks in memory).
 struct BodySender {
@@ -92,30 +92,34 @@ struct BodySender {
   bool SendRange(std::size_t offset, std::size_t length, httplib::DataSink& sink) {
     if (offset != reader->position()) reader->Seek(offset);
     ConnectionStream* conn = ConnectionStream::Current();
-    if (conn == nullptr || length <= kSmallBodyBytes) {
-      if (buffer.empty()) buffer.resize(std::min(length, kBodyBufferBytes));
-      auto r = AwaitBytes([&](Deadline d) {
-        return reader->Read(buffer.data(), std::min(length, buffer.size()), d);
-      });
-      if (!r.status.ok()) return Incomplete(r.status);
-      return Sent(sink.write(buffer.data(), r.bytes), r.bytes);
-    }
+    if (conn == nullptr || length <= kSmallBodyBytes) return CopyNext(length, sink);
     auto extent = AwaitBytes([&](Deadline d) {
-      return reader->NextExtent(std::min(length, ConnectionStream::kMaxFileExtent), d);
+      return reader->NextExtent(std::min(length, ConnectionStream::kMaxBodyWrite), d);
     });
     if (!extent.status.ok()) return Incomplete(extent.status);
-    // From the stream file's mapping when there is one (one copy, into the
-    // socket), else with sendfile from the page cache.
-    const char* bytes = extent.data != nullptr
-                            ? extent.data
-                            : conn->FileMarker(extent.fd, extent.offset, extent.length);
-    if (!sink.write(bytes, extent.length)) {
+    if (extent.data == nullptr) {
+      // The stream file could not be mapped: copy these bytes instead.
+      reader->Seek(extent.offset);
+      return CopyNext(extent.length, sink);
+    }
+    // From the stream file's mapping: one copy, into the socket.
+    if (!sink.write(extent.data, extent.length)) {
       if (conn->file_short()) {
         return Incomplete(Status::IOError("stream file shorter than its frontier"));
       }
       return Sent(false, 0);
     }
     return Sent(true, extent.length);
+  }
+
+  // Copies up to max bytes at the reader's position out and sends them.
+  bool CopyNext(std::size_t max, httplib::DataSink& sink) {
+    if (buffer.empty()) buffer.resize(std::min(max, kBodyBufferBytes));
+    auto r = AwaitBytes([&](Deadline d) {
+      return reader->Read(buffer.data(), std::min(max, buffer.size()), d);
+    });
+    if (!r.status.ok()) return Incomplete(r.status);
+    return Sent(sink.write(buffer.data(), r.bytes), r.bytes);
   }
 
   // Chunked content provider: the next bytes, or the end.

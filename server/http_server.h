@@ -4,7 +4,7 @@
 // new clients is dropped by the kernel and retried a second later; and its
 // per-connection stream cannot send file bytes without copying them. This
 // subclass raises the backlog after binding and serves each connection with
-// a ConnectionStream (write coalescing, sendfile, read-ahead kept across
+// a ConnectionStream (write coalescing, fixed send buffers, read-ahead kept across
 // keep-alive requests), reusing httplib's request parsing and routing.
 //
 // Thread-safety: as httplib::Server.

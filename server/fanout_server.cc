@@ -8,6 +8,7 @@
 #include "server/access_log.h"
 #include "server/connection_pool.h"
 #include "server/connection_stream.h"
+#include "server/cpu_slice.h"
 #include "server/http_headers.h"
 
 namespace fanout {
@@ -20,6 +21,9 @@ constexpr std::size_t kBodyBufferBytes = 64 * 1024;
 // Bodies up to this size are copied rather than sent from the mapping, so
 // the head and the body leave in one segment.
 constexpr std::size_t kSmallBodyBytes = 16 * 1024 - 1024;
+
+// After this many bytes of one body, its thread asks for long CPU slices.
+constexpr std::uint64_t kBulkBodyBytes = 1 << 20;
 
 // How often a client waiting at the frontier checks for shutdown.
 constexpr auto kFrontierPoll = std::chrono::seconds(1);
@@ -52,6 +56,7 @@ struct BodySender {
   std::shared_ptr<AccessLogRecord> record;
   const std::atomic<bool>* stopping;
   std::vector<char> buffer;  // copy path only
+  std::uint64_t sent = 0;
 
   // Calls attempt(deadline) until it stops timing out. Before it first
   // waits at the frontier, held-back output is flushed so the client is
@@ -85,6 +90,10 @@ struct BodySender {
       return false;
     }
     record->AddBytes(n);
+    sent += n;
+    // A large body: this thread is a bulk sender now, and lets threads
+    // answering requests run first (see cpu_slice.h).
+    if (sent >= kBulkBodyBytes) UseBulkCpuSlice();
     return true;
   }
 
@@ -227,7 +236,11 @@ Status FanoutServer::Start() {
   return Status::Ok();
 }
 
-bool FanoutServer::Run() { return http_ && http_->listen_after_bind(); }
+bool FanoutServer::Run() {
+  // This thread accepts connections: a wake-up that should run at once.
+  UseInteractiveCpuSlice();
+  return http_ && http_->listen_after_bind();
+}
 
 void FanoutServer::Stop() {
   stopping_.store(true);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "server/connection_stream.h"
+#include "server/cpu_slice.h"
 
 namespace fanout {
 
@@ -20,6 +21,7 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
   ConnectionStream::Scope current(&stream);
   bool ok = false;
   for (std::size_t left = keep_alive_max_count_; left > 0; --left) {
+    UseInteractiveCpuSlice();
     const bool request_arrived = stream.WaitForRequest(
         std::chrono::seconds(keep_alive_timeout_sec_),
         [this] { return svr_sock_ != INVALID_SOCKET; });
@@ -31,6 +33,8 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
   }
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);
+  // The worker waits for its next connection; it must wake like one.
+  UseInteractiveCpuSlice();
   return ok;
 }
 

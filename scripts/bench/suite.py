@@ -278,14 +278,16 @@ def s1_cold(systems):
         path = f"/s1-{s}-{r}-{os.getpid()}.bin"
         cpu0 = cpu_seconds(systems.pid(s))
         res = load("--port", PORTS[s], "--clients", 50, "--spread-ms", 1500,
-                   "--target", f"{path}?size={size}&rate={rate}")
+                   "--target", f"{path}?size={size}&rate={rate}", "--detail")
         res["server_cpu_s"] = cpu_seconds(systems.pid(s)) - cpu0
         res["upstream_requests"] = origin_count(path)
         res["origin_transfer_s"] = size / rate
         res["last_done_x"] = res["last_done_s"] / (size / rate)
         out[s].append(res)
         log(f"  S1 {s} run {r + 1}: upstream {res['upstream_requests']}, joiner TTFB "
-            f"p50 {res['joiner_ttfb_p50_ms']:.1f} ms p99 {res['joiner_ttfb_p99_ms']:.1f} ms, "
+            f"p50 {res['joiner_ttfb_p50_ms']:.1f} ms p99 {res['joiner_ttfb_p99_ms']:.1f} ms "
+            f"(seen by the client thread: p50 {res['joiner_app_ttfb_p50_ms']:.1f} ms "
+            f"p99 {res['joiner_app_ttfb_p99_ms']:.1f} ms), "
             f"last {res['last_done_x']:.2f}x, server CPU {res['server_cpu_s']:.1f} s, "
             f"client CPU {res['client_cpu_s']:.1f} s, verified {res['verified']}/{res['clients']}")
     return out

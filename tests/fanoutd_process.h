@@ -109,6 +109,7 @@ class FanoutdProcess {
 
   ~FanoutdProcess() { Stop(); }
 
+  pid_t pid() const { return pid_; }
   int port() const { return port_; }
   std::string log() const { return ReadFile(log_path_); }
 

@@ -5,7 +5,10 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -635,6 +638,68 @@ TEST_F(FanoutdTest, AStalledClientCannotQueueMegabytesInTheKernel) {
   const auto tb = out.find(",tb");
   ASSERT_NE(tb, std::string::npos) << out;
   EXPECT_LE(std::stol(out.substr(tb + 3)), 1 << 20) << out;
+}
+
+// se.slice of every thread of process pid, from /proc/pid/task/*/sched.
+std::vector<long> ThreadSlices(pid_t pid) {
+  std::vector<long> slices;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream sched(task.path() / "sched");
+    for (std::string line; std::getline(sched, line);) {
+      if (line.rfind("se.slice", 0) == 0) {
+        slices.push_back(std::stol(line.substr(line.find(':') + 1)));
+      }
+    }
+  }
+  return slices;
+}
+
+// True if this kernel takes a thread's requested slice (EEVDF, Linux 6.12+).
+bool KernelTakesSliceRequests() {
+  bool taken = false;
+  std::thread([&] {
+    struct {
+      std::uint32_t size, policy;
+      std::uint64_t flags;
+      std::int32_t nice;
+      std::uint32_t priority;
+      std::uint64_t runtime, deadline, period;
+    } attr{};
+    if (::syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return;
+    attr.size = sizeof attr;
+    attr.runtime = 200'000;
+    if (::syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return;
+    std::ifstream sched("/proc/thread-self/sched");
+    for (std::string line; std::getline(sched, line);) {
+      if (line.rfind("se.slice", 0) == 0) {
+        taken = std::stol(line.substr(line.find(':') + 1)) == 200'000;
+      }
+    }
+  }).join();
+  return taken;
+}
+
+TEST_F(FanoutdTest, BulkSendersTakeLongCpuSlicesAndRequestThreadsShortOnes) {
+  if (!KernelTakesSliceRequests()) GTEST_SKIP() << "kernel ignores per-thread slices";
+  StartFanoutd();
+  const std::string target = "/slices.bin?size=50000000";
+  ASSERT_TRUE(Get(target).transfer_ok);
+  WaitUntilHit(target);
+  // A client that reads 4 MB of the 50 and stops: its thread is a bulk
+  // sender, blocked in send.
+  RawConnection conn(fanoutd_.port(), 64 * 1024);
+  ASSERT_TRUE(conn.Send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::string got = conn.ReadUntil([](const std::string& s) { return s.size() >= 4000000; });
+  ASSERT_GE(got.size(), 4000000u);
+  // Meanwhile a whole download on another worker, which must go back to
+  // short slices when its body is done.
+  ASSERT_EQ(Get(target).body.size(), 50000000u);
+  const std::vector<long> slices = ThreadSlices(fanoutd_.pid());
+  // 10 ms for the stalled client's sender (cpu_slice.cc); 0.1 ms for the
+  // accepting thread and the worker back from its download.
+  EXPECT_EQ(std::count(slices.begin(), slices.end(), 10'000'000L), 1);
+  EXPECT_GE(std::count(slices.begin(), slices.end(), 100'000L), 2);
 }
 
 TEST_F(FanoutdTest, ListenBacklogIsRaisedAboveHttplibsFive) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,18 @@ struct Route {
   Url upstream;
   // Host header sent upstream. Default: empty, meaning the upstream's host.
   std::string host_override;
+  // Freshness for responses that state none (no max-age, s-maxage or
+  // Expires), used instead of RFC 9111's heuristic — a deliberate
+  // deviation, off by default.
+  std::optional<std::chrono::seconds> default_ttl;
+  // Serve a stale entry while it is revalidated in the background, for up
+  // to this long past its freshness. Off by default (a response's own
+  // stale-while-revalidate directive still counts).
+  std::optional<std::chrono::seconds> stale_while_revalidate;
+  // Serve a stale entry when revalidating it fails (upstream unreachable,
+  // 5xx), for up to this long past its freshness. Off by default (a
+  // response's own stale-if-error directive still counts).
+  std::optional<std::chrono::seconds> stale_if_error;
 };
 
 struct Config {
@@ -47,6 +60,18 @@ struct Config {
   // Where stream files and entries live. Created if missing.
   // Default: /var/cache/fanout.
   std::string cache_dir = "/var/cache/fanout";
+  // Most bytes of stored bodies; past it the least recently used entries
+  // are removed down to 90%. Default: 10 GiB.
+  std::uint64_t max_cache_size = 10ull << 30;
+  // Larger responses are streamed to their clients but not kept.
+  // Default: no limit beyond 90% of max_cache_size.
+  std::uint64_t max_object_size = 0;
+
+  // ---- Admin interface (entry list, purge) ----
+  // "host:port"; empty: none. Default: 127.0.0.1:8081 (loopback only).
+  std::string admin_host = "127.0.0.1";
+  int admin_port = 8081;
+  bool admin_enabled = true;
 
   // ---- Upstreams ----
   // At least one route is required.

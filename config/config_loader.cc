@@ -91,7 +91,8 @@ Status ParseRoutes(const json& v, Config* config) {
     if (!r.is_object()) {
       return KeyError(where, std::string("expected an object, got ") + TypeName(r));
     }
-    Status st = RejectUnknownKeys(r, where, {"prefix", "upstream", "host"});
+    Status st = RejectUnknownKeys(r, where, {"prefix", "upstream", "host", "default_ttl",
+                                             "stale_while_revalidate", "stale_if_error"});
     if (!st.ok()) return st;
     if (!r.contains("prefix")) return KeyError(where + ".prefix", "required");
     if (!r.contains("upstream")) return KeyError(where + ".upstream", "required");
@@ -108,6 +109,17 @@ Status ParseRoutes(const json& v, Config* config) {
       }
       if (route.host_override.empty()) {
         return KeyError(where + ".host", "must not be empty (leave it out instead)");
+      }
+    }
+    for (auto [name, field] : {std::pair{"default_ttl", &route.default_ttl},
+                               std::pair{"stale_while_revalidate", &route.stale_while_revalidate},
+                               std::pair{"stale_if_error", &route.stale_if_error}}) {
+      if (!r.contains(name)) continue;
+      std::chrono::milliseconds d{0};
+      if (!(st = GetDuration(r[name], where + "." + name, &d)).ok()) return st;
+      *field = std::chrono::duration_cast<std::chrono::seconds>(d);
+      if (field->value().count() == 0) {
+        return KeyError(where + "." + name, "must be at least one second");
       }
     }
     config->routes.push_back(std::move(route));
@@ -182,30 +194,41 @@ Status MakeRoute(std::string_view prefix, std::string_view upstream,
 }
 
 Status ParseListen(std::string_view text, Config* config) {
+  return ParseHostPort(text, "listen", &config->listen_host, &config->listen_port);
+}
+
+Status ParseAdminListen(std::string_view text, Config* config) {
+  config->admin_enabled = !text.empty();
+  if (text.empty()) return Status::Ok();
+  return ParseHostPort(text, "admin_listen", &config->admin_host, &config->admin_port);
+}
+
+Status ParseHostPort(std::string_view text, const std::string& key, std::string* host_out,
+                     int* port_out) {
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon + 1 == text.size()) {
-    return KeyError("listen", "expected \"host:port\", got '" + std::string(text) + "'");
+    return KeyError(key, "expected \"host:port\", got '" + std::string(text) + "'");
   }
   std::string host(text.substr(0, colon));
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
   if (host.empty()) {
-    return KeyError("listen", "missing host in '" + std::string(text) +
+    return KeyError(key, "missing host in '" + std::string(text) +
                                   "' (use 0.0.0.0 for every address)");
   }
   int port = 0;
   const std::string_view port_text = text.substr(colon + 1);
-  if (port_text.size() > 5) return KeyError("listen", "port out of range (0-65535)");
+  if (port_text.size() > 5) return KeyError(key, "port out of range (0-65535)");
   for (char c : port_text) {
     if (c < '0' || c > '9') {
-      return KeyError("listen", "port is not a number in '" + std::string(text) + "'");
+      return KeyError(key, "port is not a number in '" + std::string(text) + "'");
     }
     port = port * 10 + (c - '0');
   }
-  if (port > 65535) return KeyError("listen", "port out of range (0-65535)");
-  config->listen_host = std::move(host);
-  config->listen_port = port;
+  if (port > 65535) return KeyError(key, "port out of range (0-65535)");
+  *host_out = std::move(host);
+  *port_out = port;
   return Status::Ok();
 }
 
@@ -244,7 +267,8 @@ Status ParseConfig(std::string_view json_text, Config* config) {
   Status st = RejectUnknownKeys(root, "",
                                 {"listen", "cache_dir", "routes", "upstream",
                                  "max_connections", "client_timeout",
-                                 "max_request_body", "log"});
+                                 "max_request_body", "log", "max_cache_size",
+                                 "max_object_size", "admin_listen"});
   if (!st.ok()) return st;
   if (root.contains("listen")) {
     std::string listen;
@@ -282,6 +306,20 @@ Status ParseConfig(std::string_view json_text, Config* config) {
     return st;
   }
   if (root.contains("log") && !(st = ParseLog(root["log"], config)).ok()) return st;
+  if (root.contains("max_cache_size") &&
+      !(st = GetSize(root["max_cache_size"], "max_cache_size", &config->max_cache_size)).ok()) {
+    return st;
+  }
+  if (root.contains("max_object_size") &&
+      !(st = GetSize(root["max_object_size"], "max_object_size", &config->max_object_size))
+           .ok()) {
+    return st;
+  }
+  if (root.contains("admin_listen")) {
+    std::string admin;
+    if (!(st = GetString(root["admin_listen"], "admin_listen", &admin)).ok()) return st;
+    if (!(st = ParseAdminListen(admin, config)).ok()) return st;
+  }
   return Status::Ok();
 }
 

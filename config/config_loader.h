@@ -24,6 +24,11 @@ Status LoadConfigFile(const std::string& path, Config* config);
 
 // Parses "host:port" / "[v6]:port" into the config's listen fields.
 Status ParseListen(std::string_view text, Config* config);
+// Likewise for the admin interface; "" turns it off.
+Status ParseAdminListen(std::string_view text, Config* config);
+// "host:port" / "[v6]:port"; `key` names the setting in errors.
+Status ParseHostPort(std::string_view text, const std::string& key, std::string* host,
+                     int* port);
 
 // Checks the cross-field rules (at least one route, no duplicate prefixes).
 Status ValidateConfig(const Config& config);

@@ -1,12 +1,36 @@
 #include "core/cache.h"
 
 #include <openssl/sha.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <unordered_set>
+
+#include "core/durable_file.h"
 
 namespace fanout {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// "<h>.<unique>.body" for a stream file "<dir>/stream-<unique>.part".
+std::string BodyFileName(const std::string& hash, const std::string& stream_path) {
+  std::string unique = stream_path.substr(stream_path.rfind('/') + 1);
+  if (unique.rfind("stream-", 0) == 0) unique.erase(0, 7);
+  if (EndsWith(unique, ".part")) unique.resize(unique.size() - 5);
+  return hash + "." + unique + ".body";
+}
+
+}  // namespace
 
 std::string Sha256Hex(const std::string& text) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -28,15 +52,87 @@ Cache::Cache(const Options& options)
 Status Cache::Open(const Options& options, std::unique_ptr<Cache>* out) {
   std::unique_ptr<Cache> cache(new Cache(options));
   std::error_code ec;
-  // The index is in memory: whatever an earlier run left is unknown to it
-  // (and a partial stream file must never be served), so start clean.
+  // Stream files left in tmp/ by an earlier run were never committed:
+  // partial by definition.
+  fs::remove_all(cache->tmp_dir_, ec);
+  if (ec) return Status::IOError("cannot clear " + cache->tmp_dir_ + ": " + ec.message());
   for (const std::string& dir : {cache->tmp_dir_, cache->entries_dir_}) {
-    fs::remove_all(dir, ec);
-    if (ec) return Status::IOError("cannot clear " + dir + ": " + ec.message());
     fs::create_directories(dir, ec);
     if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
   }
+  Status st = cache->Load();
+  if (!st.ok()) return st;
   *out = std::move(cache);
+  return Status::Ok();
+}
+
+Status Cache::Load() {
+  std::vector<EntryMeta> loaded;
+  std::vector<std::string> doomed;
+  std::unordered_set<std::string> referenced;
+  std::vector<std::string> bodies;
+  std::error_code ec;
+  for (fs::directory_iterator sub(entries_dir_, ec), end; !ec && sub != end; sub.increment(ec)) {
+    if (!sub->is_directory()) {
+      doomed.push_back(sub->path());
+      continue;
+    }
+    std::error_code ec2;
+    for (fs::directory_iterator f(sub->path(), ec2); !ec2 && f != end; f.increment(ec2)) {
+      const std::string path = f->path();
+      const std::string name = f->path().filename();
+      if (EndsWith(name, ".body")) {
+        bodies.push_back(path);
+        continue;
+      }
+      if (!EndsWith(name, ".meta")) {
+        doomed.push_back(path);  // *.tmp of an interrupted metadata write, strays
+        continue;
+      }
+      EntryMeta meta;
+      Status st = ReadEntryMeta(path, &meta);
+      if (st.ok() && Sha256Hex(meta.key) + ".meta" != name) {
+        st = Status::Corruption(path + ": belongs to another key");
+      }
+      if (st.ok()) {
+        struct stat body;
+        const std::string body_path = sub->path().string() + "/" + meta.body_file;
+        if (::stat(body_path.c_str(), &body) != 0) {
+          st = Status::Corruption(path + ": its body " + meta.body_file + " is missing");
+        } else if (static_cast<std::uint64_t>(body.st_size) != meta.body_length) {
+          st = Status::Corruption(path + ": its body holds " + std::to_string(body.st_size) +
+                                  " bytes, not " + std::to_string(meta.body_length));
+        } else {
+          referenced.insert(body_path);
+        }
+      }
+      if (!st.ok()) {
+        Warn("discarding damaged cache entry: " + st.message());
+        doomed.push_back(path);
+        continue;
+      }
+      loaded.push_back(std::move(meta));
+    }
+    if (ec2) return Status::IOError("cannot read " + sub->path().string() + ": " + ec2.message());
+  }
+  if (ec) return Status::IOError("cannot read " + entries_dir_ + ": " + ec.message());
+  // Bodies no metadata names: a crash came between body and metadata, or
+  // they were replaced. Never visible, so never kept.
+  for (auto& body : bodies) {
+    if (!referenced.count(body)) doomed.push_back(std::move(body));
+  }
+  // Oldest first into the LRU list (most recent at its front).
+  std::sort(loaded.begin(), loaded.end(), [](const EntryMeta& a, const EntryMeta& b) {
+    return a.head.received_at < b.head.received_at;
+  });
+  std::vector<std::string> evicted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& meta : loaded) InsertStoredLocked(std::move(meta), nullptr);
+    evicted = EvictLocked();
+  }
+  RemoveFiles(doomed);
+  RemoveFiles(evicted);
   return Status::Ok();
 }
 
@@ -51,73 +147,300 @@ Status Cache::NewEntry(const std::string& key, std::shared_ptr<Entry>* out) {
   return Status::Ok();
 }
 
-Cache::Acquired Cache::Acquire(const std::string& key) {
-  Acquired result;
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(key);
-  if (it != entries_.end()) {
-    result.entry = it->second;
-    result.lookup = result.entry->complete() ? Lookup::kHit : Lookup::kJoin;
-    return result;
+std::shared_ptr<Entry> Cache::OpenStoredLocked(const std::string& key, Stored& stored) {
+  if (stored.entry) return stored.entry;
+  StreamFileOptions so;
+  so.batcher = options_.batcher;
+  std::shared_ptr<StreamFile> body;
+  const Status st =
+      StreamFile::OpenCommitted(so, BodyPath(stored.meta), stored.meta.body_length, &body);
+  if (!st.ok()) {
+    Warn("discarding cache entry " + key + ": " + st.message());
+    RemoveFiles(EraseStoredLocked(key));
+    return nullptr;
   }
+  auto entry = std::make_shared<Entry>(key, std::move(body));
+  entry->PublishHead(stored.meta.head, /*shareable=*/true);
+  entry->MarkComplete();
+  stored.entry = entry;
+  return entry;
+}
+
+Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool may_fetch) {
+  Acquired r;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto nothing = [&] {
+    r.lookup = Lookup::kMiss;
+    r.entry = nullptr;
+    r.status = Status::NotFound("not stored: " + key);
+    return r;
+  };
+  auto flight = in_flight_.find(key);
+  auto it = stored_.find(key);
+  if (it != stored_.end()) {
+    const Reuse reuse = judge(it->second.meta.head);
+    // A stale entry with a revalidation in flight: join that.
+    if (reuse != Reuse::kRevalidate || flight == in_flight_.end()) {
+      Stored& stored = it->second;
+      if (std::shared_ptr<Entry> entry = OpenStoredLocked(key, stored)) {
+        if (reuse == Reuse::kRevalidate) {
+          if (!may_fetch) return nothing();
+          r.status = NewEntry(key, &r.entry);
+          if (!r.status.ok()) return r;
+          in_flight_[key] = r.entry;
+          r.lookup = Lookup::kMiss;
+          r.fetch = r.entry;
+          r.stale = entry;
+          return r;
+        }
+        lru_.splice(lru_.begin(), lru_, stored.lru);
+        ++stored.hits;
+        r.lookup = Lookup::kHit;
+        r.entry = entry;
+        if (reuse == Reuse::kStaleWhileRevalidate && flight == in_flight_.end() && may_fetch) {
+          // Served stale; one fetch refreshes it meanwhile. If no stream
+          // file can be made, the stale entry is still served.
+          std::shared_ptr<Entry> fetch;
+          if (NewEntry(key, &fetch).ok()) {
+            in_flight_[key] = fetch;
+            r.fetch = fetch;
+            r.stale = entry;
+          }
+        }
+        return r;
+      }
+    }
+  }
+  if (flight != in_flight_.end()) {
+    if (!may_fetch && !flight->second->complete()) return nothing();
+    r.entry = flight->second;
+    r.lookup = r.entry->complete() ? Lookup::kHit : Lookup::kJoin;
+    return r;
+  }
+  if (!may_fetch) return nothing();
   // Creating the file under the lock keeps "one fetch per key" trivially
   // true; it is one open(2) of a new file.
-  result.status = NewEntry(key, &result.entry);
-  if (result.status.ok()) entries_.emplace(key, result.entry);
-  result.lookup = Lookup::kMiss;
-  return result;
+  r.status = NewEntry(key, &r.entry);
+  if (!r.status.ok()) return r;
+  in_flight_.emplace(key, r.entry);
+  r.lookup = Lookup::kMiss;
+  r.fetch = r.entry;
+  return r;
 }
 
 Status Cache::CreatePrivate(const std::string& key, std::shared_ptr<Entry>* out) {
   return NewEntry(key, out);
 }
 
-Status Cache::Complete(const std::shared_ptr<Entry>& entry) {
+Status Cache::Complete(const std::shared_ptr<Entry>& entry, HeaderList vary) {
+  const auto head = entry->head();
+  const auto stream = entry->stream();
+  if (!head || stream->state() != StreamFile::State::kFinished) {
+    Drop(entry);
+    return Status::InvalidArgument("complete of an entry without a head or a whole body");
+  }
+  EntryMeta meta;
+  meta.key = entry->key();
+  meta.head = *head;
+  meta.body_file = BodyFileName(Sha256Hex(meta.key), stream->path());
+  meta.body_length = stream->frontier();
+  meta.vary = std::move(vary);
   // The body is whole: serve hits from it now, while it is made durable.
   entry->MarkComplete();
-  const std::string path = EntryPath(entry->key());
+  const std::string body_path = BodyPath(meta);
   std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
+  fs::create_directories(ParentDir(body_path), ec);
   if (ec) {
     Drop(entry);
-    return Status::IOError("cannot create directory for " + path);
+    return Status::IOError("cannot create directory for " + body_path + ": " + ec.message());
   }
-  Status st = entry->stream()->Commit(path);
+  Status st = stream->Commit(body_path);
   if (!st.ok()) {
     Drop(entry);
     return st;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(entry->key());
-  if (it == entries_.end() || it->second != entry) {
-    // Dropped while committing: keep nothing.
-    (void)entry->stream()->Remove();
-    return Status::NotFound("entry was dropped before it completed");
+  return Install(entry, std::move(meta), /*owns_body=*/true);
+}
+
+Status Cache::Install(const std::shared_ptr<Entry>& entry, EntryMeta meta, bool owns_body) {
+  const std::string key = meta.key;
+  std::lock_guard<std::mutex> meta_lock(meta_mu_);
+  auto still_ours = [&] {
+    auto it = in_flight_.find(key);
+    return it != in_flight_.end() && it->second == entry;
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!still_ours()) {
+      if (owns_body) (void)entry->stream()->Remove();
+      return Status::NotFound("entry was dropped before it completed");
+    }
   }
-  return Status::Ok();
+  Status st = WriteEntryMeta(MetaPath(key), meta);
+  std::vector<std::string> doomed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!st.ok()) {
+      if (still_ours()) in_flight_.erase(key);
+    } else {
+      // Another body is replaced: its file goes (its readers keep it open),
+      // the metadata file is ours now.
+      auto old = stored_.find(key);
+      if (old != stored_.end()) {
+        const std::string old_body = BodyPath(old->second.meta);
+        EraseStoredLocked(key);
+        if (old_body != BodyPath(meta)) doomed.push_back(old_body);
+      }
+      InsertStoredLocked(std::move(meta), entry);
+      in_flight_.erase(key);
+      auto evicted = EvictLocked();
+      doomed.insert(doomed.end(), evicted.begin(), evicted.end());
+    }
+  }
+  if (!st.ok() && owns_body) (void)entry->stream()->Remove();
+  RemoveFiles(doomed);
+  return st;
+}
+
+Status Cache::Refresh(const std::shared_ptr<Entry>& entry, const std::shared_ptr<Entry>& stale) {
+  const auto head = entry->head();
+  if (!head) return Status::InvalidArgument("refresh of an entry without a head");
+  EntryMeta meta;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = stored_.find(entry->key());
+    if (it == stored_.end() || it->second.entry != stale) {
+      return Status::NotFound("the revalidated entry is gone");
+    }
+    meta = it->second.meta;
+  }
+  meta.head = *head;
+  entry->MarkComplete();
+  // The same body file, which stays whatever happens.
+  return Install(entry, std::move(meta), /*owns_body=*/false);
 }
 
 void Cache::Drop(const std::shared_ptr<Entry>& entry) {
-  std::shared_ptr<Entry> dropped;
+  std::vector<std::string> doomed;
+  {
+    std::lock_guard<std::mutex> meta_lock(meta_mu_);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto flight = in_flight_.find(entry->key());
+    if (flight != in_flight_.end() && flight->second == entry) {
+      in_flight_.erase(flight);
+      return;
+    }
+    auto it = stored_.find(entry->key());
+    if (it == stored_.end() || it->second.entry != entry) return;
+    doomed = EraseStoredLocked(entry->key());
+  }
+  RemoveFiles(doomed);
+}
+
+bool Cache::Purge(const std::string& key) {
+  std::vector<std::string> doomed;
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> meta_lock(meta_mu_);
+    std::lock_guard<std::mutex> lock(mu_);
+    found = in_flight_.erase(key) > 0;
+    if (stored_.count(key)) {
+      doomed = EraseStoredLocked(key);
+      found = true;
+    }
+  }
+  RemoveFiles(doomed);
+  return found;
+}
+
+std::size_t Cache::PurgeAll() {
+  std::vector<std::string> keys;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(entry->key());
-    if (it == entries_.end() || it->second != entry) return;
-    dropped = std::move(it->second);
-    entries_.erase(it);
+    for (const auto& [key, _] : stored_) keys.push_back(key);
+    for (const auto& [key, _] : in_flight_) {
+      if (!stored_.count(key)) keys.push_back(key);
+    }
   }
-  // A committed body leaves the disk with its entry; readers keep the inode.
-  if (dropped->complete()) (void)dropped->stream()->Remove();
+  std::size_t n = 0;
+  for (const auto& key : keys) n += Purge(key);
+  return n;
 }
 
-std::size_t Cache::size() const {
+std::vector<Cache::EntryInfo> Cache::List() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return entries_.size();
+  std::vector<EntryInfo> out;
+  out.reserve(stored_.size());
+  for (const std::string& key : lru_) {
+    const Stored& s = stored_.at(key);
+    out.push_back(EntryInfo{key, s.meta.head.status, s.meta.body_length, s.meta.head, s.hits});
+  }
+  return out;
 }
 
-std::string Cache::EntryPath(const std::string& key) const {
+std::size_t Cache::stored_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stored_.size();
+}
+
+std::size_t Cache::in_flight_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return in_flight_.size();
+}
+
+std::uint64_t Cache::stored_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stored_bytes_;
+}
+
+void Cache::InsertStoredLocked(EntryMeta meta, std::shared_ptr<Entry> entry) {
+  const std::string key = meta.key;
+  lru_.push_front(key);
+  stored_bytes_ += meta.body_length;
+  stored_[key] = Stored{std::move(meta), std::move(entry), lru_.begin(), 0};
+}
+
+std::vector<std::string> Cache::EraseStoredLocked(const std::string& key) {
+  auto it = stored_.find(key);
+  if (it == stored_.end()) return {};
+  std::vector<std::string> files = {MetaPath(key), BodyPath(it->second.meta)};
+  stored_bytes_ -= it->second.meta.body_length;
+  lru_.erase(it->second.lru);
+  stored_.erase(it);
+  return files;
+}
+
+std::vector<std::string> Cache::EvictLocked() {
+  std::vector<std::string> files;
+  if (options_.max_size == 0 || stored_bytes_ <= options_.max_size) return files;
+  const auto low_water =
+      static_cast<std::uint64_t>(static_cast<double>(options_.max_size) * options_.low_water);
+  while (stored_bytes_ > low_water && !lru_.empty()) {
+    auto doomed = EraseStoredLocked(lru_.back());
+    files.insert(files.end(), doomed.begin(), doomed.end());
+  }
+  return files;
+}
+
+void Cache::RemoveFiles(const std::vector<std::string>& paths) const {
+  for (const auto& path : paths) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      Warn("cannot remove " + path + ": " + std::strerror(errno));
+    }
+  }
+}
+
+void Cache::Warn(const std::string& message) const {
+  if (options_.warn) options_.warn(message);
+}
+
+std::string Cache::MetaPath(const std::string& key) const {
   const std::string h = Sha256Hex(key);
-  return entries_dir_ + "/" + h.substr(0, 2) + "/" + h + ".body";
+  return entries_dir_ + "/" + h.substr(0, 2) + "/" + h + ".meta";
+}
+
+std::string Cache::BodyPath(const EntryMeta& meta) const {
+  return ParentDir(MetaPath(meta.key)) + "/" + meta.body_file;
 }
 
 }  // namespace fanout

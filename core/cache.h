@@ -1,24 +1,43 @@
-// Cache: the map from cache key to Entry that makes concurrent requests for
-// one URL share one fetch.
+// Cache: the entries fanout keeps, on disk and in its index, and the map
+// that makes concurrent requests for one key share one fetch.
 //
-// Acquire() answers, atomically per key: a hit (a complete entry), a join
-// (an entry whose fetch is in flight) or a miss (a new entry whose fetch the
-// caller must start). Complete entries live in <dir>/entries/, named by a
-// hash of the key, so no request path ever names a file; stream files being
-// written live in <dir>/tmp/ and are deleted unless committed.
+// Acquire() answers, atomically per key: a hit (a stored entry the
+// caller's judge finds usable), a join (a fetch in flight) or a miss (a new
+// entry whose fetch the caller must start). A stored entry the judge finds
+// stale is revalidated by one fetch, which every request for the key joins,
+// exactly like a miss; with stale-while-revalidate the stored entry is
+// served and the fetch runs in the background.
 //
-// This version keeps its index in memory: on Open() it clears what earlier
-// runs left in the directory. Thread-safe.
+// On disk, under <dir>/entries/<h[0..1]>/, h the hex SHA-256 of the key:
+//   <h>.meta         the metadata (EntryMeta), replaced atomically;
+//   <h>.<unique>.body the body it names, written in <dir>/tmp/ and renamed
+//                    into place once complete and fsynced.
+// A body is visible only through a metadata file written after it, so a
+// crash at any point leaves either the old entry, the new one, or files
+// Open() deletes. Open() rebuilds the index from the directory: it deletes
+// temporary and unreferenced files and discards (with a warning) entries
+// whose metadata is unreadable or whose body is missing or of another
+// length — a damaged entry is never served.
+//
+// Size: the bodies of stored entries are counted; past max_size the least
+// recently used ones are removed until the total is under the low-water
+// mark. A removed entry's open readers finish normally (POSIX keeps the
+// inode). Thread-safe.
 
 #ifndef FANOUT_CORE_CACHE_H_
 #define FANOUT_CORE_CACHE_H_
 
+#include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
+#include "core/cache_policy.h"
 #include "core/entry.h"
+#include "core/entry_meta.h"
 #include "core/status.h"
 
 namespace fanout {
@@ -32,51 +51,129 @@ class Cache {
     std::string dir;
     // Passed to every stream file. May be null. Must outlive the cache.
     WakeupBatcher* batcher = nullptr;
+    // Most bytes of stored bodies; 0: no limit.
+    std::uint64_t max_size = 0;
+    // Eviction stops once stored bytes are at most this share of max_size.
+    double low_water = 0.9;
+    // Told about damaged entries found by Open() and files that could not
+    // be removed. May be empty.
+    std::function<void(const std::string&)> warn;
   };
 
   enum class Lookup {
-    kHit,   // served from a complete entry
+    kHit,   // served from a stored entry
     kJoin,  // attached to a fetch in flight
     kMiss,  // a new entry; the caller must start its fetch
   };
 
   struct Acquired {
     Lookup lookup = Lookup::kMiss;
-    std::shared_ptr<Entry> entry;  // null only if status is not OK
-    Status status;                 // kIOError if no stream file could be made
+    // What to serve the request from. Null only if status is not OK.
+    std::shared_ptr<Entry> entry;
+    // A fetch the caller must start: the miss itself, or the background
+    // revalidation of a hit served stale. Null if none.
+    std::shared_ptr<Entry> fetch;
+    // The stored entry that fetch revalidates (its validators go upstream;
+    // a 304 makes `fetch` adopt its body). Null for a plain miss.
+    std::shared_ptr<Entry> stale;
+    Status status;  // kIOError if no stream file could be made
+  };
+
+  // How a caller judges a stored response for its own request.
+  using Judge = std::function<Reuse(const ResponseHead&)>;
+
+  struct EntryInfo {
+    std::string key;
+    int status = 0;
+    std::uint64_t body_length = 0;
+    ResponseHead head;
+    std::uint64_t hits = 0;
   };
 
   static Status Open(const Options& options, std::unique_ptr<Cache>* out);
 
-  Acquired Acquire(const std::string& key);
+  // With may_fetch false, nothing is started: anything but a hit comes
+  // back as kMiss with no entry and kNotFound.
+  Acquired Acquire(const std::string& key, const Judge& judge, bool may_fetch = true);
 
   // A new entry that is never shared or kept (for requests that must not
   // be served from or stored in the cache).
   Status CreatePrivate(const std::string& key, std::shared_ptr<Entry>* out);
 
-  // Marks a finished entry complete (from now on the key is a hit) and
-  // commits its stream file into place. If that fails, or the entry was
-  // dropped meanwhile, nothing is kept.
-  Status Complete(const std::shared_ptr<Entry>& entry);
+  // The fetch of `entry` ended with a body to keep (its head published,
+  // its stream finished): the body is made durable and becomes the stored
+  // entry for the key, replacing any older one. If the entry was dropped
+  // meanwhile, or writing fails, nothing is kept. `vary` is stored with it.
+  Status Complete(const std::shared_ptr<Entry>& entry, HeaderList vary = {});
 
-  // Forgets the entry if the key still maps to it. Its readers go on.
+  // The fetch of `entry` revalidated `stale` (304): `entry` has adopted
+  // stale's body and published the refreshed head; it becomes the stored
+  // entry, with the same body file and new metadata.
+  Status Refresh(const std::shared_ptr<Entry>& entry, const std::shared_ptr<Entry>& stale);
+
+  // Forgets the entry, in flight or stored, if the key still maps to it;
+  // a stored one leaves the disk. Its readers go on.
   void Drop(const std::shared_ptr<Entry>& entry);
 
-  std::size_t size() const;
+  // Removes the key's stored entry and forgets its fetch in flight (whose
+  // readers finish; nothing of it is kept). True if there was either.
+  bool Purge(const std::string& key);
+  // Purges every key; returns how many.
+  std::size_t PurgeAll();
 
-  // "<dir>/entries/<h[0..1]>/<h>.body" with h the hex SHA-256 of key.
-  std::string EntryPath(const std::string& key) const;
+  std::vector<EntryInfo> List() const;
+  // Stored entries, and fetches in flight that may become ones.
+  std::size_t stored_count() const;
+  std::size_t in_flight_count() const;
+  std::uint64_t stored_bytes() const;
+
+  // "<dir>/entries/<h[0..1]>/<h>.meta" with h the hex SHA-256 of key.
+  std::string MetaPath(const std::string& key) const;
 
  private:
+  struct Stored {
+    EntryMeta meta;
+    // Opened on first use (entries loaded by Open() are not, until hit).
+    std::shared_ptr<Entry> entry;
+    std::list<std::string>::iterator lru;  // position in lru_
+    std::uint64_t hits = 0;
+  };
+
   explicit Cache(const Options& options);
+  Status Load();
   Status NewEntry(const std::string& key, std::shared_ptr<Entry>* out);
+  std::string BodyPath(const EntryMeta& meta) const;
+  // The stored entry as an Entry, opening its body if needed. Null (and
+  // the entry forgotten) if its body is gone or damaged.
+  std::shared_ptr<Entry> OpenStoredLocked(const std::string& key, Stored& stored);
+  // Makes meta the stored entry for its key (entry may be null).
+  void InsertStoredLocked(EntryMeta meta, std::shared_ptr<Entry> entry);
+  // Forgets the key's stored entry; returns its files, to be deleted
+  // outside the lock.
+  std::vector<std::string> EraseStoredLocked(const std::string& key);
+  // Removes least recently used entries while over the size limit.
+  std::vector<std::string> EvictLocked();
+  // Writes meta and installs it if `entry` is still the key's fetch. If
+  // not, or writing fails, the body is removed if `owns_body` (a refreshed
+  // entry's body belongs to the entry it refreshed).
+  Status Install(const std::shared_ptr<Entry>& entry, EntryMeta meta, bool owns_body);
+  void RemoveFiles(const std::vector<std::string>& paths) const;
+  void Warn(const std::string& message) const;
 
   const Options options_;
   const std::string tmp_dir_;
   const std::string entries_dir_;
 
+  // Held while a metadata file is written and installed, and while one is
+  // removed, so the file on disk always matches the index (a purge never
+  // races a commit into resurrecting an entry). Taken before mu_.
+  std::mutex meta_mu_;
+
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;  // guarded by mu_
+  std::unordered_map<std::string, std::shared_ptr<Entry>> in_flight_;  // guarded by mu_
+  std::unordered_map<std::string, Stored> stored_;                     // guarded by mu_
+  std::list<std::string> lru_;     // guarded by mu_; keys, most recently used first
+  std::uint64_t stored_bytes_ = 0;  // guarded by mu_
 };
 
 // Lower-case hex SHA-256 of `text`.

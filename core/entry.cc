@@ -4,14 +4,25 @@
 
 namespace fanout {
 
-std::string ResponseHead::Header(std::string_view name) const {
+namespace {
+bool SameName(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+}  // namespace
+
+std::string HeaderValue(const HeaderList& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() &&
-        ::strncasecmp(k.data(), name.data(), name.size()) == 0) {
-      return v;
-    }
+    if (SameName(k, name)) return v;
   }
   return "";
+}
+
+std::vector<std::string> HeaderValues(const HeaderList& headers, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : headers) {
+    if (SameName(k, name)) out.push_back(v);
+  }
+  return out;
 }
 
 Entry::Entry(std::string key, std::shared_ptr<StreamFile> stream)
@@ -29,8 +40,23 @@ void Entry::PublishHead(ResponseHead head, bool shareable) {
   head_ready_.notify_all();
 }
 
+std::shared_ptr<StreamFile> Entry::stream() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stream_;
+}
+
+void Entry::AdoptBody(std::shared_ptr<StreamFile> body) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!outcome_) stream_ = std::move(body);
+}
+
+std::shared_ptr<const ResponseHead> Entry::head() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return outcome_ ? outcome_->head : nullptr;
+}
+
 void Entry::FailBeforeHead(UpstreamError error, std::string message) {
-  stream_->Fail(message);
+  stream()->Fail(message);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (outcome_) return;

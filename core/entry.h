@@ -4,8 +4,11 @@
 // The fetch (one thread) publishes the head exactly once, or reports that
 // the upstream failed before sending one; requests that joined wait for
 // either with WaitForHead(). After the fetch the entry is complete (a hit)
-// or dropped from the cache. Every method is safe from any thread; hold an
-// Entry by shared_ptr (readers keep it and its stream alive).
+// or dropped from the cache. A revalidating fetch that learns the stored
+// body is still good (304) adopts that body before publishing the head, so
+// everyone waiting gets the stored bytes with the refreshed head. Every
+// method is safe from any thread; hold an Entry by shared_ptr (readers keep
+// it and its stream alive).
 
 #ifndef FANOUT_CORE_ENTRY_H_
 #define FANOUT_CORE_ENTRY_H_
@@ -45,9 +48,13 @@ class Entry {
   Entry(std::string key, std::shared_ptr<StreamFile> stream);
 
   const std::string& key() const { return key_; }
-  const std::shared_ptr<StreamFile>& stream() const { return stream_; }
+  // The body. Fixed once the head is published.
+  std::shared_ptr<StreamFile> stream() const;
 
   // ---- The fetch. ----
+  // Serves `body` (a complete stream) instead of this entry's own stream.
+  // Only before PublishHead.
+  void AdoptBody(std::shared_ptr<StreamFile> body);
   // Publishes the head; wakes every waiter. Ignored after the first call.
   void PublishHead(ResponseHead head, bool shareable);
   // Reports that no head will come; wakes every waiter. Also fails the
@@ -59,14 +66,16 @@ class Entry {
   // ---- Requests. ----
   // Waits for the head or the failure. nullopt if the deadline passed.
   std::optional<HeadOutcome> WaitForHead(Deadline deadline) const;
+  // The published head; null before it is published or if none came.
+  std::shared_ptr<const ResponseHead> head() const;
   bool complete() const { return complete_.load(std::memory_order_acquire); }
 
  private:
   const std::string key_;
-  const std::shared_ptr<StreamFile> stream_;
   std::atomic<bool> complete_{false};
 
   mutable std::mutex mu_;
+  std::shared_ptr<StreamFile> stream_;          // guarded by mu_
   mutable std::condition_variable head_ready_;  // signalled once, by the fetch
   std::optional<HeadOutcome> outcome_;          // guarded by mu_
 };

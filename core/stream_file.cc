@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <random>
 
+#include "core/durable_file.h"
 #include "core/wakeup_batcher.h"
 
 namespace fanout {
@@ -63,22 +64,6 @@ std::string UniqueStreamName() {
   return name;
 }
 
-std::string ParentDir(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-Status SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open directory " + dir, errno);
-  Status st;
-  if (::fsync(fd) != 0) st = Status::FromErrno("fsync directory " + dir, errno);
-  ::close(fd);
-  return st;
-}
-
 }  // namespace
 
 Status StreamFile::Create(const StreamFileOptions& options,
@@ -104,6 +89,38 @@ Status StreamFile::Create(const StreamFileOptions& options,
     return Status::Ok();
   }
   return Status::IOError("could not find a free stream file name in " + dir);
+}
+
+Status StreamFile::OpenCommitted(const StreamFileOptions& options, const std::string& path,
+                                 std::uint64_t expected_length,
+                                 std::shared_ptr<StreamFile>* out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound("no body file " + path);
+    return Status::FromErrno("open " + path, errno);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Status::FromErrno("fstat " + path, err);
+  }
+  if (static_cast<std::uint64_t>(st.st_size) != expected_length) {
+    ::close(fd);
+    return Status::Corruption(path + " holds " + std::to_string(st.st_size) +
+                              " bytes, its entry says " + std::to_string(expected_length));
+  }
+  std::shared_ptr<StreamFile> stream(new StreamFile(options, fd, path, st.st_dev, st.st_ino));
+  {
+    std::lock_guard<std::mutex> lock(stream->mu_);
+    stream->state_ = State::kFinished;
+    stream->expected_length_ = expected_length;
+    stream->committed_ = true;
+    stream->frontier_.store(expected_length, std::memory_order_release);
+    stream->finished_.store(true, std::memory_order_release);
+  }
+  *out = std::move(stream);
+  return Status::Ok();
 }
 
 StreamFile::StreamFile(const StreamFileOptions& options, int fd,

@@ -84,6 +84,14 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   static Status Create(const StreamFileOptions& options,
                        std::shared_ptr<StreamFile>* out);
 
+  // Opens a body committed earlier (by this or an earlier run) as a
+  // finished stream of its current length. Returns kNotFound if there is no
+  // such file, kCorruption if its length is not `expected_length` (a
+  // truncated or damaged body is never served), kIOError otherwise.
+  static Status OpenCommitted(const StreamFileOptions& options, const std::string& path,
+                              std::uint64_t expected_length,
+                              std::shared_ptr<StreamFile>* out);
+
   ~StreamFile();
   StreamFile(const StreamFile&) = delete;
   StreamFile& operator=(const StreamFile&) = delete;

@@ -10,6 +10,7 @@
 #include "server/connection_stream.h"
 #include "server/cpu_slice.h"
 #include "server/http_headers.h"
+#include "core/cache_policy.h"
 
 namespace fanout {
 namespace {
@@ -164,8 +165,15 @@ Status FanoutServer::Start() {
   Cache::Options cache_options;
   cache_options.dir = config_.cache_dir;
   cache_options.batcher = batcher_.get();
+  cache_options.max_size = config_.max_cache_size;
+  cache_options.warn = [](const std::string& message) { spdlog::warn("cache: {}", message); };
+  const auto open_started = std::chrono::steady_clock::now();
   Status st = Cache::Open(cache_options, &cache_);
   if (!st.ok()) return st;
+  spdlog::info("cache: {} entries, {} bytes, loaded in {:.3f}s", cache_->stored_count(),
+               cache_->stored_bytes(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - open_started)
+                   .count());
   UpstreamFetcher::Options fetch_options;
   fetch_options.connect_timeout = config_.upstream_connect_timeout;
   fetch_options.read_timeout = config_.upstream_read_timeout;
@@ -260,6 +268,14 @@ void FanoutServer::ReplyError(httplib::Response& res, int status, const std::str
   record->AddBytes(message.size() + 1);
 }
 
+CachePolicyOptions FanoutServer::PolicyOf(const Route& route) {
+  CachePolicyOptions policy;
+  policy.default_ttl = route.default_ttl;
+  policy.stale_while_revalidate = route.stale_while_revalidate;
+  policy.stale_if_error = route.stale_if_error;
+  return policy;
+}
+
 FetchJob FanoutServer::MakeJob(const httplib::Request& req, const Route& route,
                                const std::string& target, bool shared) const {
   FetchJob job;
@@ -272,7 +288,18 @@ FetchJob FanoutServer::MakeJob(const httplib::Request& req, const Route& route,
   job.headers = UpstreamRequestHeaders(req, host, shared);
   job.body = req.body;
   job.keep = shared;
+  job.facts = RequestFacts::From(RequestHeaderList(req));
+  job.policy = PolicyOf(route);
+  job.max_object_size = MaxObjectSize();
   return job;
+}
+
+std::uint64_t FanoutServer::MaxObjectSize() const {
+  // An object that alone would push the cache past its low-water mark
+  // would be evicted at once, and everything else with it.
+  const auto cap = static_cast<std::uint64_t>(static_cast<double>(config_.max_cache_size) * 0.9);
+  if (config_.max_object_size == 0) return cap;
+  return std::min(config_.max_object_size, cap);
 }
 
 const Route* FanoutServer::MatchRoute(const httplib::Request& req, httplib::Response& res,
@@ -292,18 +319,44 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
     return;
   }
   const std::string key = route->upstream.Origin() + target;
-  Cache::Acquired acquired = cache_->Acquire(key);
+  const RequestFacts facts = RequestFacts::From(RequestHeaderList(req));
+  const CachePolicyOptions policy = PolicyOf(*route);
+  const auto now = std::chrono::system_clock::now();
+  const bool only_if_cached = facts.cache_control.only_if_cached;
+  Cache::Acquired acquired = cache_->Acquire(
+      key, [&](const ResponseHead& stored) { return DecideReuse(facts, stored, policy, now); },
+      /*may_fetch=*/!only_if_cached);
+  if (only_if_cached && acquired.lookup != Cache::Lookup::kHit) {
+    // RFC 9111 §5.2.1.7: nothing usable stored, and the client forbids a fetch.
+    ReplyError(res, 504, "fanoutd: not in cache (only-if-cached)", record);
+    return;
+  }
   if (!acquired.status.ok()) {
     spdlog::error("cache cannot take {}: {}", key, acquired.status.ToString());
     ReplyError(res, 500, "fanoutd: cache unavailable: " + acquired.status.message(), record);
     return;
   }
+  if (acquired.fetch) {
+    FetchJob job = MakeJob(req, *route, target, /*shared=*/true);
+    if (acquired.stale) {
+      if (auto stored = acquired.stale->head()) {
+        for (auto& [name, value] : ConditionalHeaders(*stored)) job.headers.emplace(name, value);
+      }
+      job.revalidates = acquired.stale;
+    }
+    fetcher_->Start(std::move(job), acquired.fetch);
+  }
   const char* cache_status = "HIT";
-  if (acquired.lookup == Cache::Lookup::kMiss) {
-    cache_status = "MISS";
-    fetcher_->Start(MakeJob(req, *route, target, /*shared=*/true), acquired.entry);
-  } else if (acquired.lookup == Cache::Lookup::kJoin) {
-    cache_status = "JOIN";
+  switch (acquired.lookup) {
+    case Cache::Lookup::kHit:
+      cache_status = acquired.fetch ? "STALE" : "HIT";
+      break;
+    case Cache::Lookup::kMiss:
+      cache_status = acquired.stale ? "REVALIDATE" : "MISS";
+      break;
+    case Cache::Lookup::kJoin:
+      cache_status = "JOIN";
+      break;
   }
   const auto deadline = std::chrono::steady_clock::now() + config_.upstream_connect_timeout +
                         config_.upstream_read_timeout + std::chrono::seconds(5);
@@ -321,7 +374,37 @@ void FanoutServer::HandlePassThrough(const httplib::Request& req, httplib::Respo
   Record record = NewRecord(req);
   const Route* route = MatchRoute(req, res, record);
   if (route == nullptr) return;
-  ServePrivate(req, res, *route, Router::UpstreamTarget(*route, req.target), record);
+  const std::string target = Router::UpstreamTarget(*route, req.target);
+  auto entry = StartPrivateFetch(MakeJob(req, *route, target, /*shared=*/false), res, record);
+  if (!entry) return;
+  InvalidateAfterUnsafe(req, *route, target, *entry);
+  ServeEntry(req, res, entry, "BYPASS", record);
+}
+
+void FanoutServer::InvalidateAfterUnsafe(const httplib::Request& req, const Route& route,
+                                         const std::string& target, const Entry& entry) {
+  if (req.method != "POST" && req.method != "PUT" && req.method != "DELETE" &&
+      req.method != "PATCH") {
+    return;
+  }
+  const auto outcome = entry.WaitForHead(std::chrono::steady_clock::now() +
+                                         config_.upstream_connect_timeout +
+                                         config_.upstream_read_timeout);
+  if (!outcome || !outcome->head) return;
+  const ResponseHead& head = *outcome->head;
+  // RFC 9111 §4.4: after a non-error answer to an unsafe request, the
+  // target and the same-origin URLs in Location / Content-Location go.
+  if (head.status < 200 || head.status >= 400) return;
+  const std::string origin = route.upstream.Origin();
+  std::vector<std::string> keys = {origin + target};
+  for (const char* name : {"Location", "Content-Location"}) {
+    const std::string value = head.Header(name);
+    if (value.rfind(origin + "/", 0) == 0) keys.push_back(value);
+    else if (!value.empty() && value[0] == '/') keys.push_back(origin + value);
+  }
+  for (const auto& key : keys) {
+    if (cache_->Purge(key)) spdlog::info("invalidated {} after {} {}", key, req.method, target);
+  }
 }
 
 void FanoutServer::HandleUpload(const httplib::Request& req, httplib::Response& res,
@@ -332,8 +415,8 @@ void FanoutServer::HandleUpload(const httplib::Request& req, httplib::Response& 
     res.set_header("Connection", "close");  // the unread body is still on the socket
     return;
   }
-  FetchJob job = MakeJob(req, *route, Router::UpstreamTarget(*route, req.target),
-                         /*shared=*/false);
+  const std::string job_target = Router::UpstreamTarget(*route, req.target);
+  FetchJob job = MakeJob(req, *route, job_target, /*shared=*/false);
   auto pipe = std::make_shared<BytePipe>(kRequestBodyPipeBytes);
   job.body_stream = pipe;
   job.body_length = RequestBodyLength(req);
@@ -352,6 +435,7 @@ void FanoutServer::HandleUpload(const httplib::Request& req, httplib::Response& 
   });
   if (read_whole) {
     pipe->Finish();
+    InvalidateAfterUnsafe(req, *route, job_target, *entry);
   } else {
     // The client side failed (body too large, cut off, or too slow); the
     // upstream saw an incomplete request and the fetch fails with it.
@@ -409,6 +493,12 @@ void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& re
     return;
   }
   const ResponseHead& head = *outcome->head;
+  const bool from_cache = std::string_view(cache_status) != "BYPASS";
+  if (from_cache && (req.method == "GET" || req.method == "HEAD") &&
+      ClientConditionSatisfied(RequestHeaderList(req), head)) {
+    ReplyNotModified(res, head, cache_status, record);
+    return;
+  }
   res.status = head.status;
   record->set_status(head.status);
   std::string content_type;
@@ -420,14 +510,29 @@ void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& re
     res.headers.emplace(name, value);
   }
   res.set_header("X-Cache", cache_status);
-  std::uint64_t age = head.upstream_age;
-  if (entry->complete()) {
-    const auto resident = std::chrono::system_clock::now() - head.received_at;
-    age += static_cast<std::uint64_t>(
-        std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(resident).count()));
+  // Age on everything served from a stored response (RFC 9111 §5.1); on a
+  // response still arriving, the upstream's own Age if it sent one.
+  if (entry->complete() || entry->stream()->state() == StreamFile::State::kFinished) {
+    res.set_header("Age", std::to_string(CurrentAge(head, std::chrono::system_clock::now()).count()));
+  } else if (head.upstream_age > 0) {
+    res.set_header("Age", std::to_string(head.upstream_age));
   }
-  if (entry->complete() || head.upstream_age > 0) res.set_header("Age", std::to_string(age));
   ServeBody(res, entry, head, req.method == "HEAD", content_type, std::move(record));
+}
+
+void FanoutServer::ReplyNotModified(httplib::Response& res, const ResponseHead& head,
+                                    const char* cache_status, const Record& record) {
+  // RFC 9110 §15.4.5: the headers a 200 would carry that describe the
+  // representation's validity, and no body.
+  res.status = 304;
+  record->set_status(304);
+  record->set_cache_status(cache_status);
+  for (const char* name :
+       {"Cache-Control", "Content-Location", "Date", "ETag", "Expires", "Last-Modified", "Vary"}) {
+    for (const auto& value : HeaderValues(head.headers, name)) res.headers.emplace(name, value);
+  }
+  res.set_header("X-Cache", cache_status);
+  res.set_header("Age", std::to_string(CurrentAge(head, std::chrono::system_clock::now()).count()));
 }
 
 void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry>& entry,

@@ -70,6 +70,15 @@ class FanoutServer {
   Record NewRecord(const httplib::Request& req);
   FetchJob MakeJob(const httplib::Request& req, const Route& route,
                    const std::string& target, bool shared) const;
+  static CachePolicyOptions PolicyOf(const Route& route);
+  std::uint64_t MaxObjectSize() const;
+  // After a successful unsafe request (POST, PUT, DELETE, PATCH), purges
+  // the entries it may have changed. Waits for the response head.
+  void InvalidateAfterUnsafe(const httplib::Request& req, const Route& route,
+                             const std::string& target, const Entry& entry);
+  // 304 Not Modified for a client whose conditional matched `head`.
+  void ReplyNotModified(httplib::Response& res, const ResponseHead& head,
+                        const char* cache_status, const Record& record);
 
   const Config config_;
   const Router router_;

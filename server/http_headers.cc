@@ -128,6 +128,20 @@ httplib::Headers UpstreamRequestHeaders(const httplib::Request& req,
   return out;
 }
 
+HeaderList RequestHeaderList(const httplib::Request& req) {
+  HeaderList out;
+  for (const auto& [name, value] : req.headers) {
+    if (EqualsIgnoreCase(name, "REMOTE_ADDR") || EqualsIgnoreCase(name, "REMOTE_PORT") ||
+        EqualsIgnoreCase(name, "LOCAL_ADDR") || EqualsIgnoreCase(name, "LOCAL_PORT")) {
+      continue;
+    }
+    if (EqualsIgnoreCase(name, kHiddenContentType)) out.emplace_back("Content-Type", value);
+    else if (EqualsIgnoreCase(name, kHiddenAcceptEncoding)) out.emplace_back("Accept-Encoding", value);
+    else out.emplace_back(name, value);
+  }
+  return out;
+}
+
 ResponseHead MakeResponseHead(const httplib::Response& res) {
   ResponseHead head;
   head.status = res.status;

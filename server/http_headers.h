@@ -47,6 +47,10 @@ std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req);
 // originals; the private names are dropped if a client sent them.
 void HideHeadersFromHttplib(httplib::Request& req);
 
+// The client request's headers as a list (httplib's own bookkeeping
+// entries left out, hidden headers under their real names).
+HeaderList RequestHeaderList(const httplib::Request& req);
+
 // The upstream response's end-to-end headers, to store and relay.
 ResponseHead MakeResponseHead(const httplib::Response& res);
 

@@ -65,20 +65,54 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     clients_.insert(&client);
   }
 
-  StreamFile& stream = *entry->stream();
+  // Held here: a revalidated entry swaps its stream for the stored body.
+  const std::shared_ptr<StreamFile> own_stream = entry->stream();
+  StreamFile& stream = *own_stream;
   bool head_published = false;
   bool keep = job.keep;
+  // What a revalidation turned into, if not a new response.
+  enum class Revalidation { kNone, kNotModified, kServedStale } revalidation =
+      Revalidation::kNone;
   int status = 0;
   httplib::Request req;
   req.method = job.method;
   req.path = job.target;
   req.headers = job.headers;
   req.body = job.body;
+  const auto requested_at = std::chrono::system_clock::now();
   req.response_handler = [&](const httplib::Response& res) {
     ResponseHead head = MakeResponseHead(res);
+    head.requested_at = requested_at;
     status = head.status;
+    if (job.revalidates) {
+      const auto stored = job.revalidates->head();
+      if (stored && head.status == 304) {
+        // Still good: everyone waiting gets the stored body, refreshed.
+        entry->AdoptBody(job.revalidates->stream());
+        entry->PublishHead(Refreshed(*stored, head), /*shareable=*/true);
+        head_published = true;
+        revalidation = Revalidation::kNotModified;
+        return true;
+      }
+      if (head.status >= 500 && ServeStaleOnError(job, entry)) {
+        head_published = true;
+        revalidation = Revalidation::kServedStale;
+        return false;  // the error's body is not wanted
+      }
+    }
     const bool shareable = ResponseShareable(head);
-    keep = keep && shareable && head.status == 200;
+    std::string why;
+    if (keep && !MayStore(job.facts, head, job.policy, &why)) {
+      spdlog::debug("not storing {}: {}", url, why);
+      keep = false;
+    }
+    if (keep && job.max_object_size > 0 && head.content_length &&
+        *head.content_length > job.max_object_size) {
+      spdlog::info("not storing {}: {} bytes, more than max_object_size", url,
+                   *head.content_length);
+      keep = false;
+    }
+    keep = keep && shareable;
     if (head.content_length) {
       (void)stream.SetExpectedLength(*head.content_length);
     }
@@ -91,6 +125,12 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     return true;
   };
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    if (keep && job.max_object_size > 0 && stream.frontier() + n > job.max_object_size) {
+      // Streamed on to its readers, but too large to keep.
+      spdlog::info("not storing {}: more than max_object_size", url);
+      keep = false;
+      cache_->Drop(entry);
+    }
     return stream.Append(data, n).ok();
   };
   if (job.body_stream) AttachBodyStream(job, req);
@@ -105,6 +145,18 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (revalidation == Revalidation::kNotModified) {
+    const Status refreshed = cache_->Refresh(entry, job.revalidates);
+    spdlog::info("fetch done {} 304: entry refreshed in {:.3f}s{}", url, seconds,
+                 refreshed.ok() ? "" : " (" + refreshed.message() + ")");
+    return;
+  }
+  if (revalidation == Revalidation::kServedStale) {
+    spdlog::warn("revalidation of {} got {}: serving the stored entry (stale-if-error)", url,
+                 status);
+    cache_->Drop(entry);
+    return;
+  }
   if (!result || (head_published && stream.state() == StreamFile::State::kFailed)) {
     const std::string why = result ? stream.failure() : httplib::to_string(result.error());
     const std::string message = "upstream " + url + ": " + why;
@@ -112,6 +164,9 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
       stream.Fail(message);
       spdlog::warn("fetch failed {} after {} bytes in {:.3f}s: {}", url, stream.frontier(),
                    seconds, why);
+    } else if (ServeStaleOnError(job, entry)) {
+      spdlog::warn("revalidation of {} failed ({}): serving the stored entry "
+                   "(stale-if-error)", url, why);
     } else {
       // A read error before any head is a timeout if the read timeout ran
       // out, otherwise the upstream hung up: a bad gateway.
@@ -145,6 +200,18 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   }
   const Status committed = cache_->Complete(entry);
   if (!committed.ok()) spdlog::warn("entry {} not kept: {}", url, committed.message());
+}
+
+bool UpstreamFetcher::ServeStaleOnError(const FetchJob& job,
+                                        const std::shared_ptr<Entry>& entry) const {
+  if (!job.revalidates) return false;
+  const auto stored = job.revalidates->head();
+  if (!stored || !MayServeStaleOnError(*stored, job.policy, std::chrono::system_clock::now())) {
+    return false;
+  }
+  entry->AdoptBody(job.revalidates->stream());
+  entry->PublishHead(*stored, /*shareable=*/true);
+  return true;
 }
 
 void UpstreamFetcher::AttachBodyStream(const FetchJob& job, httplib::Request& req) const {

@@ -26,6 +26,7 @@
 #include "config/url.h"
 #include "core/byte_pipe.h"
 #include "core/cache.h"
+#include "core/cache_policy.h"
 #include "core/entry.h"
 
 namespace fanout {
@@ -40,9 +41,20 @@ struct FetchJob {
   // Content-Length when `body_length` is known, chunked otherwise.
   std::shared_ptr<BytePipe> body_stream;
   std::optional<std::uint64_t> body_length;
-  // A shared fetch's shareable 200 becomes a cache entry; anything else
-  // (private fetches, other statuses) is streamed to its readers and dropped.
+  // A shared fetch's response becomes a cache entry if a shared cache may
+  // store it (MayStore, judged with the request's facts and the route's
+  // policy) and it is not larger than max_object_size (0: no limit);
+  // anything else (private fetches too) is streamed to its readers and
+  // dropped.
   bool keep = true;
+  RequestFacts facts;
+  CachePolicyOptions policy;
+  std::uint64_t max_object_size = 0;
+  // Set when this fetch revalidates a stored entry (its validators are in
+  // `headers`): a 304 makes the fetch's entry adopt the stored body with
+  // the refreshed head; a failure or 5xx serves the stored entry instead
+  // when stale-if-error allows it.
+  std::shared_ptr<Entry> revalidates;
 };
 
 class UpstreamFetcher {
@@ -61,6 +73,9 @@ class UpstreamFetcher {
 
  private:
   void Run(const FetchJob& job, const std::shared_ptr<Entry>& entry);
+  // For a revalidating fetch: serves the stored entry to everyone waiting
+  // on `entry` if stale-if-error allows it. True if it did.
+  bool ServeStaleOnError(const FetchJob& job, const std::shared_ptr<Entry>& entry) const;
   // Makes `req` send the job's streamed body upstream.
   void AttachBodyStream(const FetchJob& job, httplib::Request& req) const;
 

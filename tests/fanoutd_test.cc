@@ -235,19 +235,29 @@ TEST_F(FanoutdTest, UpstreamSilentBeforeHeadersIs504) {
   EXPECT_NE(f.body.find("timed out"), std::string::npos) << f.body;
 }
 
-TEST_F(FanoutdTest, ErrorStatusesAreRelayedButNotKept) {
+TEST_F(FanoutdTest, ErrorStatusesAreKeptOnlyAsRfc9111Allows) {
   StartFanoutd();
-  for (int status : {404, 500}) {
-    const std::string target = "/err?status=" + std::to_string(status) + "&size=100";
+  // 500 without explicit freshness: never stored. 404 without a validator
+  // or freshness: nothing to reuse it by, not stored.
+  for (const std::string target : {"/err?status=500&size=100",
+                                   "/err?status=404&size=100&no_lm=1&no_etag=1"}) {
     Fetched a = Get(target);
     Fetched b = Get(target);
-    EXPECT_EQ(a.status, status);
-    EXPECT_EQ(b.status, status);
+    EXPECT_EQ(a.status, std::stoi(target.substr(target.find('=') + 1)));
+    EXPECT_EQ(b.status, a.status);
     EXPECT_EQ(a.x_cache, "MISS");
-    EXPECT_EQ(b.x_cache, "MISS") << "an error response must not become an entry";
+    EXPECT_EQ(b.x_cache, "MISS") << target << " must not become an entry";
     EXPECT_EQ(a.body, OriginServer::OriginBody("/err", 100));
     EXPECT_EQ(origin_.Count(target), 2);
   }
+  // A 404 with Last-Modified is heuristically cacheable (RFC 9110 §15.1).
+  const std::string target = "/gone?status=404&size=100";
+  EXPECT_EQ(Get(target).x_cache, "MISS");
+  WaitUntilHit(target);
+  Fetched hit = Get(target);
+  EXPECT_EQ(hit.status, 404);
+  EXPECT_EQ(hit.body, OriginServer::OriginBody("/gone", 100));
+  EXPECT_EQ(origin_.Count(target), 1);
 }
 
 TEST_F(FanoutdTest, UpstreamBreakingMidBodyFailsEveryJoinedClientAndKeepsNothing) {
@@ -488,16 +498,26 @@ TEST_F(FanoutdTest, EntryFilesAreNamedByKeyHashNeverByRequestPath) {
     }
     return names;
   };
-  // Hits are served while the body is made durable; wait for the commit.
+  // Hits are served while the body is made durable; wait for the commit:
+  // per entry <sha256 hex>.meta and <sha256 hex>.<unique>.body.
+  auto ends = [](const std::string& s, const std::string& suffix) {
+    return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
   ASSERT_TRUE(::fanout::testing::WaitFor([&] {
     auto names = files();
-    return names.size() == 2 && names[0].size() == 69 && names[1].size() == 69;
+    return names.size() == 4 &&
+           std::count_if(names.begin(), names.end(), [&](auto& n) { return ends(n, ".meta"); }) == 2;
   }));
+  int metas = 0;
   for (const std::string& name : files()) {
     EXPECT_EQ(name.find("plain-name"), std::string::npos);
     EXPECT_EQ(name.find("passwd"), std::string::npos);
-    EXPECT_EQ(name.substr(64), ".body") << name;  // <sha256 hex>.body
+    ASSERT_GT(name.size(), 64u);
+    EXPECT_EQ(name.find_first_not_of("0123456789abcdef"), 64u) << name;
+    if (name.substr(64) == ".meta") ++metas;
+    else EXPECT_EQ(name.substr(name.size() - 5), ".body") << name;
   }
+  EXPECT_EQ(metas, 2);
 }
 
 // A raw loopback connection to fanoutd, for what httplib's client hides.

@@ -26,6 +26,8 @@ std::uint64_t PathSeed(const std::string& path) {
   return Fnv1aUpdate(kFnvOffset, path.data(), path.size());
 }
 
+constexpr const char* kLastModified = "Mon, 02 Nov 2026 10:00:00 GMT";
+
 // httplib parses multipart bodies itself; the origin reports them raw.
 constexpr const char* kRawContentType = "X-Origin-Raw-Content-Type";
 
@@ -58,6 +60,27 @@ std::uint64_t ParseNumber(const std::string& text, std::uint64_t fallback) {
 }
 
 }  // namespace
+
+std::string OriginServer::VersionedPath(const std::string& path, int version) {
+  return version == 0 ? path : path + "#v" + std::to_string(version);
+}
+
+void OriginServer::SetVersion(const std::string& path, int version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  versions_[path] = version;
+}
+
+int OriginServer::Version(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = versions_.find(path);
+  return it == versions_.end() ? 0 : it->second;
+}
+
+int OriginServer::ConditionalCount(const std::string& target) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = conditional_counts_.find(target);
+  return it == conditional_counts_.end() ? 0 : it->second;
+}
 
 std::uint64_t OriginServer::Fnv1a(const std::string& bytes) {
   return Fnv1aUpdate(kFnvOffset, bytes.data(), bytes.size());
@@ -200,14 +223,34 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   const bool chunked = req.get_param_value("chunked") == "1";
   if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
 
-  res.status = static_cast<int>(ParseNumber(req.get_param_value("status"), 200));
-  res.set_header("ETag", "\"" + std::to_string(PathSeed(req.path) % 1000000) + "\"");
-  res.set_header("Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT");
+  const std::string content_path = VersionedPath(req.path, Version(req.path));
+  const std::string etag = "\"" + std::to_string(PathSeed(content_path) % 1000000) + "\"";
+  if (req.get_param_value("no_etag") != "1") res.set_header("ETag", etag);
+  if (req.get_param_value("no_lm") != "1") res.set_header("Last-Modified", kLastModified);
   res.set_header("X-Origin-Method", req.method);
   if (req.get_param_value("set_cookie") == "1") res.set_header("Set-Cookie", "session=abc");
   if (req.has_param("cc")) res.set_header("Cache-Control", req.get_param_value("cc"));
+  if (req.has_param("expires")) res.set_header("Expires", req.get_param_value("expires"));
+  if (req.has_param("vary")) res.set_header("Vary", req.get_param_value("vary"));
+  // Conditional GETs: 304 when the client's validator is current.
+  const std::string inm = req.get_header_value("If-None-Match");
+  const std::string ims = req.get_header_value("If-Modified-Since");
+  if (!inm.empty() || !ims.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++conditional_counts_[req.target];
+  }
+  const bool not_modified =
+      (req.method == "GET" || req.method == "HEAD") &&
+      (!inm.empty() ? (req.get_param_value("no_etag") != "1" &&
+                       (inm.find(etag) != std::string::npos || inm == "*"))
+                    : (ims == kLastModified && req.get_param_value("no_lm") != "1"));
+  if (not_modified) {
+    res.status = 304;
+    return;
+  }
+  res.status = static_cast<int>(ParseNumber(req.get_param_value("status"), 200));
 
-  const std::uint64_t seed = PathSeed(req.path);
+  const std::uint64_t seed = PathSeed(content_path);
   const auto start = std::chrono::steady_clock::now();
   // Sends the next slice at `offset`, pacing to `rate`; false to drop.
   auto send = [=](std::uint64_t offset, std::uint64_t limit, httplib::DataSink& sink) {

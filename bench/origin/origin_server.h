@@ -11,6 +11,16 @@
 //   set_cookie=1    add a Set-Cookie header
 //   cc=TEXT         add "Cache-Control: TEXT"
 //   type=TEXT       Content-Type (default application/octet-stream)
+//   expires=TEXT    add "Expires: TEXT"
+//   vary=TEXT       add "Vary: TEXT"
+//   no_etag=1       no ETag (by default one derived from the body)
+//   no_lm=1         no Last-Modified (by default Mon, 02 Nov 2026 10:00:00 GMT)
+//
+// A GET whose If-None-Match holds the current ETag, or whose
+// If-Modified-Since is the Last-Modified date, is answered 304 without a
+// body; ConditionalCount() counts requests that carried either header.
+// SetVersion(path, v) changes a path's body (and so its ETag) to
+// OriginBody(VersionedPath(path, v), size).
 //
 // A request body (POST, PUT, PATCH, DELETE) is read as it arrives, never
 // parsed (multipart included) and answered with X-Origin-Body-Bytes, its
@@ -54,6 +64,13 @@ class OriginServer {
   int TotalCount() const;
   // Request headers of the last request for a target.
   httplib::Headers LastHeaders(const std::string& target) const;
+  // Requests for a target that carried If-None-Match / If-Modified-Since.
+  int ConditionalCount(const std::string& target) const;
+  // From now on path's body is OriginBody(VersionedPath(path, version)).
+  void SetVersion(const std::string& path, int version);
+  int Version(const std::string& path) const;
+  static std::string VersionedPath(const std::string& path, int version);
+
   // Request-body bytes received so far, over all requests.
   std::uint64_t BodyBytesReceived() const { return body_bytes_received_.load(); }
 
@@ -80,6 +97,8 @@ class OriginServer {
   mutable std::mutex mu_;
   std::map<std::string, int> counts_;                  // guarded by mu_
   std::map<std::string, httplib::Headers> last_headers_;  // guarded by mu_
+  std::map<std::string, int> conditional_counts_;         // guarded by mu_
+  std::map<std::string, int> versions_;                   // guarded by mu_
   std::atomic<std::uint64_t> body_bytes_received_{0};
 };
 

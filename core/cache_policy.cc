@@ -1,0 +1,238 @@
+#include "core/cache_policy.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace fanout {
+namespace {
+
+using std::chrono::seconds;
+
+// RFC 9110 §15.1: statuses a cache may give heuristic freshness.
+bool HeuristicallyCacheable(int status) {
+  static constexpr std::array<int, 11> kStatuses = {200, 203, 204, 300, 301, 308,
+                                                    404, 405, 410, 414, 501};
+  return std::find(kStatuses.begin(), kStatuses.end(), status) != kStatuses.end();
+}
+
+// Heuristic freshness never exceeds a day, however old Last-Modified is.
+constexpr seconds kMaxHeuristic{24 * 3600};
+
+CacheControl ResponseCacheControl(const ResponseHead& r) {
+  return CacheControl::Parse(HeaderValues(r.headers, "Cache-Control"));
+}
+
+// The response's Date, or when it arrived (RFC 9110 §6.6.1: a recipient
+// with a clock treats a missing Date as the time of receipt).
+SystemTime DateValue(const ResponseHead& r) {
+  if (auto d = ParseHttpDate(r.Header("Date"))) return *d;
+  return r.received_at;
+}
+
+seconds ToSeconds(std::chrono::system_clock::duration d) {
+  return std::max(seconds(0), std::chrono::duration_cast<seconds>(d));
+}
+
+// Serving stale is forbidden outright (RFC 9111 §5.2.2.2, .8, .10).
+bool NeverServeStale(const CacheControl& cc) {
+  return cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.has_value();
+}
+
+bool SameName(const std::string& a, const char* b) { return ::strcasecmp(a.c_str(), b) == 0; }
+
+// The entity-tags of an If-None-Match value.
+std::vector<std::string> EntityTags(const std::string& value) {
+  std::vector<std::string> tags;
+  std::size_t i = 0;
+  while (i < value.size()) {
+    while (i < value.size() && (value[i] == ' ' || value[i] == ',' || value[i] == '\t')) ++i;
+    if (i >= value.size()) break;
+    std::size_t start = i;
+    if (value.compare(i, 2, "W/") == 0) i += 2;
+    if (i < value.size() && value[i] == '"') {
+      const auto close = value.find('"', i + 1);
+      i = close == std::string::npos ? value.size() : close + 1;
+    } else {
+      while (i < value.size() && value[i] != ',') ++i;
+    }
+    tags.push_back(value.substr(start, i - start));
+  }
+  return tags;
+}
+
+// Weak comparison (RFC 9110 §8.8.3.2): equal opaque tags, W/ ignored.
+bool WeakMatch(std::string a, std::string b) {
+  if (a.rfind("W/", 0) == 0) a.erase(0, 2);
+  if (b.rfind("W/", 0) == 0) b.erase(0, 2);
+  return !a.empty() && a == b;
+}
+
+}  // namespace
+
+RequestFacts RequestFacts::From(const HeaderList& h) {
+  RequestFacts f;
+  const auto cc_lines = HeaderValues(h, "Cache-Control");
+  f.cache_control = CacheControl::Parse(cc_lines);
+  if (cc_lines.empty()) {
+    for (std::string p : HeaderValues(h, "Pragma")) {
+      for (char& c : p) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (p.find("no-cache") != std::string::npos) f.pragma_no_cache = true;
+    }
+  }
+  for (const auto& [name, value] : h) {
+    (void)value;
+    if (SameName(name, "Authorization")) f.has_authorization = true;
+    if (SameName(name, "If-None-Match") || SameName(name, "If-Modified-Since") ||
+        SameName(name, "If-Match") || SameName(name, "If-Unmodified-Since") ||
+        SameName(name, "If-Range")) {
+      f.has_conditionals = true;
+    }
+  }
+  return f;
+}
+
+bool MayStore(const RequestFacts& request, const ResponseHead& r,
+              const CachePolicyOptions& options, std::string* why) {
+  const CacheControl cc = ResponseCacheControl(r);
+  auto no = [&](std::string reason) {
+    if (why) *why = std::move(reason);
+    return false;
+  };
+  if (r.status < 200 || r.status == 206 || r.status == 304) {
+    return no("status " + std::to_string(r.status) + " is never stored");
+  }
+  if (request.cache_control.no_store) return no("the request said no-store");
+  if (cc.no_store) return no("no-store");
+  if (cc.private_) return no("private");
+  if (request.has_authorization && !cc.public_ && !cc.s_maxage && !cc.must_revalidate) {
+    return no("answer to an authorized request, not marked public");
+  }
+  for (const auto& v : HeaderValues(r.headers, "Vary")) {
+    if (v.find('*') != std::string::npos) return no("Vary: *");
+  }
+  if (!HeaderValues(r.headers, "Set-Cookie").empty()) return no("sets a cookie");
+  const bool explicit_freshness = cc.max_age || cc.s_maxage || cc.public_ ||
+                                  !HeaderValues(r.headers, "Expires").empty();
+  if (!explicit_freshness && !HeuristicallyCacheable(r.status)) {
+    return no("status " + std::to_string(r.status) + " without explicit freshness");
+  }
+  // Stale at once (or always revalidated) and nothing to revalidate with:
+  // every use would fetch it whole again, so storing it only costs disk.
+  if ((cc.no_cache || FreshnessLifetime(r, options) == seconds(0)) && !HasValidator(r)) {
+    return no("no freshness and no validator");
+  }
+  return true;
+}
+
+seconds FreshnessLifetime(const ResponseHead& r, const CachePolicyOptions& options) {
+  const CacheControl cc = ResponseCacheControl(r);
+  if (cc.s_maxage) return seconds(*cc.s_maxage);
+  if (cc.max_age) return seconds(*cc.max_age);
+  const auto expires = HeaderValues(r.headers, "Expires");
+  if (!expires.empty()) {
+    // An invalid Expires (e.g. "0") means already expired.
+    const auto at = ParseHttpDate(expires.front());
+    return at ? ToSeconds(*at - DateValue(r)) : seconds(0);
+  }
+  if (options.default_ttl) return *options.default_ttl;
+  if (HeuristicallyCacheable(r.status)) {
+    if (auto lm = ParseHttpDate(r.Header("Last-Modified"))) {
+      return std::min(kMaxHeuristic, ToSeconds(DateValue(r) - *lm) / 10);
+    }
+  }
+  return seconds(0);
+}
+
+seconds CurrentAge(const ResponseHead& r, SystemTime now) {
+  const seconds apparent_age = ToSeconds(r.received_at - DateValue(r));
+  const seconds response_delay = ToSeconds(r.received_at - r.requested_at);
+  const seconds corrected_age_value = seconds(r.upstream_age) + response_delay;
+  const seconds corrected_initial_age = std::max(apparent_age, corrected_age_value);
+  return corrected_initial_age + ToSeconds(now - r.received_at);
+}
+
+Reuse DecideReuse(const RequestFacts& request, const ResponseHead& stored,
+                  const CachePolicyOptions& options, SystemTime now) {
+  const CacheControl cc = ResponseCacheControl(stored);
+  const CacheControl& rcc = request.cache_control;
+  if (cc.no_cache || rcc.no_cache || request.pragma_no_cache) return Reuse::kRevalidate;
+  const seconds lifetime = FreshnessLifetime(stored, options);
+  const seconds age = CurrentAge(stored, now);
+  if (rcc.max_age && age.count() > *rcc.max_age) return Reuse::kRevalidate;
+  if (lifetime > age) {
+    if (rcc.min_fresh && (lifetime - age).count() < *rcc.min_fresh) return Reuse::kRevalidate;
+    return Reuse::kFresh;
+  }
+  if (NeverServeStale(cc)) return Reuse::kRevalidate;
+  const std::int64_t staleness = (age - lifetime).count();
+  if (rcc.max_stale && staleness <= *rcc.max_stale) return Reuse::kFresh;
+  std::optional<std::int64_t> swr = cc.stale_while_revalidate;
+  if (!swr && options.stale_while_revalidate) swr = options.stale_while_revalidate->count();
+  if (swr && staleness <= *swr) return Reuse::kStaleWhileRevalidate;
+  return Reuse::kRevalidate;
+}
+
+bool MayServeStaleOnError(const ResponseHead& stored, const CachePolicyOptions& options,
+                          SystemTime now) {
+  const CacheControl cc = ResponseCacheControl(stored);
+  if (NeverServeStale(cc)) return false;
+  std::optional<std::int64_t> sie = cc.stale_if_error;
+  if (!sie && options.stale_if_error) sie = options.stale_if_error->count();
+  if (!sie) return false;
+  const seconds staleness = CurrentAge(stored, now) - FreshnessLifetime(stored, options);
+  return staleness.count() <= *sie;
+}
+
+bool HasValidator(const ResponseHead& stored) {
+  return !stored.Header("ETag").empty() ||
+         ParseHttpDate(stored.Header("Last-Modified")).has_value();
+}
+
+HeaderList ConditionalHeaders(const ResponseHead& stored) {
+  HeaderList h;
+  if (auto etag = stored.Header("ETag"); !etag.empty()) h.emplace_back("If-None-Match", etag);
+  if (auto lm = stored.Header("Last-Modified"); ParseHttpDate(lm)) {
+    h.emplace_back("If-Modified-Since", lm);
+  }
+  return h;
+}
+
+ResponseHead Refreshed(const ResponseHead& stored, const ResponseHead& not_modified) {
+  ResponseHead out = stored;
+  for (const auto& [name, value] : not_modified.headers) {
+    (void)value;
+    if (SameName(name, "Content-Length")) continue;
+    std::erase_if(out.headers, [&](const auto& h) { return SameName(h.first, name.c_str()); });
+  }
+  for (const auto& h : not_modified.headers) {
+    if (!SameName(h.first, "Content-Length")) out.headers.push_back(h);
+  }
+  out.requested_at = not_modified.requested_at;
+  out.received_at = not_modified.received_at;
+  out.upstream_age = not_modified.upstream_age;
+  return out;
+}
+
+bool ClientConditionSatisfied(const HeaderList& request_headers, const ResponseHead& stored) {
+  if (stored.status != 200) return false;
+  const auto inm = HeaderValues(request_headers, "If-None-Match");
+  if (!inm.empty()) {
+    const std::string etag = stored.Header("ETag");
+    for (const auto& line : inm) {
+      for (const auto& tag : EntityTags(line)) {
+        if (tag == "*" || WeakMatch(tag, etag)) return true;
+      }
+    }
+    return false;  // If-Modified-Since is ignored when If-None-Match is sent
+  }
+  const auto ims = ParseHttpDate(HeaderValue(request_headers, "If-Modified-Since"));
+  if (!ims) return false;
+  auto last_modified = ParseHttpDate(stored.Header("Last-Modified"));
+  if (!last_modified) last_modified = ParseHttpDate(stored.Header("Date"));
+  return last_modified && *last_modified <= *ims;
+}
+
+}  // namespace fanout

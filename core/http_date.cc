@@ -1,0 +1,110 @@
+#include "core/http_date.h"
+
+#include <array>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <vector>
+
+namespace fanout {
+namespace {
+
+constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+
+// Splits on spaces, commas and dashes ("06-Nov-94" is three tokens).
+std::vector<std::string> Tokens(std::string_view text) {
+  std::vector<std::string> out;
+  std::string current;
+  for (char c : text) {
+    if (c == ' ' || c == ',' || c == '-') {
+      if (!current.empty()) out.push_back(std::move(current));
+      current.clear();
+    } else {
+      current.push_back(c);
+    }
+  }
+  if (!current.empty()) out.push_back(std::move(current));
+  return out;
+}
+
+std::optional<int> Number(const std::string& s, std::size_t min_digits, std::size_t max_digits) {
+  if (s.size() < min_digits || s.size() > max_digits) return std::nullopt;
+  int v = 0;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+std::optional<int> Month(const std::string& s) {
+  for (std::size_t i = 0; i < kMonths.size(); ++i) {
+    if (s == kMonths[i]) return static_cast<int>(i);
+  }
+  return std::nullopt;
+}
+
+// "08:49:37" into seconds since midnight.
+std::optional<int> TimeOfDay(const std::string& s) {
+  if (s.size() != 8 || s[2] != ':' || s[5] != ':') return std::nullopt;
+  auto h = Number(s.substr(0, 2), 2, 2), m = Number(s.substr(3, 2), 2, 2),
+       sec = Number(s.substr(6, 2), 2, 2);
+  if (!h || !m || !sec || *h > 23 || *m > 59 || *sec > 60) return std::nullopt;
+  return *h * 3600 + *m * 60 + *sec;
+}
+
+std::optional<SystemTime> Make(int year, int month, int day, int seconds) {
+  if (day < 1 || day > 31 || year < 1970) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month;
+  tm.tm_mday = day;
+  const time_t midnight = ::timegm(&tm);
+  if (midnight == static_cast<time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(midnight + seconds);
+}
+
+}  // namespace
+
+std::optional<SystemTime> ParseHttpDate(std::string_view text) {
+  const auto t = Tokens(text);
+  // IMF-fixdate: Sun 06 Nov 1994 08:49:37 GMT
+  // RFC 850:     Sunday 06 Nov 94 08:49:37 GMT
+  if (t.size() == 6 && t[5] == "GMT") {
+    auto day = Number(t[1], 1, 2);
+    auto month = Month(t[2]);
+    auto year = Number(t[3], 2, 4);
+    auto tod = TimeOfDay(t[4]);
+    if (!day || !month || !year || !tod) return std::nullopt;
+    int y = *year;
+    // Two-digit years (RFC 850): 70-99 are 19xx, the rest 20xx, which is
+    // RFC 9110 §5.6.7's 50-years-ahead rule for this century.
+    if (t[3].size() == 2) y += y < 70 ? 2000 : 1900;
+    return Make(y, *month, *day, *tod);
+  }
+  // asctime: Sun Nov 6 08:49:37 1994
+  if (t.size() == 5) {
+    auto month = Month(t[1]);
+    auto day = Number(t[2], 1, 2);
+    auto tod = TimeOfDay(t[3]);
+    auto year = Number(t[4], 4, 4);
+    if (!day || !month || !year || !tod) return std::nullopt;
+    return Make(*year, *month, *day, *tod);
+  }
+  return std::nullopt;
+}
+
+std::string FormatHttpDate(SystemTime t) {
+  const time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return buf;
+}
+
+}  // namespace fanout

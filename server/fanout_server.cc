@@ -154,6 +154,8 @@ FanoutServer::FanoutServer(Config config)
 
 FanoutServer::~FanoutServer() {
   Stop();
+  if (admin_thread_.joinable()) admin_thread_.join();
+  admin_.reset();
   http_.reset();
   fetcher_.reset();
   cache_.reset();
@@ -241,10 +243,16 @@ Status FanoutServer::Start() {
     spdlog::warn("cannot raise the listen backlog to {}; bursts of new clients may wait",
                  kListenBacklog);
   }
+  if (config_.admin_enabled) {
+    admin_ = std::make_unique<AdminServer>(cache_.get(), &router_, config_.routes);
+    st = admin_->Start(config_.admin_host, config_.admin_port);
+    if (!st.ok()) return st;
+  }
   return Status::Ok();
 }
 
 bool FanoutServer::Run() {
+  if (admin_) admin_thread_ = std::thread([this] { admin_->Run(); });
   // This thread accepts connections: a wake-up that should run at once.
   UseInteractiveCpuSlice();
   return http_ && http_->listen_after_bind();
@@ -252,6 +260,7 @@ bool FanoutServer::Run() {
 
 void FanoutServer::Stop() {
   stopping_.store(true);
+  if (admin_) admin_->Stop();
   if (http_) http_->stop();
 }
 

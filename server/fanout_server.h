@@ -16,10 +16,12 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "config/config.h"
 #include "core/cache.h"
 #include "core/wakeup_batcher.h"
+#include "server/admin_server.h"
 #include "server/http_server.h"
 #include "server/router.h"
 #include "server/upstream_fetch.h"
@@ -37,6 +39,8 @@ class FanoutServer {
   Status Start();
   // The port actually bound (useful with port 0).
   int port() const { return port_; }
+  // The admin interface's port; 0 if it is off.
+  int admin_port() const { return admin_ ? admin_->port() : 0; }
   // Serves until Stop(). Returns false if the server could not run.
   bool Run();
   void Stop();
@@ -91,6 +95,8 @@ class FanoutServer {
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<UpstreamFetcher> fetcher_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<AdminServer> admin_;
+  std::thread admin_thread_;
 };
 
 }  // namespace fanout

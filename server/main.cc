@@ -33,11 +33,15 @@ int ConfigError(const std::string& message) {
 
 int main(int argc, char** argv) {
   CLI::App app{"fanoutd: fetch each URL once, stream it to every client at once"};
-  std::string config_path, listen, cache_dir, log_level, upstream;
+  std::string config_path, listen, cache_dir, log_level, upstream, admin_listen;
+  bool admin_listen_set = false;
   bool check_config = false, version = false;
   app.add_option("-c,--config", config_path, "JSON config file");
   app.add_option("--listen", listen, "HOST:PORT to listen on (overrides the config)");
   app.add_option("--cache-dir", cache_dir, "cache directory (overrides the config)");
+  auto* admin_option = app.add_option(
+      "--admin-listen", admin_listen,
+      "HOST:PORT of the admin interface, \"\" for none (overrides the config)");
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, critical or off");
   app.add_option("--upstream", upstream,
@@ -65,6 +69,11 @@ int main(int argc, char** argv) {
     if (!st.ok()) return ConfigError("--" + st.message());
   }
   if (!cache_dir.empty()) config.cache_dir = cache_dir;
+  admin_listen_set = admin_option->count() > 0;
+  if (admin_listen_set) {
+    fanout::Status st = fanout::ParseAdminListen(admin_listen, &config);
+    if (!st.ok()) return ConfigError("--" + st.message());
+  }
   if (!log_level.empty()) {
     if (spdlog::level::from_str(log_level) == spdlog::level::off && log_level != "off") {
       return ConfigError("--log-level: unknown level '" + log_level + "'");
@@ -102,6 +111,9 @@ int main(int argc, char** argv) {
   if (fanout::Status st = server.Start(); !st.ok()) {
     spdlog::critical("cannot start: {}", st.ToString());
     return kExitRuntime;
+  }
+  if (server.admin_port() > 0) {
+    spdlog::info("admin interface listening on {}:{}", config.admin_host, server.admin_port());
   }
   spdlog::info("fanoutd {} listening on {}:{}", FANOUT_VERSION, config.listen_host,
                server.port());

@@ -76,15 +76,19 @@ class FanoutdProcess {
   bool Start(const std::string& dir, std::vector<std::string> args) {
     log_path_ = dir + "/fanoutd.log";
     args.insert(args.begin(), {FANOUTD_BINARY, "--listen", "127.0.0.1:0", "--cache-dir",
-                               dir + "/cache", "--log-level", "info"});
+                               dir + "/cache", "--log-level", "info", "--admin-listen",
+                               "127.0.0.1:0"});
     pid_ = Spawn(args, log_path_);
-    const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");
+    const std::regex listening("fanoutd .* listening on 127\\.0\\.0\\.1:([0-9]+)");
+    const std::regex admin("admin interface listening on 127\\.0\\.0\\.1:([0-9]+)");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (std::chrono::steady_clock::now() < deadline) {
       std::smatch m;
       const std::string log = ReadFile(log_path_);
       if (std::regex_search(log, m, listening)) {
         port_ = std::stoi(m[1]);
+        std::smatch a;
+        if (std::regex_search(log, a, admin)) admin_port_ = std::stoi(a[1]);
         return true;
       }
       int status;
@@ -111,11 +115,13 @@ class FanoutdProcess {
 
   pid_t pid() const { return pid_; }
   int port() const { return port_; }
+  int admin_port() const { return admin_port_; }
   std::string log() const { return ReadFile(log_path_); }
 
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  int admin_port_ = 0;
   std::string log_path_;
 };
 

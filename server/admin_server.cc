@@ -1,0 +1,97 @@
+#include "server/admin_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/cache_policy.h"
+
+namespace fanout {
+
+AdminServer::AdminServer(Cache* cache, const Router* router, std::vector<Route> routes)
+    : cache_(cache), router_(router), routes_(std::move(routes)) {
+  Install();
+}
+
+Status AdminServer::Start(const std::string& host, int port) {
+  port_ = port == 0 ? http_.bind_to_any_port(host) : (http_.bind_to_port(host, port) ? port : -1);
+  if (port_ <= 0) {
+    return Status::IOError("cannot listen on " + host + ":" + std::to_string(port) +
+                           " for the admin interface (admin_listen)");
+  }
+  return Status::Ok();
+}
+
+bool AdminServer::Run() { return http_.listen_after_bind(); }
+
+void AdminServer::Stop() { http_.stop(); }
+
+std::string AdminServer::KeyOf(const std::string& url) const {
+  if (url.empty() || url[0] != '/') return url;
+  const Route* route = router_->Match(url);
+  if (route == nullptr) return url;
+  return route->upstream.Origin() + Router::UpstreamTarget(*route, url);
+}
+
+CachePolicyOptions AdminServer::PolicyForKey(const std::string& key) const {
+  const Route* best = nullptr;
+  std::size_t best_length = 0;
+  for (const Route& r : routes_) {
+    const std::string base = r.upstream.Origin() + r.upstream.path;
+    if (key.rfind(base, 0) == 0 && base.size() >= best_length) {
+      best = &r;
+      best_length = base.size();
+    }
+  }
+  CachePolicyOptions policy;
+  if (best != nullptr) {
+    policy.default_ttl = best->default_ttl;
+    policy.stale_while_revalidate = best->stale_while_revalidate;
+    policy.stale_if_error = best->stale_if_error;
+  }
+  return policy;
+}
+
+void AdminServer::Install() {
+  using nlohmann::json;
+  auto reply = [](httplib::Response& res, const json& body) {
+    res.set_content(body.dump(2) + "\n", "application/json");
+  };
+  http_.Get("/entries", [this, reply](const httplib::Request&, httplib::Response& res) {
+    const auto now = std::chrono::system_clock::now();
+    json list = json::array();
+    for (const auto& e : cache_->List()) {
+      const auto age = CurrentAge(e.head, now).count();
+      const auto lifetime = FreshnessLifetime(e.head, PolicyForKey(e.key)).count();
+      list.push_back({{"key", e.key},
+                      {"status", e.status},
+                      {"size", e.body_length},
+                      {"age", age},
+                      {"fresh_for", lifetime - age},
+                      {"hits", e.hits}});
+    }
+    reply(res, list);
+  });
+  auto purge = [this, reply](const httplib::Request& req, httplib::Response& res) {
+    const std::string url = req.get_param_value("url");
+    if (url.empty()) {
+      res.status = 400;
+      reply(res, {{"error", "url= is required (a client path or an upstream URL)"}});
+      return;
+    }
+    const std::string key = KeyOf(url);
+    const bool purged = cache_->Purge(key);
+    spdlog::info("admin: purge {}: {}", key, purged ? "removed" : "not stored");
+    res.status = purged ? 200 : 404;
+    reply(res, {{"key", key}, {"purged", purged}});
+  };
+  http_.Post("/purge", purge);
+  http_.Delete("/entries", purge);
+  http_.Post("/purge-all", [this, reply](const httplib::Request&, httplib::Response& res) {
+    const std::size_t n = cache_->PurgeAll();
+    spdlog::info("admin: purged all ({} entries)", n);
+    reply(res, {{"purged", n}});
+  });
+}
+
+}  // namespace fanout

@@ -1,0 +1,55 @@
+// AdminServer: fanoutd's admin interface, on its own listen address
+// (loopback by default), never on the port clients use.
+//
+//   GET  /entries            the stored entries, most recently used first:
+//                            [{"key", "status", "size", "age", "fresh_for",
+//                              "hits"}] (ages in seconds; fresh_for < 0: stale)
+//   POST /purge?url=U        removes one entry; U is a client path ("/a/b?q",
+//   DELETE /entries?url=U    mapped through the routes) or a cache key (the
+//                            upstream URL). A fetch in flight for it is
+//                            forgotten: its readers finish, nothing is kept.
+//   POST /purge-all          removes every entry.
+//
+// Thread-safety: Start() then Run() (blocking) on one thread; Stop() from
+// any thread.
+
+#ifndef FANOUT_SERVER_ADMIN_SERVER_H_
+#define FANOUT_SERVER_ADMIN_SERVER_H_
+
+#include <httplib.h>
+
+#include <string>
+
+#include "core/cache.h"
+#include "core/status.h"
+#include "server/router.h"
+
+namespace fanout {
+
+class AdminServer {
+ public:
+  AdminServer(Cache* cache, const Router* router, std::vector<Route> routes);
+
+  // Binds host:port (port 0 picks one). kIOError if it cannot.
+  Status Start(const std::string& host, int port);
+  int port() const { return port_; }
+  bool Run();
+  void Stop();
+
+ private:
+  void Install();
+  // The cache key `url` names: a client path through the routes, else as is.
+  std::string KeyOf(const std::string& url) const;
+  // The caching policy of the route an entry came through.
+  CachePolicyOptions PolicyForKey(const std::string& key) const;
+
+  Cache* const cache_;
+  const Router* const router_;
+  const std::vector<Route> routes_;
+  httplib::Server http_;
+  int port_ = 0;
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_SERVER_ADMIN_SERVER_H_

@@ -1,0 +1,217 @@
+// RFC 9111 rules of core/cache_policy, core/cache_control and HTTP dates,
+// each checked against the RFC's own wording.
+
+#include "core/cache_policy.h"
+
+#include <gtest/gtest.h>
+
+namespace fanout {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::seconds;
+
+SystemTime At(const char* date) { return *ParseHttpDate(date); }
+
+const SystemTime kNow = At("Sat, 28 Nov 2026 12:00:00 GMT");
+
+// A response received at kNow - resident, with `headers` (Date = its arrival).
+ResponseHead Response(HeaderList headers, int status = 200, seconds resident = seconds(0)) {
+  ResponseHead h;
+  h.status = status;
+  h.received_at = kNow - resident;
+  h.requested_at = h.received_at;
+  h.headers = std::move(headers);
+  if (h.Header("Date").empty()) h.headers.emplace_back("Date", FormatHttpDate(h.received_at));
+  return h;
+}
+
+RequestFacts Request(HeaderList headers = {}) { return RequestFacts::From(headers); }
+
+TEST(HttpDateTest, ParsesTheThreeFormatsAndWritesImfFixdate) {
+  const SystemTime t = At("Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT"), t);
+  EXPECT_EQ(ParseHttpDate("Sun Nov  6 08:49:37 1994"), t);
+  EXPECT_EQ(FormatHttpDate(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_FALSE(ParseHttpDate("0"));
+  EXPECT_FALSE(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 PST"));
+  EXPECT_FALSE(ParseHttpDate("Sun, 32 Nov 1994 08:49:37 GMT"));
+  EXPECT_FALSE(ParseHttpDate(""));
+}
+
+TEST(CacheControlTest, DirectivesAreCaseInsensitiveFirstWinsAndBadNumbersAreZero) {
+  auto cc = CacheControl::Parse({"Max-Age=60, PUBLIC", "max-age=999, s-maxage=\"30\""});
+  EXPECT_EQ(cc.max_age, 60);
+  EXPECT_EQ(cc.s_maxage, 30);
+  EXPECT_TRUE(cc.public_);
+  EXPECT_EQ(CacheControl::Parse({"max-age=abc"}).max_age, 0);
+  auto quoted = CacheControl::Parse({"private=\"a, b\", no-cache"});
+  EXPECT_TRUE(quoted.private_);
+  EXPECT_TRUE(quoted.no_cache);
+  EXPECT_EQ(CacheControl::Parse({"max-stale"}).max_stale,
+            std::numeric_limits<std::int64_t>::max());
+}
+
+TEST(MayStoreTest, FollowsTheSharedCacheRules) {
+  const CachePolicyOptions none;
+  std::string why;
+  EXPECT_TRUE(MayStore(Request(), Response({{"Cache-Control", "max-age=60"}}), none, &why));
+  EXPECT_FALSE(MayStore(Request(), Response({{"Cache-Control", "no-store, max-age=60"}}), none, &why));
+  EXPECT_FALSE(MayStore(Request(), Response({{"Cache-Control", "private, max-age=60"}}), none, &why));
+  EXPECT_FALSE(MayStore(Request({{"Cache-Control", "no-store"}}),
+                        Response({{"Cache-Control", "max-age=60"}}), none, &why));
+  EXPECT_FALSE(MayStore(Request(), Response({{"Cache-Control", "max-age=60"}, {"Vary", "*"}}),
+                        none, &why));
+  // Authorization: only when the response allows it explicitly.
+  const auto auth = Request({{"Authorization", "Basic eDp5"}});
+  EXPECT_FALSE(MayStore(auth, Response({{"Cache-Control", "max-age=60"}}), none, &why));
+  EXPECT_TRUE(MayStore(auth, Response({{"Cache-Control", "public, max-age=60"}}), none, &why));
+  EXPECT_TRUE(MayStore(auth, Response({{"Cache-Control", "s-maxage=60"}}), none, &why));
+  EXPECT_TRUE(MayStore(auth, Response({{"Cache-Control", "must-revalidate, max-age=60"}}), none,
+                       &why));
+  // Status codes: 206 and 304 never; 500 only with explicit freshness.
+  EXPECT_FALSE(MayStore(Request(), Response({{"Cache-Control", "max-age=60"}}, 206), none, &why));
+  EXPECT_FALSE(MayStore(Request(), Response({{"Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT"}}, 500),
+                        none, &why));
+  EXPECT_TRUE(MayStore(Request(), Response({{"Cache-Control", "max-age=60"}}, 500), none, &why));
+  // Nothing to reuse it by: no freshness and no validator.
+  EXPECT_FALSE(MayStore(Request(), Response({}), none, &why));
+  EXPECT_EQ(why, "no freshness and no validator");
+  EXPECT_TRUE(MayStore(Request(), Response({{"ETag", "\"x\""}}), none, &why));
+}
+
+TEST(FreshnessTest, SMaxageThenMaxAgeThenExpiresThenHeuristic) {
+  const CachePolicyOptions none;
+  EXPECT_EQ(FreshnessLifetime(Response({{"Cache-Control", "max-age=60, s-maxage=10"}}), none),
+            seconds(10));
+  EXPECT_EQ(FreshnessLifetime(Response({{"Cache-Control", "max-age=60"},
+                                        {"Expires", "Sat, 28 Nov 2026 13:00:00 GMT"}}), none),
+            seconds(60));
+  EXPECT_EQ(FreshnessLifetime(Response({{"Expires", "Sat, 28 Nov 2026 13:00:00 GMT"}}), none),
+            hours(1));
+  EXPECT_EQ(FreshnessLifetime(Response({{"Expires", "0"}}), none), seconds(0));
+  // Heuristic: 10% of the time since Last-Modified (10 hours -> 1 hour).
+  EXPECT_EQ(FreshnessLifetime(Response({{"Last-Modified", "Sat, 28 Nov 2026 02:00:00 GMT"}}), none),
+            hours(1));
+  // ... only for heuristically cacheable statuses.
+  EXPECT_EQ(FreshnessLifetime(Response({{"Last-Modified", "Sat, 28 Nov 2026 02:00:00 GMT"}}, 500),
+                              none),
+            seconds(0));
+  // A route's default TTL replaces the heuristic, not explicit freshness.
+  CachePolicyOptions ttl;
+  ttl.default_ttl = seconds(300);
+  EXPECT_EQ(FreshnessLifetime(Response({{"Last-Modified", "Sat, 28 Nov 2026 02:00:00 GMT"}}), ttl),
+            seconds(300));
+  EXPECT_EQ(FreshnessLifetime(Response({{"Cache-Control", "max-age=5"}}), ttl), seconds(5));
+  EXPECT_EQ(FreshnessLifetime(Response({}), none), seconds(0));
+}
+
+TEST(AgeTest, CountsUpstreamAgeApparentAgeAndResidentTime) {
+  ResponseHead r = Response({}, 200, seconds(100));
+  EXPECT_EQ(CurrentAge(r, kNow), seconds(100));
+  r.upstream_age = 30;
+  EXPECT_EQ(CurrentAge(r, kNow), seconds(130));
+  // A Date 50 s before arrival (apparent age) outweighs a smaller Age.
+  ResponseHead old = Response({{"Date", FormatHttpDate(kNow - seconds(150))}}, 200, seconds(100));
+  old.upstream_age = 10;
+  EXPECT_EQ(CurrentAge(old, kNow), seconds(150));
+  // Response delay (request sent 5 s before the answer) is added to Age.
+  ResponseHead slow = Response({}, 200, seconds(0));
+  slow.requested_at = slow.received_at - seconds(5);
+  slow.upstream_age = 1;
+  EXPECT_EQ(CurrentAge(slow, kNow), seconds(6));
+}
+
+TEST(ReuseTest, FreshStaleAndRequestDirectives) {
+  const CachePolicyOptions none;
+  const ResponseHead fresh = Response({{"Cache-Control", "max-age=60"}}, 200, seconds(10));
+  const ResponseHead stale = Response({{"Cache-Control", "max-age=60"}}, 200, seconds(100));
+  EXPECT_EQ(DecideReuse(Request(), fresh, none, kNow), Reuse::kFresh);
+  EXPECT_EQ(DecideReuse(Request(), stale, none, kNow), Reuse::kRevalidate);
+  EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "no-cache"}}), fresh, none, kNow),
+            Reuse::kRevalidate);
+  EXPECT_EQ(DecideReuse(Request({{"Pragma", "no-cache"}}), fresh, none, kNow),
+            Reuse::kRevalidate);
+  EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "max-age=5"}}), fresh, none, kNow),
+            Reuse::kRevalidate);
+  EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "min-fresh=55"}}), fresh, none, kNow),
+            Reuse::kRevalidate);
+  EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "max-stale=60"}}), stale, none, kNow),
+            Reuse::kFresh);
+  EXPECT_EQ(DecideReuse(Request(), Response({{"Cache-Control", "no-cache, max-age=60"}}), none,
+                        kNow),
+            Reuse::kRevalidate);
+  // must-revalidate: never stale, whatever the client tolerates.
+  const ResponseHead strict =
+      Response({{"Cache-Control", "max-age=60, must-revalidate"}}, 200, seconds(100));
+  EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "max-stale"}}), strict, none, kNow),
+            Reuse::kRevalidate);
+}
+
+TEST(ReuseTest, StaleWhileRevalidateAndStaleIfErrorFromResponseOrRoute) {
+  const CachePolicyOptions none;
+  const ResponseHead swr =
+      Response({{"Cache-Control", "max-age=60, stale-while-revalidate=100"}}, 200, seconds(100));
+  EXPECT_EQ(DecideReuse(Request(), swr, none, kNow), Reuse::kStaleWhileRevalidate);
+  const ResponseHead too_stale =
+      Response({{"Cache-Control", "max-age=60, stale-while-revalidate=10"}}, 200, seconds(100));
+  EXPECT_EQ(DecideReuse(Request(), too_stale, none, kNow), Reuse::kRevalidate);
+  CachePolicyOptions route;
+  route.stale_while_revalidate = seconds(60);
+  route.stale_if_error = seconds(60);
+  const ResponseHead plain = Response({{"Cache-Control", "max-age=60"}}, 200, seconds(100));
+  EXPECT_EQ(DecideReuse(Request(), plain, route, kNow), Reuse::kStaleWhileRevalidate);
+  EXPECT_TRUE(MayServeStaleOnError(plain, route, kNow));
+  EXPECT_FALSE(MayServeStaleOnError(plain, none, kNow));
+  EXPECT_TRUE(MayServeStaleOnError(
+      Response({{"Cache-Control", "max-age=60, stale-if-error=50"}}, 200, seconds(100)), none,
+      kNow));
+  EXPECT_FALSE(MayServeStaleOnError(
+      Response({{"Cache-Control", "max-age=60, must-revalidate"}}, 200, seconds(100)), route,
+      kNow));
+}
+
+TEST(RevalidationTest, ConditionalHeadersAndRefreshFromA304) {
+  ResponseHead stored = Response({{"ETag", "\"v1\""},
+                                  {"Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT"},
+                                  {"Cache-Control", "max-age=60"},
+                                  {"X-Kept", "yes"}},
+                                 200, seconds(100));
+  stored.content_length = 5;
+  const HeaderList cond = ConditionalHeaders(stored);
+  EXPECT_EQ(HeaderValue(cond, "If-None-Match"), "\"v1\"");
+  EXPECT_EQ(HeaderValue(cond, "If-Modified-Since"), "Mon, 02 Nov 2026 10:00:00 GMT");
+  ResponseHead not_modified = Response({{"Cache-Control", "max-age=120"},
+                                        {"ETag", "\"v1\""},
+                                        {"Content-Length", "0"}},
+                                       304);
+  const ResponseHead refreshed = Refreshed(stored, not_modified);
+  EXPECT_EQ(refreshed.status, 200);
+  EXPECT_EQ(refreshed.content_length, 5u);
+  EXPECT_EQ(HeaderValues(refreshed.headers, "Cache-Control"),
+            std::vector<std::string>{"max-age=120"});
+  EXPECT_EQ(refreshed.Header("X-Kept"), "yes");
+  EXPECT_EQ(refreshed.Header("Content-Length"), "");
+  EXPECT_EQ(refreshed.received_at, kNow);
+  EXPECT_EQ(DecideReuse(Request(), refreshed, {}, kNow), Reuse::kFresh);
+}
+
+TEST(ClientConditionalTest, IfNoneMatchWinsOverIfModifiedSince) {
+  const ResponseHead stored =
+      Response({{"ETag", "W/\"v1\""}, {"Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT"}});
+  EXPECT_TRUE(ClientConditionSatisfied({{"If-None-Match", "\"v0\", \"v1\""}}, stored));
+  EXPECT_TRUE(ClientConditionSatisfied({{"If-None-Match", "*"}}, stored));
+  EXPECT_FALSE(ClientConditionSatisfied(
+      {{"If-None-Match", "\"v2\""}, {"If-Modified-Since", "Tue, 03 Nov 2026 10:00:00 GMT"}},
+      stored));
+  EXPECT_TRUE(ClientConditionSatisfied({{"If-Modified-Since", "Mon, 02 Nov 2026 10:00:00 GMT"}},
+                                       stored));
+  EXPECT_FALSE(ClientConditionSatisfied({{"If-Modified-Since", "Sun, 01 Nov 2026 10:00:00 GMT"}},
+                                        stored));
+  EXPECT_FALSE(ClientConditionSatisfied({{"If-Modified-Since", "garbage"}}, stored));
+  EXPECT_FALSE(ClientConditionSatisfied({{"If-None-Match", "\"v1\""}},
+                                        Response({{"ETag", "\"v1\""}}, 404)));
+}
+
+}  // namespace
+}  // namespace fanout

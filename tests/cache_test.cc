@@ -1,0 +1,280 @@
+// core/Cache: entries on disk across restarts, damaged entries discarded,
+// revalidation coalesced, eviction by size, purge.
+
+#include "core/cache.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace fanout {
+namespace {
+
+namespace fs = std::filesystem;
+using ::fanout::testing::Pattern;
+using ::fanout::testing::TempDir;
+
+ResponseHead Head(std::uint64_t length, const std::string& etag = "\"v1\"") {
+  ResponseHead h;
+  h.status = 200;
+  h.received_at = h.requested_at = std::chrono::system_clock::now();
+  h.headers = {{"ETag", etag}, {"Cache-Control", "max-age=60"}};
+  h.content_length = length;
+  return h;
+}
+
+Reuse Fresh(const ResponseHead&) { return Reuse::kFresh; }
+Reuse Stale(const ResponseHead&) { return Reuse::kRevalidate; }
+Reuse StaleWhileRevalidate(const ResponseHead&) { return Reuse::kStaleWhileRevalidate; }
+
+// All of an entry's body, read through a new reader.
+std::string ReadAll(const std::shared_ptr<Entry>& entry) {
+  auto reader = entry->stream()->OpenReader();
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    auto r = reader->Read(buf, sizeof buf, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    if (!r.status.ok()) break;
+    out.append(buf, r.bytes);
+  }
+  return out;
+}
+
+std::vector<std::string> FilesUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out.push_back(e.path().string());
+  }
+  return out;
+}
+
+class CacheTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Cache> OpenCache(std::uint64_t max_size = 0) {
+    Cache::Options options;
+    options.dir = dir_.path();
+    options.max_size = max_size;
+    options.warn = [this](const std::string& m) { warnings_.push_back(m); };
+    std::unique_ptr<Cache> cache;
+    EXPECT_TRUE(Cache::Open(options, &cache).ok());
+    return cache;
+  }
+
+  // A fetch of `bytes` for key, run to completion and kept.
+  std::shared_ptr<Entry> Store(Cache& cache, const std::string& key, const std::string& bytes,
+                               const std::string& etag = "\"v1\"") {
+    auto acquired = cache.Acquire(key, Fresh);
+    EXPECT_EQ(acquired.lookup, Cache::Lookup::kMiss);
+    Fill(acquired.fetch, bytes, etag);
+    EXPECT_TRUE(cache.Complete(acquired.fetch).ok());
+    return acquired.fetch;
+  }
+
+  static void Fill(const std::shared_ptr<Entry>& entry, const std::string& bytes,
+                   const std::string& etag = "\"v1\"") {
+    entry->PublishHead(Head(bytes.size(), etag), /*shareable=*/true);
+    ASSERT_TRUE(entry->stream()->Append(bytes.data(), bytes.size()).ok());
+    ASSERT_TRUE(entry->stream()->Finish().ok());
+  }
+
+  std::string BodyFileOf(const std::string& key) {
+    EntryMeta meta;
+    EXPECT_TRUE(ReadEntryMeta(cache_path(key), &meta).ok());
+    return fs::path(cache_path(key)).parent_path().string() + "/" + meta.body_file;
+  }
+  // Where the key's metadata file lives.
+  std::string cache_path(const std::string& key) {
+    const std::string h = Sha256Hex(key);
+    return dir_.path() + "/entries/" + h.substr(0, 2) + "/" + h + ".meta";
+  }
+
+  TempDir dir_;
+  std::vector<std::string> warnings_;
+};
+
+TEST_F(CacheTest, StoredEntriesSurviveARestartWithTheirHeadAndBytes) {
+  const std::string body = Pattern(0, 300000);
+  {
+    auto cache = OpenCache();
+    Store(*cache, "http://o/a", body);
+  }
+  auto cache = OpenCache();
+  EXPECT_EQ(cache->stored_count(), 1u);
+  EXPECT_EQ(cache->stored_bytes(), body.size());
+  auto hit = cache->Acquire("http://o/a", Fresh);
+  ASSERT_EQ(hit.lookup, Cache::Lookup::kHit);
+  EXPECT_EQ(hit.entry->head()->Header("ETag"), "\"v1\"");
+  EXPECT_EQ(ReadAll(hit.entry), body);
+  EXPECT_TRUE(warnings_.empty());
+}
+
+TEST_F(CacheTest, DamagedEntriesAndLeftoversAreDiscardedAtOpen) {
+  {
+    auto cache = OpenCache();
+    Store(*cache, "http://o/good", Pattern(0, 1000));
+    Store(*cache, "http://o/truncated", Pattern(0, 1000));
+    Store(*cache, "http://o/garbled", Pattern(0, 1000));
+    Store(*cache, "http://o/no-body", Pattern(0, 1000));
+  }
+  ::truncate(BodyFileOf("http://o/truncated").c_str(), 500);
+  std::ofstream(cache_path("http://o/garbled")) << "{\"version\": 1, \"key\": ";
+  fs::remove(BodyFileOf("http://o/no-body"));
+  const std::string shard = fs::path(cache_path("http://o/good")).parent_path();
+  std::ofstream(shard + "/deadbeef.123.body") << "orphan";    // no metadata names it
+  std::ofstream(shard + "/deadbeef.meta.tmp") << "half";       // interrupted write
+  std::ofstream(dir_.path() + "/tmp/stream-1.part") << "partial";  // a fetch cut short
+
+  auto cache = OpenCache();
+  EXPECT_EQ(cache->stored_count(), 1u);
+  EXPECT_EQ(cache->Acquire("http://o/good", Fresh).lookup, Cache::Lookup::kHit);
+  EXPECT_EQ(warnings_.size(), 3u);  // truncated, garbled, no body: each named
+  // Only the good entry's two files remain.
+  EXPECT_EQ(FilesUnder(dir_.path()).size(), 2u);
+  for (const auto& w : warnings_) EXPECT_NE(w.find(".meta"), std::string::npos) << w;
+}
+
+TEST_F(CacheTest, AFetchInFlightIsNeverAnEntryAfterARestart) {
+  {
+    auto cache = OpenCache();
+    auto miss = cache->Acquire("http://o/partial", Fresh);
+    miss.fetch->PublishHead(Head(1000), true);
+    ASSERT_TRUE(miss.fetch->stream()->Append(Pattern(0, 500).data(), 500).ok());
+    // The process dies here; the next start sees what is on disk.
+    auto again = OpenCache();
+    EXPECT_EQ(again->stored_count(), 0u);
+    EXPECT_EQ(again->Acquire("http://o/partial", Fresh).lookup, Cache::Lookup::kMiss);
+  }
+}
+
+TEST_F(CacheTest, AStaleEntryIsRevalidatedByOneFetchAndA304KeepsItsBody) {
+  auto cache = OpenCache();
+  const std::string body = Pattern(7, 5000);
+  Store(*cache, "http://o/s", body);
+  const std::string body_file = BodyFileOf("http://o/s");
+
+  auto first = cache->Acquire("http://o/s", Stale);
+  ASSERT_EQ(first.lookup, Cache::Lookup::kMiss);
+  ASSERT_TRUE(first.stale && first.fetch);
+  auto second = cache->Acquire("http://o/s", Stale);
+  EXPECT_EQ(second.lookup, Cache::Lookup::kJoin);
+  EXPECT_EQ(second.entry, first.fetch);
+  EXPECT_FALSE(second.fetch) << "one revalidation only";
+
+  // The upstream says 304.
+  ResponseHead refreshed = *first.stale->head();
+  refreshed.headers = {{"ETag", "\"v1\""}, {"Cache-Control", "max-age=120"}};
+  first.fetch->AdoptBody(first.stale->stream());
+  first.fetch->PublishHead(refreshed, true);
+  ASSERT_TRUE(cache->Refresh(first.fetch, first.stale).ok());
+
+  EXPECT_EQ(ReadAll(second.entry), body);
+  auto hit = cache->Acquire("http://o/s", Fresh);
+  ASSERT_EQ(hit.lookup, Cache::Lookup::kHit);
+  EXPECT_EQ(hit.entry->head()->Header("Cache-Control"), "max-age=120");
+  EXPECT_EQ(BodyFileOf("http://o/s"), body_file) << "no new body";
+  EXPECT_EQ(FilesUnder(dir_.path() + "/entries").size(), 2u);
+  // And so it is after a restart.
+  cache.reset();
+  auto reopened = OpenCache();
+  auto after = reopened->Acquire("http://o/s", Fresh);
+  EXPECT_EQ(after.entry->head()->Header("Cache-Control"), "max-age=120");
+  EXPECT_EQ(ReadAll(after.entry), body);
+}
+
+TEST_F(CacheTest, A200OnRevalidationReplacesTheBodyWhileOldReadersFinish) {
+  auto cache = OpenCache();
+  const std::string old_body = Pattern(1, 200000), new_body = Pattern(2, 100000);
+  auto old_entry = Store(*cache, "http://o/r", old_body);
+  const std::string old_file = BodyFileOf("http://o/r");
+  auto old_reader = old_entry->stream()->OpenReader();
+
+  auto reval = cache->Acquire("http://o/r", Stale);
+  Fill(reval.fetch, new_body, "\"v2\"");
+  ASSERT_TRUE(cache->Complete(reval.fetch).ok());
+
+  EXPECT_FALSE(fs::exists(old_file)) << "the replaced body leaves the disk";
+  std::string got(old_body.size(), '\0');
+  auto r = old_reader->ReadAt(0, got.data(), got.size());
+  EXPECT_TRUE(r.status.ok());
+  EXPECT_EQ(got, old_body) << "a reader of the old body reads it to its end";
+  auto hit = cache->Acquire("http://o/r", Fresh);
+  EXPECT_EQ(ReadAll(hit.entry), new_body);
+  EXPECT_EQ(cache->stored_bytes(), new_body.size());
+}
+
+TEST_F(CacheTest, StaleWhileRevalidateServesTheEntryAndStartsOneFetch) {
+  auto cache = OpenCache();
+  Store(*cache, "http://o/w", Pattern(0, 100));
+  auto a = cache->Acquire("http://o/w", StaleWhileRevalidate);
+  EXPECT_EQ(a.lookup, Cache::Lookup::kHit);
+  ASSERT_TRUE(a.fetch);
+  EXPECT_EQ(a.stale, a.entry);
+  auto b = cache->Acquire("http://o/w", StaleWhileRevalidate);
+  EXPECT_EQ(b.lookup, Cache::Lookup::kHit);
+  EXPECT_FALSE(b.fetch) << "the background revalidation is already running";
+}
+
+TEST_F(CacheTest, OnlyIfCachedStartsNothing) {
+  auto cache = OpenCache();
+  auto r = cache->Acquire("http://o/none", Fresh, /*may_fetch=*/false);
+  EXPECT_EQ(r.status.code(), Status::Code::kNotFound);
+  EXPECT_EQ(r.entry, nullptr);
+  EXPECT_EQ(cache->in_flight_count(), 0u);
+  Store(*cache, "http://o/some", Pattern(0, 10));
+  EXPECT_EQ(cache->Acquire("http://o/some", Fresh, false).lookup, Cache::Lookup::kHit);
+  EXPECT_EQ(cache->Acquire("http://o/some", Stale, false).status.code(),
+            Status::Code::kNotFound);
+}
+
+TEST_F(CacheTest, EvictionRemovesLeastRecentlyUsedAndOpenReadersFinish) {
+  auto cache = OpenCache(/*max_size=*/350000);
+  const std::string body = Pattern(3, 100000);
+  auto e1 = Store(*cache, "http://o/1", body);
+  Store(*cache, "http://o/2", body);
+  Store(*cache, "http://o/3", body);
+  auto reader = e1->stream()->OpenReader();
+  // 2 is now the least recently used: 1 was just hit.
+  ASSERT_EQ(cache->Acquire("http://o/1", Fresh).lookup, Cache::Lookup::kHit);
+  Store(*cache, "http://o/4", body);  // 400,000 > 350,000: down to <= 315,000
+  EXPECT_EQ(cache->stored_bytes(), 300000u);
+  EXPECT_EQ(cache->Acquire("http://o/2", Fresh).lookup, Cache::Lookup::kMiss);
+  EXPECT_EQ(cache->Acquire("http://o/1", Fresh).lookup, Cache::Lookup::kHit);
+  EXPECT_EQ(cache->Acquire("http://o/4", Fresh).lookup, Cache::Lookup::kHit);
+  Store(*cache, "http://o/5", body);  // order now 5, 4, 1, 3: 3 goes
+  EXPECT_EQ(cache->Acquire("http://o/3", Fresh).lookup, Cache::Lookup::kMiss);
+  std::string got(body.size(), '\0');
+  EXPECT_TRUE(reader->ReadAt(0, got.data(), got.size()).status.ok());
+  EXPECT_EQ(got, body);
+}
+
+TEST_F(CacheTest, PurgeDuringAFetchLetsItsReadersFinishAndKeepsNothing) {
+  auto cache = OpenCache();
+  auto miss = cache->Acquire("http://o/p", Fresh);
+  auto reader = miss.fetch->stream()->OpenReader();
+  EXPECT_TRUE(cache->Purge("http://o/p"));
+  EXPECT_EQ(cache->Acquire("http://o/p", Fresh).lookup, Cache::Lookup::kMiss)
+      << "a request after the purge starts afresh";
+  Fill(miss.fetch, Pattern(0, 5000));
+  EXPECT_EQ(cache->Complete(miss.fetch).code(), Status::Code::kNotFound);
+  std::string got(5000, '\0');
+  EXPECT_TRUE(reader->ReadAt(0, got.data(), got.size()).status.ok());
+  EXPECT_EQ(got, Pattern(0, 5000));
+  EXPECT_TRUE(FilesUnder(dir_.path() + "/entries").empty());
+}
+
+TEST_F(CacheTest, PurgeAllRemovesEveryEntryFromIndexAndDisk) {
+  auto cache = OpenCache();
+  for (int i = 0; i < 5; ++i) Store(*cache, "http://o/" + std::to_string(i), Pattern(i, 100));
+  EXPECT_EQ(cache->PurgeAll(), 5u);
+  EXPECT_EQ(cache->stored_count(), 0u);
+  EXPECT_TRUE(FilesUnder(dir_.path() + "/entries").empty());
+}
+
+}  // namespace
+}  // namespace fanout

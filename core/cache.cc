@@ -212,9 +212,15 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
     }
   }
   if (flight != in_flight_.end()) {
-    if (!may_fetch && !flight->second->complete()) return nothing();
+    // A fetch that has just completed (being made durable) is a hit if its
+    // response is fresh for this request; otherwise it is joined as it is:
+    // it was validated a moment ago, and a second fetch would only race it.
+    const auto head = flight->second->head();
+    const bool hit =
+        flight->second->complete() && head && judge(*head) != Reuse::kRevalidate;
+    if (!may_fetch && !hit) return nothing();
     r.entry = flight->second;
-    r.lookup = r.entry->complete() ? Lookup::kHit : Lookup::kJoin;
+    r.lookup = hit ? Lookup::kHit : Lookup::kJoin;
     return r;
   }
   if (!may_fetch) return nothing();

@@ -68,6 +68,7 @@ void AdminServer::Install() {
                       {"size", e.body_length},
                       {"age", age},
                       {"fresh_for", lifetime - age},
+                      {"etag", e.head.Header("ETag")},
                       {"hits", e.hits}});
     }
     reply(res, list);

@@ -3,7 +3,8 @@
 //
 //   GET  /entries            the stored entries, most recently used first:
 //                            [{"key", "status", "size", "age", "fresh_for",
-//                              "hits"}] (ages in seconds; fresh_for < 0: stale)
+//                              "etag", "hits"}] (ages in seconds; fresh_for < 0:
+//                            stale)
 //   POST /purge?url=U        removes one entry; U is a client path ("/a/b?q",
 //   DELETE /entries?url=U    mapped through the routes) or a cache key (the
 //                            upstream URL). A fetch in flight for it is

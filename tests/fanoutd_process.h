@@ -78,6 +78,9 @@ class FanoutdProcess {
     args.insert(args.begin(), {FANOUTD_BINARY, "--listen", "127.0.0.1:0", "--cache-dir",
                                dir + "/cache", "--log-level", "info", "--admin-listen",
                                "127.0.0.1:0"});
+    // Emptied here, not only in the child: a restart must not find the
+    // previous run's "listening on" line before the child truncates it.
+    std::ofstream(log_path_, std::ios::trunc).close();
     pid_ = Spawn(args, log_path_);
     const std::regex listening("fanoutd .* listening on 127\\.0\\.0\\.1:([0-9]+)");
     const std::regex admin("admin interface listening on 127\\.0\\.0\\.1:([0-9]+)");
@@ -109,6 +112,14 @@ class FanoutdProcess {
     const int code = WaitForExit(pid_, std::chrono::seconds(10));
     pid_ = -1;
     return code;
+  }
+
+  // SIGKILL: the process dies wherever it is, as in a crash.
+  void Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    WaitForExit(pid_, std::chrono::seconds(10));
+    pid_ = -1;
   }
 
   ~FanoutdProcess() { Stop(); }

@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "bench/origin/origin_server.h"
+#include "tests/fanoutd_fixture.h"
 #include "tests/fanoutd_process.h"
 #include "tests/test_util.h"
 
@@ -29,140 +30,12 @@ namespace fanout {
 namespace {
 
 using ::fanout::testing::FanoutdProcess;
+using ::fanout::testing::FanoutdTest;
+using ::fanout::testing::Fetched;
+using ::fanout::testing::RawConnection;
 using ::fanout::testing::TempDir;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-struct Fetched {
-  int status = 0;
-  std::string x_cache;
-  std::string body;
-  httplib::Headers headers;
-  bool transfer_ok = false;  // the body arrived with a proper end
-  Clock::time_point started, first_byte, done;
-};
-
-class FanoutdTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    origin_port_ = origin_.Start("127.0.0.1", 0);
-    ASSERT_GT(origin_port_, 0);
-  }
-
-  void StartFanoutd(std::vector<std::string> extra = {}) {
-    if (std::find(extra.begin(), extra.end(), "--config") == extra.end() &&
-        std::find(extra.begin(), extra.end(), "--upstream") == extra.end()) {
-      extra.push_back("--upstream");
-      extra.push_back("http://127.0.0.1:" + std::to_string(origin_port_));
-    }
-    ASSERT_TRUE(fanoutd_.Start(dir_.path(), extra)) << fanoutd_.log();
-  }
-
-  std::string WriteConfig(const std::string& json) {
-    const std::string path = dir_.path() + "/fanout.json";
-    std::ofstream(path) << json;
-    return path;
-  }
-
-  // One real HTTP client request through fanoutd, streaming the body.
-  Fetched Get(const std::string& target, httplib::Headers headers = {},
-              std::size_t stop_after = SIZE_MAX, const std::string& method = "GET") {
-    httplib::Client client("127.0.0.1", fanoutd_.port());
-    client.set_read_timeout(60, 0);
-    client.set_decompress(false);
-    Fetched f;
-    f.started = Clock::now();
-    httplib::Request req;
-    req.method = method;
-    req.path = target;
-    req.headers = headers;
-    req.response_handler = [&](const httplib::Response& res) {
-      f.status = res.status;
-      f.x_cache = res.get_header_value("X-Cache");
-      f.headers = res.headers;
-      return true;
-    };
-    req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
-      if (f.body.empty()) f.first_byte = Clock::now();
-      f.body.append(d, n);
-      return f.body.size() < stop_after;
-    };
-    auto res = client.send(req);
-    f.done = Clock::now();
-    f.transfer_ok = static_cast<bool>(res);
-    if (res && f.status == 0) f.status = res->status;
-    if (res && f.x_cache.empty()) f.x_cache = res->get_header_value("X-Cache");
-    if (res && f.body.empty() && !res->body.empty()) f.body = res->body;
-    return f;
-  }
-
-  // Waits until the fetch for target has finished and the entry is a hit,
-  // asking with HEAD (which changes nothing).
-  void WaitUntilHit(const std::string& target) {
-    httplib::Client client("127.0.0.1", fanoutd_.port());
-    ASSERT_TRUE(::fanout::testing::WaitFor([&] {
-      auto res = client.Head(target.c_str());
-      return res && res->get_header_value("X-Cache") == "HIT";
-    }));
-  }
-
-  std::string Url(const std::string& target) const {
-    return "http://127.0.0.1:" + std::to_string(fanoutd_.port()) + target;
-  }
-
-  // Runs `n` clients for `target`, client i starting i*spacing after the
-  // first, and returns what each got.
-  std::vector<Fetched> ManyClients(const std::string& target, int n,
-                                   std::chrono::milliseconds spacing) {
-    std::vector<Fetched> results(n);
-    std::vector<std::thread> threads;
-    const auto t0 = Clock::now();
-    for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&, i] {
-        std::this_thread::sleep_until(t0 + i * spacing);
-        results[i] = Get(target);
-      });
-    }
-    for (auto& t : threads) t.join();
-    return results;
-  }
-
-  void CheckFanOut(const std::string& path, const std::string& query, std::uint64_t size) {
-    const std::string target = path + "?" + query;
-    auto results = ManyClients(target, 50, 20ms);  // spread over the first second
-    EXPECT_EQ(origin_.Count(target), 1) << "exactly one upstream fetch";
-    const std::string expected = OriginServer::OriginBody(path, size);
-    int misses = 0, joins = 0;
-    Clock::time_point fetch_done = Clock::time_point::min();
-    for (const auto& r : results) {
-      EXPECT_EQ(r.status, 200);
-      EXPECT_TRUE(r.transfer_ok);
-      EXPECT_TRUE(r.body == expected) << "body differs (" << r.body.size() << " bytes)";
-      misses += r.x_cache == "MISS";
-      joins += r.x_cache == "JOIN";
-      if (r.x_cache == "MISS") fetch_done = r.done;
-    }
-    EXPECT_EQ(misses, 1);
-    EXPECT_EQ(joins, 49) << "every client arrived during the 2 s transfer";
-    // Joiners stream: each got its first byte while the fetch still ran.
-    for (const auto& r : results) {
-      if (r.x_cache == "JOIN") {
-        EXPECT_LT(r.first_byte, fetch_done - 500ms)
-            << "a joiner waited for the fetch instead of streaming";
-      }
-    }
-    WaitUntilHit(target);
-    Fetched later = Get(target);
-    EXPECT_EQ(later.x_cache, "HIT");
-    EXPECT_TRUE(later.body == expected);
-    EXPECT_EQ(origin_.Count(target), 1);
-  }
-
-  TempDir dir_;
-  OriginServer origin_;
-  int origin_port_ = 0;
-  FanoutdProcess fanoutd_;
-};
 
 TEST_F(FanoutdTest, FiftyConcurrentClientsCauseOneUpstreamFetch) {
   StartFanoutd();
@@ -521,45 +394,6 @@ TEST_F(FanoutdTest, EntryFilesAreNamedByKeyHashNeverByRequestPath) {
 }
 
 // A raw loopback connection to fanoutd, for what httplib's client hides.
-class RawConnection {
- public:
-  explicit RawConnection(int port, int receive_buffer = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (receive_buffer > 0) {
-      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{30, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~RawConnection() { ::close(fd_); }
-  bool connected() const { return connected_; }
-  bool Send(const std::string& bytes) {
-    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-           static_cast<ssize_t>(bytes.size());
-  }
-  // Reads until `done(received)` holds or the peer closes / 30 s pass.
-  template <typename Done>
-  std::string ReadUntil(Done done) {
-    std::string got;
-    char buf[65536];
-    while (!done(got)) {
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      got.append(buf, static_cast<std::size_t>(n));
-    }
-    return got;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
-
 std::size_t Count(const std::string& haystack, const std::string& needle) {
   std::size_t n = 0;
   for (auto at = haystack.find(needle); at != std::string::npos;

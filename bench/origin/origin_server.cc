@@ -232,6 +232,7 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   if (req.has_param("cc")) res.set_header("Cache-Control", req.get_param_value("cc"));
   if (req.has_param("expires")) res.set_header("Expires", req.get_param_value("expires"));
   if (req.has_param("vary")) res.set_header("Vary", req.get_param_value("vary"));
+  if (req.has_param("location")) res.set_header("Location", req.get_param_value("location"));
   // Conditional GETs: 304 when the client's validator is current.
   const std::string inm = req.get_header_value("If-None-Match");
   const std::string ims = req.get_header_value("If-Modified-Since");

@@ -1,0 +1,416 @@
+// Integration tests of the persistent cache (issue 5): the real fanoutd in
+// front of the test origin — restarts, crashes, RFC 9111 freshness and
+// revalidation, client conditionals, invalidation, eviction, purge.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/fanoutd_fixture.h"
+
+namespace fanout {
+namespace {
+
+namespace fs = std::filesystem;
+using ::fanout::testing::Fetched;
+using ::fanout::testing::RawConnection;
+using ::fanout::testing::WaitFor;
+using namespace std::chrono_literals;
+
+class CacheIntegrationTest : public ::fanout::testing::FanoutdTest {
+ protected:
+  // fanoutd with one route "/" to the origin and these extra route keys
+  // and top-level keys (JSON fragments, may be empty).
+  void StartWith(const std::string& route_extra, const std::string& top_extra = "") {
+    const std::string config = WriteConfig(
+        "{\"routes\": [{\"prefix\": \"/\", \"upstream\": \"http://127.0.0.1:" +
+        std::to_string(origin_port_) + "\"" + (route_extra.empty() ? "" : ", " + route_extra) +
+        "}]" + (top_extra.empty() ? "" : ", " + top_extra) + "}");
+    StartFanoutd({"--config", config});
+  }
+
+  httplib::Client Admin() {
+    httplib::Client admin("127.0.0.1", fanoutd_.admin_port());
+    admin.set_read_timeout(10, 0);
+    return admin;
+  }
+
+  nlohmann::json Entries() {
+    auto res = Admin().Get("/entries");
+    EXPECT_TRUE(res && res->status == 200);
+    return res ? nlohmann::json::parse(res->body) : nlohmann::json::array();
+  }
+
+  std::string Key(const std::string& target) const {
+    return "http://127.0.0.1:" + std::to_string(origin_port_) + target;
+  }
+
+  // Waits until the admin interface lists target as stored.
+  void WaitStored(const std::string& target) {
+    ASSERT_TRUE(WaitFor([&] {
+      for (const auto& e : Entries()) {
+        if (e["key"] == Key(target)) return true;
+      }
+      return false;
+    }));
+  }
+
+  std::vector<std::string> CacheFiles(const std::string& sub) {
+    std::vector<std::string> out;
+    if (!fs::exists(dir_.path() + "/cache/" + sub)) return out;
+    for (const auto& e : fs::recursive_directory_iterator(dir_.path() + "/cache/" + sub)) {
+      if (e.is_regular_file()) out.push_back(e.path());
+    }
+    return out;
+  }
+};
+
+TEST_F(CacheIntegrationTest, RestartKeepsEntriesAndDropsDamagedOnes) {
+  StartFanoutd();
+  const std::vector<std::string> targets = {"/keep.bin?size=300000", "/cut.bin?size=300000",
+                                            "/bad.bin?size=300000"};
+  for (const auto& t : targets) ASSERT_EQ(Get(t).x_cache, "MISS");
+  for (const auto& t : targets) WaitStored(t);
+  ASSERT_TRUE(WaitFor([&] { return CacheFiles("entries").size() == 6; }));
+  fanoutd_.Stop();
+  // Damage two entries by hand: truncate one body, garble one metadata file.
+  for (const auto& path : CacheFiles("entries")) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    if (path.ends_with(".meta") && text.find("/cut.bin") != std::string::npos) {
+      const std::string body = path.substr(0, path.rfind('/') + 1) +
+                               nlohmann::json::parse(text)["body_file"].get<std::string>();
+      ASSERT_EQ(::truncate(body.c_str(), 1000), 0);
+    }
+    if (path.ends_with(".meta") && text.find("/bad.bin") != std::string::npos) {
+      std::ofstream(path) << "{\"version\": 1, \"key\": \"garbage";
+    }
+  }
+  StartFanoutd();
+  Fetched kept = Get("/keep.bin?size=300000");
+  EXPECT_EQ(kept.x_cache, "HIT");
+  EXPECT_EQ(kept.body, OriginServer::OriginBody("/keep.bin", 300000));
+  EXPECT_EQ(origin_.Count("/keep.bin?size=300000"), 1) << "the origin is not asked again";
+  for (const std::string damaged : {"/cut.bin", "/bad.bin"}) {
+    Fetched f = Get(damaged + "?size=300000");
+    EXPECT_EQ(f.x_cache, "MISS") << damaged << " must not be served from a damaged entry";
+    EXPECT_EQ(f.body, OriginServer::OriginBody(damaged, 300000));
+    EXPECT_EQ(origin_.Count(damaged + "?size=300000"), 2);
+  }
+  EXPECT_NE(fanoutd_.log().find("discarding damaged cache entry"), std::string::npos);
+}
+
+TEST_F(CacheIntegrationTest, KillDuringAFetchLeavesNoPartialEntry) {
+  StartFanoutd();
+  const std::string target = "/crash.bin?size=20000000&rate=10MB";
+  // A client reads the first megabyte of a 2 s fetch; then fanoutd dies.
+  Fetched partial = Get(target, {}, /*stop_after=*/1 << 20);
+  EXPECT_GE(partial.body.size(), 1u << 20);
+  fanoutd_.Kill();
+  EXPECT_FALSE(CacheFiles("tmp").empty()) << "the stream file was being written";
+  StartFanoutd();
+  EXPECT_TRUE(CacheFiles("tmp").empty()) << "start-up deletes partial stream files";
+  Fetched again = Get("/crash.bin?size=300000");
+  EXPECT_EQ(again.x_cache, "MISS");
+  Fetched full = Get(target);
+  EXPECT_EQ(full.x_cache, "MISS") << "a partial body is never an entry";
+  EXPECT_TRUE(full.body == OriginServer::OriginBody("/crash.bin", 20000000));
+  EXPECT_EQ(origin_.Count(target), 2);
+}
+
+TEST_F(CacheIntegrationTest, CacheControlDecidesWhatIsStored) {
+  StartFanoutd();
+  struct Case {
+    std::string query;
+    bool stored;
+  };
+  const std::vector<Case> cases = {
+      {"cc=max-age%3D600", true},
+      {"cc=s-maxage%3D600", true},
+      {"cc=public%2Cmax-age%3D600", true},
+      {"cc=no-store", false},
+      {"cc=private%2Cmax-age%3D600", false},
+      {"no_lm=1&no_etag=1", false},                       // no freshness, no validator
+      {"expires=Sat%2C%2001%20Jan%202000%2000:00:00%20GMT&no_lm=1&no_etag=1", false},
+      {"set_cookie=1&cc=max-age%3D600", false},
+      {"vary=*&cc=max-age%3D600", false},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const std::string target = "/cc" + std::to_string(i) + "?size=1000&" + cases[i].query;
+    ASSERT_EQ(Get(target).status, 200) << target;
+    if (cases[i].stored) WaitStored(target);
+    Fetched second = Get(target);
+    EXPECT_EQ(second.x_cache, cases[i].stored ? "HIT" : "MISS") << target;
+    EXPECT_EQ(origin_.Count(target), cases[i].stored ? 1 : 2) << target;
+    EXPECT_EQ(second.body, OriginServer::OriginBody("/cc" + std::to_string(i), 1000));
+  }
+  // The request's no-store: neither this response nor its reuse.
+  const std::string target = "/req-no-store?size=1000&cc=max-age%3D600";
+  Get(target, {{"Cache-Control", "no-store"}});
+  EXPECT_EQ(Get(target).x_cache, "MISS");
+  EXPECT_EQ(origin_.Count(target), 2);
+}
+
+TEST_F(CacheIntegrationTest, AStaleEntryIsRevalidatedAndA304RefreshesIt) {
+  StartFanoutd();
+  // max-age=1: fresh now, stale a second later.
+  const std::string target = "/fresh.bin?size=200000&cc=max-age%3D1";
+  ASSERT_EQ(Get(target).x_cache, "MISS");
+  WaitStored(target);
+  EXPECT_EQ(Get(target).x_cache, "HIT");
+  // Until the admin interface reports it stale (not a guessed sleep).
+  ASSERT_TRUE(WaitFor([&] {
+    auto entries = Entries();
+    return !entries.empty() && entries[0]["fresh_for"].get<long>() < 0;
+  }, 5s));
+  Fetched revalidated = Get(target);
+  EXPECT_EQ(revalidated.x_cache, "REVALIDATE");
+  EXPECT_EQ(revalidated.status, 200);
+  EXPECT_TRUE(revalidated.body == OriginServer::OriginBody("/fresh.bin", 200000));
+  EXPECT_EQ(origin_.Count(target), 2);
+  EXPECT_EQ(origin_.ConditionalCount(target), 1) << "one conditional request, answered 304";
+  const auto sent = origin_.LastHeaders(target);
+  EXPECT_EQ(sent.count("If-None-Match"), 1u);
+  // Refreshed: a hit again, with the body it had.
+  Fetched hit = Get(target);
+  EXPECT_EQ(hit.x_cache, "HIT");
+  EXPECT_TRUE(hit.body == revalidated.body);
+  EXPECT_EQ(origin_.Count(target), 2);
+}
+
+TEST_F(CacheIntegrationTest, A200OnRevalidationReplacesTheBody) {
+  StartFanoutd();
+  const std::string target = "/changing.bin?size=100000&cc=max-age%3D0";
+  ASSERT_EQ(Get(target).body, OriginServer::OriginBody("/changing.bin", 100000));
+  WaitStored(target);
+  const std::string old_etag = Entries()[0]["etag"];
+  origin_.SetVersion("/changing.bin", 1);
+  const std::string v1 = OriginServer::OriginBody(OriginServer::VersionedPath("/changing.bin", 1),
+                                                  100000);
+  Fetched changed = Get(target);
+  EXPECT_EQ(changed.x_cache, "REVALIDATE");
+  EXPECT_TRUE(changed.body == v1);
+  // Stored now: the new body under the new validator.
+  ASSERT_TRUE(WaitFor([&] {
+    auto entries = Entries();
+    return entries.size() == 1 && entries[0]["etag"] != old_etag;
+  }));
+  // max-age=0 revalidates every time: a 304 now, and the new body.
+  Fetched again = Get(target);
+  EXPECT_EQ(again.x_cache, "REVALIDATE");
+  EXPECT_TRUE(again.body == v1);
+  EXPECT_EQ(origin_.ConditionalCount(target), 2);
+}
+
+TEST_F(CacheIntegrationTest, TwentyConcurrentRequestsOnAStaleEntryCauseOneRevalidation) {
+  StartFanoutd();
+  // Every origin answer takes 500 ms, so the 20 requests meet one
+  // revalidation in flight.
+  const std::string target = "/stale20.bin?size=500000&cc=max-age%3D0&delay_ms=500";
+  ASSERT_EQ(Get(target).x_cache, "MISS");
+  WaitStored(target);
+  const int before = origin_.Count(target);
+  auto results = ManyClients(target, 20, 0ms);
+  EXPECT_EQ(origin_.Count(target) - before, 1);
+  EXPECT_EQ(origin_.ConditionalCount(target), 1);
+  const std::string expected = OriginServer::OriginBody("/stale20.bin", 500000);
+  int revalidate = 0, join = 0;
+  for (const auto& r : results) {
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.body == expected);
+    revalidate += r.x_cache == "REVALIDATE";
+    join += r.x_cache == "JOIN";
+  }
+  EXPECT_EQ(revalidate, 1);
+  EXPECT_EQ(join, 19);
+}
+
+TEST_F(CacheIntegrationTest, ClientConditionalRequestsGet304WithoutABody) {
+  StartFanoutd();
+  const std::string target = "/cond.bin?size=5000&cc=max-age%3D600";
+  Fetched first = Get(target);
+  WaitStored(target);
+  const std::string etag = first.headers.find("ETag")->second;
+  Fetched not_modified = Get(target, {{"If-None-Match", etag}});
+  EXPECT_EQ(not_modified.status, 304);
+  EXPECT_TRUE(not_modified.body.empty());
+  EXPECT_EQ(not_modified.headers.find("ETag")->second, etag);
+  EXPECT_EQ(Get(target, {{"If-None-Match", "\"other\""}}).status, 200);
+  EXPECT_EQ(Get(target, {{"If-Modified-Since", "Mon, 02 Nov 2026 10:00:00 GMT"}}).status, 304);
+  EXPECT_EQ(Get(target, {{"If-Modified-Since", "Sun, 01 Nov 2026 10:00:00 GMT"}}).status, 200);
+  EXPECT_EQ(origin_.Count(target), 1) << "all answered from the entry";
+}
+
+TEST_F(CacheIntegrationTest, UnsafeRequestsInvalidateTheirTargetAndLocation) {
+  StartFanoutd();
+  const std::string page = "/page?size=1000&cc=max-age%3D600";
+  // No percent-escapes in this one: cpp-httplib 0.11.4 decodes every
+  // header value it parses, Location included (see docs/caching.md).
+  const std::string other = "/other?size=1000";
+  Get(page);
+  Get(other);
+  WaitStored(page);
+  WaitStored(other);
+  // A POST to the page whose answer points (Location) at the other URL.
+  httplib::Client client("127.0.0.1", fanoutd_.port());
+  auto post = client.Post("/page?size=1000&cc=max-age%3D600&location=" +
+                              httplib::detail::encode_query_param(other),
+                          "x=1", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 200);
+  // The POST's own target differs (its query), so purge the page by a
+  // POST to exactly its URL too.
+  auto post_page = client.Post(page.c_str(), "x=1", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(post_page && post_page->status == 200);
+  EXPECT_EQ(Get(page).x_cache, "MISS");
+  EXPECT_EQ(Get(other).x_cache, "MISS") << "the Location URL is invalidated too";
+  // A failed unsafe request invalidates nothing.
+  WaitStored(page);
+  auto failed = client.Post((page + "&status=500").c_str(), "x", "text/plain");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(Get(page).x_cache, "HIT");
+}
+
+TEST_F(CacheIntegrationTest, EvictionKeepsRecentlyUsedEntriesAndNeverBreaksAReader) {
+  StartWith("", "\"max_cache_size\": 3500000");
+  auto target = [](int i) { return "/e" + std::to_string(i) + "?size=1000000&cc=max-age%3D600"; };
+  for (int i = 1; i <= 3; ++i) {
+    Get(target(i));
+    WaitStored(target(i));
+  }
+  // A slow client starts reading entry 1; then 3 and 2 are used, so 1 is
+  // the least recently used while its reader is in the middle of it.
+  RawConnection slow(fanoutd_.port(), 16 * 1024);
+  ASSERT_TRUE(slow.Send("GET " + target(1) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string got = slow.ReadUntil([](const std::string& s) { return s.size() >= 100000; });
+  EXPECT_EQ(Get(target(3)).x_cache, "HIT");
+  EXPECT_EQ(Get(target(2)).x_cache, "HIT");
+  Get(target(4));  // 4 MB > 3.5 MB: evicted down to 3.15 MB
+  auto keys = [&] {
+    std::set<std::string> out;
+    for (const auto& e : Entries()) out.insert(e["key"].get<std::string>());
+    return out;
+  };
+  ASSERT_TRUE(WaitFor([&] { return keys().count(Key(target(4))) == 1; }));
+  EXPECT_EQ(keys(), (std::set<std::string>{Key(target(2)), Key(target(3)), Key(target(4))}));
+  // The reader of the evicted entry still gets every byte.
+  const auto head_end = got.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  const std::size_t total = head_end + 4 + 1000000;
+  got += slow.ReadUntil([&](const std::string& s) { return got.size() + s.size() >= total; });
+  EXPECT_TRUE(got.substr(head_end + 4) == OriginServer::OriginBody("/e1", 1000000));
+  EXPECT_EQ(Get(target(1)).x_cache, "MISS");
+  EXPECT_EQ(Get(target(3)).x_cache, "HIT");
+}
+
+TEST_F(CacheIntegrationTest, ObjectsOverMaxObjectSizeAreStreamedButNotKept) {
+  StartWith("", "\"max_object_size\": \"100KiB\"");
+  const std::string big = "/big.bin?size=1000000&cc=max-age%3D600";
+  const std::string chunked = "/bigc.bin?size=1000000&chunked=1&cc=max-age%3D600";
+  for (const auto& t : {big, chunked}) {
+    Fetched f = Get(t);
+    EXPECT_TRUE(f.body == OriginServer::OriginBody(t.substr(0, t.find('?')), 1000000));
+    EXPECT_EQ(Get(t).x_cache, "MISS") << t;
+  }
+  const std::string small = "/small.bin?size=1000&cc=max-age%3D600";
+  Get(small);
+  WaitStored(small);
+}
+
+TEST_F(CacheIntegrationTest, AdminListsAndPurgesEntriesEvenDuringAFetch) {
+  StartFanoutd();
+  const std::string a = "/a.bin?size=1000&cc=max-age%3D600";
+  Get(a);
+  WaitStored(a);
+  Get(a);
+  auto entries = Entries();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0]["size"], 1000);
+  EXPECT_EQ(entries[0]["status"], 200);
+  EXPECT_GE(entries[0]["hits"].get<int>(), 1);
+  EXPECT_GT(entries[0]["fresh_for"].get<long>(), 500);
+  auto purged = Admin().Post("/purge?url=" + httplib::detail::encode_query_param(a), "", "text/plain");
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(purged->status, 200);
+  EXPECT_TRUE(Entries().empty());
+  EXPECT_EQ(Get(a).x_cache, "MISS");
+  // Purge while the fetch runs: the reader finishes, nothing is kept.
+  const std::string slow = "/slowp.bin?size=4000000&rate=8MB&cc=max-age%3D600";
+  std::thread client([&] {
+    Fetched f = Get(slow);
+    EXPECT_TRUE(f.transfer_ok);
+    EXPECT_TRUE(f.body == OriginServer::OriginBody("/slowp.bin", 4000000));
+  });
+  ASSERT_TRUE(WaitFor([&] { return origin_.Count(slow) == 1; }));
+  auto during = Admin().Post("/purge?url=" + httplib::detail::encode_query_param(slow), "", "text/plain");
+  ASSERT_TRUE(during);
+  EXPECT_EQ(during->status, 200);
+  client.join();
+  EXPECT_EQ(Get(slow).x_cache, "MISS") << "the purged fetch was not kept";
+  auto all = Admin().Post("/purge-all", "", "text/plain");
+  ASSERT_TRUE(all && all->status == 200);
+  EXPECT_EQ(Admin().Post("/purge", "", "text/plain")->status, 400);
+}
+
+TEST_F(CacheIntegrationTest, StaleIfErrorServesTheEntryWhenTheOriginIsDown) {
+  StartWith("\"stale_if_error\": \"1h\"");
+  const std::string target = "/sie.bin?size=10000&cc=max-age%3D0";
+  Get(target);
+  WaitStored(target);
+  origin_.Stop();
+  Fetched f = Get(target);
+  EXPECT_EQ(f.status, 200);
+  EXPECT_EQ(f.body, OriginServer::OriginBody("/sie.bin", 10000));
+}
+
+TEST_F(CacheIntegrationTest, WithoutStaleIfErrorAFailedRevalidationIsAGatewayError) {
+  StartFanoutd();
+  const std::string target = "/nosie.bin?size=10000&cc=max-age%3D0";
+  Get(target);
+  WaitStored(target);
+  origin_.Stop();
+  EXPECT_EQ(Get(target).status, 502);
+}
+
+TEST_F(CacheIntegrationTest, StaleWhileRevalidateAnswersAtOnceAndRefreshesBehind) {
+  StartWith("\"stale_while_revalidate\": \"1h\"");
+  const std::string target = "/swr.bin?size=10000&cc=max-age%3D0&delay_ms=300";
+  Get(target);
+  WaitStored(target);
+  Fetched f = Get(target);
+  EXPECT_EQ(f.x_cache, "STALE");
+  EXPECT_EQ(f.body, OriginServer::OriginBody("/swr.bin", 10000));
+  EXPECT_LT(f.done - f.started, 300ms) << "answered before the origin could";
+  ASSERT_TRUE(WaitFor([&] { return origin_.ConditionalCount(target) == 1; }));
+}
+
+TEST_F(CacheIntegrationTest, OnlyIfCachedIs504WhenNotStored) {
+  StartFanoutd();
+  const std::string target = "/oic.bin?size=100&cc=max-age%3D600";
+  EXPECT_EQ(Get(target, {{"Cache-Control", "only-if-cached"}}).status, 504);
+  EXPECT_EQ(origin_.Count(target), 0);
+  Get(target);
+  WaitStored(target);
+  EXPECT_EQ(Get(target, {{"Cache-Control", "only-if-cached"}}).status, 200);
+}
+
+TEST_F(CacheIntegrationTest, AgeIsSentOnEveryCachedResponse) {
+  StartFanoutd();
+  const std::string target = "/age.bin?size=100&cc=max-age%3D600";
+  Get(target);
+  WaitStored(target);
+  Fetched hit = Get(target);
+  ASSERT_EQ(hit.headers.count("Age"), 1u);
+  EXPECT_GE(std::stol(hit.headers.find("Age")->second), 0);
+}
+
+}  // namespace
+}  // namespace fanout

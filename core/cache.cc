@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <iterator>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -66,60 +69,98 @@ Status Cache::Open(const Options& options, std::unique_ptr<Cache>* out) {
   return Status::Ok();
 }
 
-Status Cache::Load() {
+namespace {
+
+// What one shard directory of entries/ holds.
+struct ShardScan {
   std::vector<EntryMeta> loaded;
-  std::vector<std::string> doomed;
+  std::vector<std::string> doomed;    // files to delete
+  std::vector<std::string> warnings;  // damaged entries, by metadata file
+  Status status;
+};
+
+// Reads every metadata file of one shard, checks its body, and sorts the
+// rest into files to delete. Bodies live beside their metadata, so a body
+// no metadata of this shard names is unreferenced.
+ShardScan ScanShard(const fs::path& shard) {
+  ShardScan scan;
   std::unordered_set<std::string> referenced;
   std::vector<std::string> bodies;
   std::error_code ec;
-  for (fs::directory_iterator sub(entries_dir_, ec), end; !ec && sub != end; sub.increment(ec)) {
-    if (!sub->is_directory()) {
-      doomed.push_back(sub->path());
+  for (fs::directory_iterator f(shard, ec), end; !ec && f != end; f.increment(ec)) {
+    const std::string path = f->path();
+    const std::string name = f->path().filename();
+    if (EndsWith(name, ".body")) {
+      bodies.push_back(path);
       continue;
     }
-    std::error_code ec2;
-    for (fs::directory_iterator f(sub->path(), ec2); !ec2 && f != end; f.increment(ec2)) {
-      const std::string path = f->path();
-      const std::string name = f->path().filename();
-      if (EndsWith(name, ".body")) {
-        bodies.push_back(path);
-        continue;
-      }
-      if (!EndsWith(name, ".meta")) {
-        doomed.push_back(path);  // *.tmp of an interrupted metadata write, strays
-        continue;
-      }
-      EntryMeta meta;
-      Status st = ReadEntryMeta(path, &meta);
-      if (st.ok() && Sha256Hex(meta.key) + ".meta" != name) {
-        st = Status::Corruption(path + ": belongs to another key");
-      }
-      if (st.ok()) {
-        struct stat body;
-        const std::string body_path = sub->path().string() + "/" + meta.body_file;
-        if (::stat(body_path.c_str(), &body) != 0) {
-          st = Status::Corruption(path + ": its body " + meta.body_file + " is missing");
-        } else if (static_cast<std::uint64_t>(body.st_size) != meta.body_length) {
-          st = Status::Corruption(path + ": its body holds " + std::to_string(body.st_size) +
-                                  " bytes, not " + std::to_string(meta.body_length));
-        } else {
-          referenced.insert(body_path);
-        }
-      }
-      if (!st.ok()) {
-        Warn("discarding damaged cache entry: " + st.message());
-        doomed.push_back(path);
-        continue;
-      }
-      loaded.push_back(std::move(meta));
+    if (!EndsWith(name, ".meta")) {
+      scan.doomed.push_back(path);  // *.tmp of an interrupted metadata write, strays
+      continue;
     }
-    if (ec2) return Status::IOError("cannot read " + sub->path().string() + ": " + ec2.message());
+    EntryMeta meta;
+    Status st = ReadEntryMeta(path, &meta);
+    if (st.ok() && Sha256Hex(meta.key) + ".meta" != name) {
+      st = Status::Corruption(path + ": belongs to another key");
+    }
+    if (st.ok()) {
+      struct stat body;
+      const std::string body_path = shard.string() + "/" + meta.body_file;
+      if (::stat(body_path.c_str(), &body) != 0) {
+        st = Status::Corruption(path + ": its body " + meta.body_file + " is missing");
+      } else if (static_cast<std::uint64_t>(body.st_size) != meta.body_length) {
+        st = Status::Corruption(path + ": its body holds " + std::to_string(body.st_size) +
+                                " bytes, not " + std::to_string(meta.body_length));
+      } else {
+        referenced.insert(body_path);
+      }
+    }
+    if (!st.ok()) {
+      scan.warnings.push_back("discarding damaged cache entry: " + st.message());
+      scan.doomed.push_back(path);
+      continue;
+    }
+    scan.loaded.push_back(std::move(meta));
   }
-  if (ec) return Status::IOError("cannot read " + entries_dir_ + ": " + ec.message());
+  if (ec) scan.status = Status::IOError("cannot read " + shard.string() + ": " + ec.message());
   // Bodies no metadata names: a crash came between body and metadata, or
   // they were replaced. Never visible, so never kept.
   for (auto& body : bodies) {
-    if (!referenced.count(body)) doomed.push_back(std::move(body));
+    if (!referenced.count(body)) scan.doomed.push_back(std::move(body));
+  }
+  return scan;
+}
+
+// Shards scanned at once: reading 100,000 small files is mostly waiting
+// for the disk and the kernel, so more threads than cores help.
+constexpr unsigned kLoadThreads = 8;
+
+}  // namespace
+
+Status Cache::Load() {
+  std::vector<fs::path> shards;
+  std::vector<std::string> doomed;
+  std::error_code ec;
+  for (fs::directory_iterator sub(entries_dir_, ec), end; !ec && sub != end; sub.increment(ec)) {
+    if (sub->is_directory()) shards.push_back(sub->path());
+    else doomed.push_back(sub->path());
+  }
+  if (ec) return Status::IOError("cannot read " + entries_dir_ + ": " + ec.message());
+  std::vector<ShardScan> scans(shards.size());
+  std::atomic<std::size_t> next{0};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < std::min<std::size_t>(kLoadThreads, shards.size()); ++t) {
+    threads.emplace_back([&] {
+      for (std::size_t i; (i = next.fetch_add(1)) < shards.size();) scans[i] = ScanShard(shards[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<EntryMeta> loaded;
+  for (auto& scan : scans) {
+    if (!scan.status.ok()) return scan.status;
+    for (const auto& w : scan.warnings) Warn(w);
+    doomed.insert(doomed.end(), scan.doomed.begin(), scan.doomed.end());
+    std::move(scan.loaded.begin(), scan.loaded.end(), std::back_inserter(loaded));
   }
   // Oldest first into the LRU list (most recent at its front).
   std::sort(loaded.begin(), loaded.end(), [](const EntryMeta& a, const EntryMeta& b) {

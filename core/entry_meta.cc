@@ -41,6 +41,10 @@ HeaderList Headers(const json& j) {
 }  // namespace
 
 Status WriteEntryMeta(const std::string& path, const EntryMeta& meta) {
+  return WriteFileAtomically(path, EncodeEntryMeta(meta));
+}
+
+std::string EncodeEntryMeta(const EntryMeta& meta) {
   json j = {
       {"version", kFormatVersion},
       {"key", meta.key},
@@ -54,7 +58,7 @@ Status WriteEntryMeta(const std::string& path, const EntryMeta& meta) {
       {"vary", Headers(meta.vary)},
   };
   if (meta.head.content_length) j["content_length"] = *meta.head.content_length;
-  return WriteFileAtomically(path, j.dump() + "\n");
+  return j.dump() + "\n";
 }
 
 Status ReadEntryMeta(const std::string& path, EntryMeta* meta) {

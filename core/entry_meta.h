@@ -34,6 +34,9 @@ struct EntryMeta {
 };
 
 Status WriteEntryMeta(const std::string& path, const EntryMeta& meta);
+// The file's contents, as WriteEntryMeta writes them (for tools that
+// prepare cache directories).
+std::string EncodeEntryMeta(const EntryMeta& meta);
 Status ReadEntryMeta(const std::string& path, EntryMeta* meta);
 
 }  // namespace fanout

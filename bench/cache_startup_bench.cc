@@ -90,7 +90,9 @@ int main(int argc, char** argv) {
   std::mt19937 rng(42);
   std::uniform_int_distribution<int> pick(0, entries - 1);
   std::vector<double> first_us, again_us;
-  auto fresh = [](const fanout::ResponseHead&) { return fanout::Reuse::kFresh; };
+  auto fresh = [](const fanout::ResponseHead&, const fanout::HeaderList&) {
+    return fanout::Reuse::kFresh;
+  };
   for (int pass = 0; pass < 2; ++pass) {
     std::mt19937 r(7);
     for (int i = 0; i < lookups; ++i) {

@@ -219,7 +219,12 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
   auto flight = in_flight_.find(key);
   auto it = stored_.find(key);
   if (it != stored_.end()) {
-    const Reuse reuse = judge(it->second.meta.head);
+    const Reuse reuse = judge(it->second.meta.head, it->second.meta.vary);
+    if (reuse == Reuse::kOtherVariant) {
+      r.lookup = Lookup::kOtherVariant;
+      r.vary = it->second.meta.vary;
+      return r;
+    }
     // A stale entry with a revalidation in flight: join that.
     if (reuse != Reuse::kRevalidate || flight == in_flight_.end()) {
       Stored& stored = it->second;
@@ -257,8 +262,13 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
     // response is fresh for this request; otherwise it is joined as it is:
     // it was validated a moment ago, and a second fetch would only race it.
     const auto head = flight->second->head();
-    const bool hit =
-        flight->second->complete() && head && judge(*head) != Reuse::kRevalidate;
+    const Reuse reuse = head ? judge(*head, flight->second->vary()) : Reuse::kRevalidate;
+    if (reuse == Reuse::kOtherVariant) {
+      r.lookup = Lookup::kOtherVariant;
+      r.vary = flight->second->vary();
+      return r;
+    }
+    const bool hit = flight->second->complete() && head && reuse != Reuse::kRevalidate;
     if (!may_fetch && !hit) return nothing();
     r.entry = flight->second;
     r.lookup = hit ? Lookup::kHit : Lookup::kJoin;
@@ -279,7 +289,7 @@ Status Cache::CreatePrivate(const std::string& key, std::shared_ptr<Entry>* out)
   return NewEntry(key, out);
 }
 
-Status Cache::Complete(const std::shared_ptr<Entry>& entry, HeaderList vary) {
+Status Cache::Complete(const std::shared_ptr<Entry>& entry) {
   const auto head = entry->head();
   const auto stream = entry->stream();
   if (!head || stream->state() != StreamFile::State::kFinished) {
@@ -291,7 +301,7 @@ Status Cache::Complete(const std::shared_ptr<Entry>& entry, HeaderList vary) {
   meta.head = *head;
   meta.body_file = BodyFileName(Sha256Hex(meta.key), stream->path());
   meta.body_length = stream->frontier();
-  meta.vary = std::move(vary);
+  meta.vary = entry->vary();
   // The body is whole: serve hits from it now, while it is made durable.
   entry->MarkComplete();
   const std::string body_path = BodyPath(meta);
@@ -390,10 +400,17 @@ bool Cache::Purge(const std::string& key) {
   {
     std::lock_guard<std::mutex> meta_lock(meta_mu_);
     std::lock_guard<std::mutex> lock(mu_);
-    found = in_flight_.erase(key) > 0;
-    if (stored_.count(key)) {
-      doomed = EraseStoredLocked(key);
-      found = true;
+    std::vector<std::string> keys = {key};
+    if (auto v = variants_.find(key); v != variants_.end()) {
+      keys.insert(keys.end(), v->second.begin(), v->second.end());
+    }
+    for (const auto& k : keys) {
+      found = in_flight_.erase(k) > 0 || found;
+      if (stored_.count(k)) {
+        auto files = EraseStoredLocked(k);
+        doomed.insert(doomed.end(), files.begin(), files.end());
+        found = true;
+      }
     }
   }
   RemoveFiles(doomed);
@@ -442,6 +459,9 @@ std::uint64_t Cache::stored_bytes() const {
 
 void Cache::InsertStoredLocked(EntryMeta meta, std::shared_ptr<Entry> entry) {
   const std::string key = meta.key;
+  if (const auto nl = key.find('\n'); nl != std::string::npos) {
+    variants_[key.substr(0, nl)].insert(key);
+  }
   lru_.push_front(key);
   stored_bytes_ += meta.body_length;
   stored_[key] = Stored{std::move(meta), std::move(entry), lru_.begin(), 0};
@@ -451,6 +471,12 @@ std::vector<std::string> Cache::EraseStoredLocked(const std::string& key) {
   auto it = stored_.find(key);
   if (it == stored_.end()) return {};
   std::vector<std::string> files = {MetaPath(key), BodyPath(it->second.meta)};
+  if (const auto nl = key.find('\n'); nl != std::string::npos) {
+    auto v = variants_.find(key.substr(0, nl));
+    if (v != variants_.end() && v->second.erase(key) > 0 && v->second.empty()) {
+      variants_.erase(v);
+    }
+  }
   stored_bytes_ -= it->second.meta.body_length;
   lru_.erase(it->second.lru);
   stored_.erase(it);

@@ -31,6 +31,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -61,9 +62,11 @@ class Cache {
   };
 
   enum class Lookup {
-    kHit,   // served from a stored entry
-    kJoin,  // attached to a fetch in flight
-    kMiss,  // a new entry; the caller must start its fetch
+    kHit,           // served from a stored entry
+    kJoin,          // attached to a fetch in flight
+    kMiss,          // a new entry; the caller must start its fetch
+    kOtherVariant,  // the key holds a variant selected by other header
+                    // values (`vary`): ask again under the request's VariantKey
   };
 
   struct Acquired {
@@ -76,11 +79,14 @@ class Cache {
     // The stored entry that fetch revalidates (its validators go upstream;
     // a 304 makes `fetch` adopt its body). Null for a plain miss.
     std::shared_ptr<Entry> stale;
+    // For kOtherVariant: the selecting values the stored response has.
+    HeaderList vary;
     Status status;  // kIOError if no stream file could be made
   };
 
-  // How a caller judges a stored response for its own request.
-  using Judge = std::function<Reuse(const ResponseHead&)>;
+  // How a caller judges a stored response (and the selecting header values
+  // it was stored with) for its own request.
+  using Judge = std::function<Reuse(const ResponseHead&, const HeaderList& vary)>;
 
   struct EntryInfo {
     std::string key;
@@ -103,8 +109,9 @@ class Cache {
   // The fetch of `entry` ended with a body to keep (its head published,
   // its stream finished): the body is made durable and becomes the stored
   // entry for the key, replacing any older one. If the entry was dropped
-  // meanwhile, or writing fails, nothing is kept. `vary` is stored with it.
-  Status Complete(const std::shared_ptr<Entry>& entry, HeaderList vary = {});
+  // meanwhile, or writing fails, nothing is kept. The entry's selecting
+  // header values (Vary) are stored with it.
+  Status Complete(const std::shared_ptr<Entry>& entry);
 
   // The fetch of `entry` revalidated `stale` (304): `entry` has adopted
   // stale's body and published the refreshed head; it becomes the stored
@@ -115,8 +122,9 @@ class Cache {
   // a stored one leaves the disk. Its readers go on.
   void Drop(const std::shared_ptr<Entry>& entry);
 
-  // Removes the key's stored entry and forgets its fetch in flight (whose
-  // readers finish; nothing of it is kept). True if there was either.
+  // Removes the key's stored entry, and those of its variants, and forgets
+  // their fetches in flight (whose readers finish; nothing of them is
+  // kept). True if there was any.
   bool Purge(const std::string& key);
   // Purges every key; returns how many.
   std::size_t PurgeAll();
@@ -173,6 +181,8 @@ class Cache {
   std::unordered_map<std::string, std::shared_ptr<Entry>> in_flight_;  // guarded by mu_
   std::unordered_map<std::string, Stored> stored_;                     // guarded by mu_
   std::list<std::string> lru_;     // guarded by mu_; keys, most recently used first
+  // guarded by mu_; base key -> stored variant keys (VariantKey)
+  std::unordered_map<std::string, std::set<std::string>> variants_;
   std::uint64_t stored_bytes_ = 0;  // guarded by mu_
 };
 

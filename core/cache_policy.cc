@@ -216,6 +216,56 @@ ResponseHead Refreshed(const ResponseHead& stored, const ResponseHead& not_modif
   return out;
 }
 
+std::vector<std::string> VaryNames(const ResponseHead& response) {
+  std::vector<std::string> names;
+  for (const auto& line : HeaderValues(response.headers, "Vary")) {
+    std::string name;
+    for (std::size_t i = 0; i <= line.size(); ++i) {
+      if (i == line.size() || line[i] == ',') {
+        if (!name.empty()) names.push_back(name);
+        name.clear();
+      } else if (line[i] != ' ' && line[i] != '\t') {
+        name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(line[i]))));
+      }
+    }
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+HeaderList SelectingValues(const std::vector<std::string>& names, const HeaderList& request) {
+  HeaderList out;
+  for (const auto& name : names) {
+    std::string value;
+    for (const auto& line : HeaderValues(request, name)) {
+      if (!value.empty()) value.push_back(',');
+      for (char c : line) {
+        if (c != ' ' && c != '\t') value.push_back(c);
+      }
+    }
+    out.emplace_back(name, std::move(value));
+  }
+  return out;
+}
+
+bool VaryMatches(const HeaderList& stored_selecting, const HeaderList& request) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : stored_selecting) {
+    (void)value;
+    if (name == "*") return false;
+    names.push_back(name);
+  }
+  return SelectingValues(names, request) == stored_selecting;
+}
+
+std::string VariantKey(const std::string& base, const HeaderList& selecting) {
+  // A newline cannot occur in a request target, so no URL's key collides.
+  std::string key = base + "\nvary";
+  for (const auto& [name, value] : selecting) key += " " + name + "=" + value;
+  return key;
+}
+
 bool ClientConditionSatisfied(const HeaderList& request_headers, const ResponseHead& stored) {
   if (stored.status != 200) return false;
   const auto inm = HeaderValues(request_headers, "If-None-Match");

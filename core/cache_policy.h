@@ -17,6 +17,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/cache_control.h"
 #include "core/http_date.h"
@@ -64,6 +65,7 @@ enum class Reuse {
   kFresh,                 // serve it
   kStaleWhileRevalidate,  // serve it, and revalidate in the background
   kRevalidate,            // ask the upstream first (conditionally if it has validators)
+  kOtherVariant,          // selected by other request header values (Vary): not this one
 };
 
 Reuse DecideReuse(const RequestFacts& request, const ResponseHead& stored,
@@ -84,6 +86,18 @@ HeaderList ConditionalHeaders(const ResponseHead& stored);
 // replaced by those the 304 carries (except framing ones), its times and
 // Age taken from the 304.
 ResponseHead Refreshed(const ResponseHead& stored, const ResponseHead& not_modified);
+
+// ---- Vary (RFC 9111 §4.1) ----
+// The request header names a response's Vary lists, lower-case, sorted,
+// without duplicates ("*" included if listed).
+std::vector<std::string> VaryNames(const ResponseHead& response);
+// The values of those headers in a request, normalised (lines combined
+// with ",", whitespace removed; absent headers as ""), as (name, value).
+HeaderList SelectingValues(const std::vector<std::string>& names, const HeaderList& request);
+// Whether a request matches the selecting values a response was stored with.
+bool VaryMatches(const HeaderList& stored_selecting, const HeaderList& request);
+// The cache key of the variant of `base` selected by `selecting`.
+std::string VariantKey(const std::string& base, const HeaderList& selecting);
 
 // RFC 9110 §13.1: a client's If-None-Match / If-Modified-Since against a
 // stored response; true when the answer is 304 Not Modified.

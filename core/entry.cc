@@ -28,13 +28,14 @@ std::vector<std::string> HeaderValues(const HeaderList& headers, std::string_vie
 Entry::Entry(std::string key, std::shared_ptr<StreamFile> stream)
     : key_(std::move(key)), stream_(std::move(stream)) {}
 
-void Entry::PublishHead(ResponseHead head, bool shareable) {
+void Entry::PublishHead(ResponseHead head, bool shareable, HeaderList vary) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (outcome_) return;
     HeadOutcome outcome;
     outcome.head = std::make_shared<const ResponseHead>(std::move(head));
     outcome.shareable = shareable;
+    outcome.vary = std::move(vary);
     outcome_ = std::move(outcome);
   }
   head_ready_.notify_all();
@@ -48,6 +49,11 @@ std::shared_ptr<StreamFile> Entry::stream() const {
 void Entry::AdoptBody(std::shared_ptr<StreamFile> body) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!outcome_) stream_ = std::move(body);
+}
+
+HeaderList Entry::vary() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return outcome_ ? outcome_->vary : HeaderList{};
 }
 
 std::shared_ptr<const ResponseHead> Entry::head() const {

@@ -40,6 +40,9 @@ class Entry {
     // Whether the response may be served to requests other than the one
     // that caused the fetch (no Set-Cookie, not private or no-store).
     bool shareable = false;
+    // Vary: the selecting header values of the request the fetch sent; a
+    // request with other values must not be served this response.
+    HeaderList vary;
     // Set when it did not.
     std::optional<UpstreamError> error;
     std::string error_message;
@@ -56,7 +59,7 @@ class Entry {
   // Only before PublishHead.
   void AdoptBody(std::shared_ptr<StreamFile> body);
   // Publishes the head; wakes every waiter. Ignored after the first call.
-  void PublishHead(ResponseHead head, bool shareable);
+  void PublishHead(ResponseHead head, bool shareable, HeaderList vary = {});
   // Reports that no head will come; wakes every waiter. Also fails the
   // stream so nobody waits on it.
   void FailBeforeHead(UpstreamError error, std::string message);
@@ -68,6 +71,8 @@ class Entry {
   std::optional<HeadOutcome> WaitForHead(Deadline deadline) const;
   // The published head; null before it is published or if none came.
   std::shared_ptr<const ResponseHead> head() const;
+  // The published selecting values (empty without Vary or before the head).
+  HeaderList vary() const;
   bool complete() const { return complete_.load(std::memory_order_acquire); }
 
  private:

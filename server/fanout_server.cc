@@ -327,56 +327,84 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
     ServePrivate(req, res, *route, target, record);
     return;
   }
-  const std::string key = route->upstream.Origin() + target;
+  const std::string base_key = route->upstream.Origin() + target;
   const RequestFacts facts = RequestFacts::From(RequestHeaderList(req));
   const CachePolicyOptions policy = PolicyOf(*route);
   const auto now = std::chrono::system_clock::now();
   const bool only_if_cached = facts.cache_control.only_if_cached;
-  Cache::Acquired acquired = cache_->Acquire(
-      key, [&](const ResponseHead& stored) { return DecideReuse(facts, stored, policy, now); },
-      /*may_fetch=*/!only_if_cached);
-  if (only_if_cached && acquired.lookup != Cache::Lookup::kHit) {
-    // RFC 9111 §5.2.1.7: nothing usable stored, and the client forbids a fetch.
-    ReplyError(res, 504, "fanoutd: not in cache (only-if-cached)", record);
-    return;
-  }
-  if (!acquired.status.ok()) {
-    spdlog::error("cache cannot take {}: {}", key, acquired.status.ToString());
-    ReplyError(res, 500, "fanoutd: cache unavailable: " + acquired.status.message(), record);
-    return;
-  }
-  if (acquired.fetch) {
-    FetchJob job = MakeJob(req, *route, target, /*shared=*/true);
-    if (acquired.stale) {
-      if (auto stored = acquired.stale->head()) {
-        for (auto& [name, value] : ConditionalHeaders(*stored)) job.headers.emplace(name, value);
-      }
-      job.revalidates = acquired.stale;
+  // What a shared fetch for this request would send: Vary is matched on it.
+  const httplib::Headers upstream = MakeJob(req, *route, target, /*shared=*/true).headers;
+  const HeaderList sent(upstream.begin(), upstream.end());
+  auto judge = [&](const ResponseHead& stored, const HeaderList& vary) {
+    if (!vary.empty() && !VaryMatches(vary, sent)) return Reuse::kOtherVariant;
+    return DecideReuse(facts, stored, policy, now);
+  };
+  auto variant_key = [&](const HeaderList& other) {
+    std::vector<std::string> names;
+    for (const auto& [name, value] : other) names.push_back(name);
+    return VariantKey(base_key, SelectingValues(names, sent));
+  };
+  std::string key = base_key;
+  // At most a few turns: the base key, then the request's variant (again
+  // if a joined fetch turns out to vary); past that, the request goes alone.
+  for (int turn = 0; turn < 3; ++turn) {
+    Cache::Acquired acquired = cache_->Acquire(key, judge, /*may_fetch=*/!only_if_cached);
+    if (acquired.lookup == Cache::Lookup::kOtherVariant) {
+      key = variant_key(acquired.vary);
+      continue;
     }
-    fetcher_->Start(std::move(job), acquired.fetch);
-  }
-  const char* cache_status = "HIT";
-  switch (acquired.lookup) {
-    case Cache::Lookup::kHit:
-      cache_status = acquired.fetch ? "STALE" : "HIT";
-      break;
-    case Cache::Lookup::kMiss:
-      cache_status = acquired.stale ? "REVALIDATE" : "MISS";
-      break;
-    case Cache::Lookup::kJoin:
-      cache_status = "JOIN";
-      break;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + config_.upstream_connect_timeout +
-                        config_.upstream_read_timeout + std::chrono::seconds(5);
-  auto outcome = acquired.entry->WaitForHead(deadline);
-  if (outcome && outcome->head && !outcome->shareable &&
-      acquired.lookup != Cache::Lookup::kMiss) {
-    // The response belongs to the request that caused the fetch: go alone.
-    ServePrivate(req, res, *route, target, record);
+    if (only_if_cached && acquired.lookup != Cache::Lookup::kHit) {
+      // RFC 9111 §5.2.1.7: nothing usable stored, and the client forbids a fetch.
+      ReplyError(res, 504, "fanoutd: not in cache (only-if-cached)", record);
+      return;
+    }
+    if (!acquired.status.ok()) {
+      spdlog::error("cache cannot take {}: {}", key, acquired.status.ToString());
+      ReplyError(res, 500, "fanoutd: cache unavailable: " + acquired.status.message(), record);
+      return;
+    }
+    if (acquired.fetch) {
+      FetchJob job = MakeJob(req, *route, target, /*shared=*/true);
+      if (acquired.stale) {
+        if (auto stored = acquired.stale->head()) {
+          for (auto& [name, value] : ConditionalHeaders(*stored)) job.headers.emplace(name, value);
+        }
+        job.revalidates = acquired.stale;
+      }
+      fetcher_->Start(std::move(job), acquired.fetch);
+    }
+    const char* cache_status = "HIT";
+    switch (acquired.lookup) {
+      case Cache::Lookup::kHit:
+        cache_status = acquired.fetch ? "STALE" : "HIT";
+        break;
+      case Cache::Lookup::kMiss:
+        cache_status = acquired.stale ? "REVALIDATE" : "MISS";
+        break;
+      case Cache::Lookup::kJoin:
+      case Cache::Lookup::kOtherVariant:
+        cache_status = "JOIN";
+        break;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + config_.upstream_connect_timeout +
+                          config_.upstream_read_timeout + std::chrono::seconds(5);
+    auto outcome = acquired.entry->WaitForHead(deadline);
+    if (outcome && outcome->head && acquired.lookup == Cache::Lookup::kJoin &&
+        !outcome->vary.empty() && !VaryMatches(outcome->vary, sent)) {
+      // The fetch we joined varies on headers whose values differ here.
+      key = variant_key(outcome->vary);
+      continue;
+    }
+    if (outcome && outcome->head && !outcome->shareable &&
+        acquired.lookup != Cache::Lookup::kMiss) {
+      // The response belongs to the request that caused the fetch: go alone.
+      ServePrivate(req, res, *route, target, record);
+      return;
+    }
+    ServeEntry(req, res, acquired.entry, cache_status, record);
     return;
   }
-  ServeEntry(req, res, acquired.entry, cache_status, record);
+  ServePrivate(req, res, *route, target, record);
 }
 
 void FanoutServer::HandlePassThrough(const httplib::Request& req, httplib::Response& res) {

@@ -87,6 +87,8 @@ bool ResponseShareable(const ResponseHead& head) {
   bool shareable = true;
   for (const auto& [name, value] : head.headers) {
     if (EqualsIgnoreCase(name, "Set-Cookie")) shareable = false;
+    // Vary: * — selected by something no other request can match.
+    if (EqualsIgnoreCase(name, "Vary") && value.find('*') != std::string::npos) shareable = false;
     if (EqualsIgnoreCase(name, "Cache-Control") &&
         (HasCacheDirective(value, "private") || HasCacheDirective(value, "no-store"))) {
       shareable = false;

@@ -23,8 +23,8 @@ bool IsHopByHop(std::string_view name, std::string_view connection);
 // A request carrying credentials or cookies is fetched on its own.
 bool RequestMustBypass(const httplib::Request& req);
 
-// A response that sets cookies or is marked private / no-store is served
-// only to the request that caused it, and never kept.
+// A response that sets cookies, is marked private / no-store or says
+// Vary: * is served only to the request that caused it, and never kept.
 bool ResponseShareable(const ResponseHead& head);
 
 // The request headers to send upstream: end-to-end headers of the client's

@@ -89,7 +89,8 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
       if (stored && head.status == 304) {
         // Still good: everyone waiting gets the stored body, refreshed.
         entry->AdoptBody(job.revalidates->stream());
-        entry->PublishHead(Refreshed(*stored, head), /*shareable=*/true);
+        entry->PublishHead(Refreshed(*stored, head), /*shareable=*/true,
+                           job.revalidates->vary());
         head_published = true;
         revalidation = Revalidation::kNotModified;
         return true;
@@ -116,7 +117,13 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     if (head.content_length) {
       (void)stream.SetExpectedLength(*head.content_length);
     }
-    entry->PublishHead(std::move(head), shareable);
+    // Vary: the values of the request this fetch sent, for the headers the
+    // response varies on; requests with others must not be served it.
+    HeaderList selecting;
+    if (const auto names = VaryNames(head); !names.empty()) {
+      selecting = SelectingValues(names, HeaderList(job.headers.begin(), job.headers.end()));
+    }
+    entry->PublishHead(std::move(head), shareable, std::move(selecting));
     head_published = true;
     // A response that will not be kept leaves the index now: requests that
     // arrive later fetch for themselves instead of joining it (and never
@@ -210,7 +217,7 @@ bool UpstreamFetcher::ServeStaleOnError(const FetchJob& job,
     return false;
   }
   entry->AdoptBody(job.revalidates->stream());
-  entry->PublishHead(*stored, /*shareable=*/true);
+  entry->PublishHead(*stored, /*shareable=*/true, job.revalidates->vary());
   return true;
 }
 

@@ -29,9 +29,11 @@ ResponseHead Head(std::uint64_t length, const std::string& etag = "\"v1\"") {
   return h;
 }
 
-Reuse Fresh(const ResponseHead&) { return Reuse::kFresh; }
-Reuse Stale(const ResponseHead&) { return Reuse::kRevalidate; }
-Reuse StaleWhileRevalidate(const ResponseHead&) { return Reuse::kStaleWhileRevalidate; }
+Reuse Fresh(const ResponseHead&, const HeaderList&) { return Reuse::kFresh; }
+Reuse Stale(const ResponseHead&, const HeaderList&) { return Reuse::kRevalidate; }
+Reuse StaleWhileRevalidate(const ResponseHead&, const HeaderList&) {
+  return Reuse::kStaleWhileRevalidate;
+}
 
 // All of an entry's body, read through a new reader.
 std::string ReadAll(const std::shared_ptr<Entry>& entry) {

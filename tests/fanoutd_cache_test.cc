@@ -402,6 +402,61 @@ TEST_F(CacheIntegrationTest, OnlyIfCachedIs504WhenNotStored) {
   EXPECT_EQ(Get(target, {{"Cache-Control", "only-if-cached"}}).status, 200);
 }
 
+TEST_F(CacheIntegrationTest, VaryKeepsOneEntryPerVariantFetchedOnceEach) {
+  StartFanoutd();
+  const std::string target = "/lang.bin?size=200000&vary=Accept-Language&rate=2MB";
+  auto body = [](const std::string& lang) {
+    return OriginServer::OriginBody("/lang.bin|" + lang, 200000);
+  };
+  // 10 clients per language at once, while the first fetch runs: one
+  // fetch per variant, each client the bytes of its own language.
+  std::vector<Fetched> results(20);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.emplace_back([&, i] {
+      results[i] = Get(target, {{"Accept-Language", i % 2 ? "fr" : "en"}});
+    });
+  }
+  for (auto& c : clients) c.join();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_TRUE(results[i].body == body(i % 2 ? "fr" : "en")) << i;
+  }
+  EXPECT_EQ(origin_.Count(target), 2);
+  // Stored: each language is a hit of its own bytes, a third is a new fetch.
+  ASSERT_TRUE(WaitFor([&] { return Entries().size() == 2; }));
+  Fetched en = Get(target, {{"Accept-Language", "en"}});
+  Fetched fr = Get(target, {{"Accept-Language", " fr"}});  // whitespace is normalised
+  EXPECT_EQ(en.x_cache, "HIT");
+  EXPECT_EQ(fr.x_cache, "HIT");
+  EXPECT_TRUE(en.body == body("en"));
+  EXPECT_TRUE(fr.body == body("fr"));
+  Fetched de = Get(target, {{"Accept-Language", "de"}});
+  EXPECT_EQ(de.x_cache, "MISS");
+  EXPECT_TRUE(de.body == body("de"));
+  EXPECT_EQ(origin_.Count(target), 3);
+  // A purge of the URL removes every variant.
+  ASSERT_TRUE(WaitFor([&] { return Entries().size() == 3; }));
+  auto purged = Admin().Post("/purge?url=" + httplib::detail::encode_query_param(target), "",
+                             "text/plain");
+  ASSERT_TRUE(purged && purged->status == 200);
+  EXPECT_TRUE(Entries().empty());
+}
+
+TEST_F(CacheIntegrationTest, A304RefreshesTheVariantItValidated) {
+  StartFanoutd();
+  const std::string target = "/lang304.bin?size=1000&vary=Accept-Language&cc=max-age%3D0";
+  Get(target, {{"Accept-Language", "en"}});
+  Get(target, {{"Accept-Language", "fr"}});
+  ASSERT_TRUE(WaitFor([&] { return Entries().size() == 2; }));
+  Fetched fr = Get(target, {{"Accept-Language", "fr"}});
+  EXPECT_EQ(fr.x_cache, "REVALIDATE");
+  EXPECT_EQ(fr.body, OriginServer::OriginBody("/lang304.bin|fr", 1000));
+  const auto sent = origin_.LastHeaders(target);
+  EXPECT_EQ(sent.find("Accept-Language")->second, "fr");
+  EXPECT_EQ(sent.count("If-None-Match"), 1u);
+  EXPECT_EQ(origin_.ConditionalCount(target), 1);
+}
+
 TEST_F(CacheIntegrationTest, AgeIsSentOnEveryCachedResponse) {
   StartFanoutd();
   const std::string target = "/age.bin?size=100&cc=max-age%3D600";

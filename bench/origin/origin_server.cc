@@ -223,7 +223,11 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   const bool chunked = req.get_param_value("chunked") == "1";
   if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
 
-  const std::string content_path = VersionedPath(req.path, Version(req.path));
+  std::string content_path = VersionedPath(req.path, Version(req.path));
+  // A response that varies on a request header really differs by it.
+  if (req.has_param("vary") && req.get_param_value("vary") != "*") {
+    content_path += "|" + req.get_header_value(req.get_param_value("vary").c_str());
+  }
   const std::string etag = "\"" + std::to_string(PathSeed(content_path) % 1000000) + "\"";
   if (req.get_param_value("no_etag") != "1") res.set_header("ETag", etag);
   if (req.get_param_value("no_lm") != "1") res.set_header("Last-Modified", kLastModified);

@@ -12,7 +12,8 @@
 //   cc=TEXT         add "Cache-Control: TEXT"
 //   type=TEXT       Content-Type (default application/octet-stream)
 //   expires=TEXT    add "Expires: TEXT"
-//   vary=TEXT       add "Vary: TEXT"
+//   vary=NAME       add "Vary: NAME"; the body is then that of
+//                   path + "|" + the request's NAME header (one header)
 //   location=TEXT   add "Location: TEXT"
 //   no_etag=1       no ETag (by default one derived from the body)
 //   no_lm=1         no Last-Modified (by default Mon, 02 Nov 2026 10:00:00 GMT)

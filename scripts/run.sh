@@ -29,5 +29,6 @@ trap 'kill "$origin_pid" 2>/dev/null || true' EXIT INT TERM
 cat <<MSG
 demo origin on 127.0.0.1:9000 (pid $origin_pid); fanoutd on :8080, cache in $cache_dir
 try:  curl -o /dev/null -D - 'http://127.0.0.1:8080/demo/big.bin?size=200MB&rate=50MB'
+      curl -s 127.0.0.1:8081/entries     # the admin interface: stored entries
 MSG
 "$build/fanoutd" --config config/fanout.json --cache-dir "$cache_dir"

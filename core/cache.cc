@@ -285,6 +285,13 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
   return r;
 }
 
+Status Cache::StartOwnFetch(const std::string& key, std::shared_ptr<Entry>* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status st = NewEntry(key, out);
+  if (st.ok()) in_flight_[key] = *out;
+  return st;
+}
+
 Status Cache::CreatePrivate(const std::string& key, std::shared_ptr<Entry>* out) {
   return NewEntry(key, out);
 }

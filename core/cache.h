@@ -102,6 +102,12 @@ class Cache {
   // back as kMiss with no entry and kNotFound.
   Acquired Acquire(const std::string& key, const Judge& judge, bool may_fetch = true);
 
+  // A new entry for key whose fetch the caller starts, even if another is
+  // in flight: that one's readers go on, but it will not be kept — this
+  // one may be. (For requests that must not join others' fetches but whose
+  // response may be stored, e.g. with credentials and marked public.)
+  Status StartOwnFetch(const std::string& key, std::shared_ptr<Entry>* out);
+
   // A new entry that is never shared or kept (for requests that must not
   // be served from or stored in the cache).
   Status CreatePrivate(const std::string& key, std::shared_ptr<Entry>* out);

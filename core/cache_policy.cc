@@ -107,7 +107,7 @@ bool MayStore(const RequestFacts& request, const ResponseHead& r,
   if (request.cache_control.no_store) return no("the request said no-store");
   if (cc.no_store) return no("no-store");
   if (cc.private_) return no("private");
-  if (request.has_authorization && !cc.public_ && !cc.s_maxage && !cc.must_revalidate) {
+  if (request.has_authorization && !AllowsAuthorizedReuse(r)) {
     return no("answer to an authorized request, not marked public");
   }
   for (const auto& v : HeaderValues(r.headers, "Vary")) {
@@ -125,6 +125,11 @@ bool MayStore(const RequestFacts& request, const ResponseHead& r,
     return no("no freshness and no validator");
   }
   return true;
+}
+
+bool AllowsAuthorizedReuse(const ResponseHead& r) {
+  const CacheControl cc = ResponseCacheControl(r);
+  return cc.public_ || cc.s_maxage.has_value() || cc.must_revalidate;
 }
 
 seconds FreshnessLifetime(const ResponseHead& r, const CachePolicyOptions& options) {

@@ -53,6 +53,11 @@ struct RequestFacts {
 bool MayStore(const RequestFacts& request, const ResponseHead& response,
               const CachePolicyOptions& options, std::string* why);
 
+// RFC 9111 §3.5: whether a stored response may answer (or a response may
+// be stored for) a request carrying Authorization: only if it says public,
+// s-maxage or must-revalidate.
+bool AllowsAuthorizedReuse(const ResponseHead& response);
+
 // RFC 9111 §4.2.1; the default TTL or the heuristic (10% of the time since
 // Last-Modified, for heuristically cacheable statuses) when not explicit.
 std::chrono::seconds FreshnessLifetime(const ResponseHead& response,

@@ -344,6 +344,10 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
     for (const auto& [name, value] : other) names.push_back(name);
     return VariantKey(base_key, SelectingValues(names, sent));
   };
+  if (facts.has_authorization) {
+    HandleAuthorized(req, res, *route, target, base_key, judge, variant_key, record);
+    return;
+  }
   std::string key = base_key;
   // At most a few turns: the base key, then the request's variant (again
   // if a joined fetch turns out to vary); past that, the request goes alone.
@@ -405,6 +409,42 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
     return;
   }
   ServePrivate(req, res, *route, target, record);
+}
+
+void FanoutServer::HandleAuthorized(
+    const httplib::Request& req, httplib::Response& res, const Route& route,
+    const std::string& target, const std::string& base_key, const Cache::Judge& judge,
+    const std::function<std::string(const HeaderList&)>& variant_key, const Record& record) {
+  // RFC 9111 §3.5: a stored response answers a request with credentials
+  // only if it says public, s-maxage or must-revalidate; otherwise the
+  // request goes upstream with its credentials, on a fetch of its own
+  // (never joining, nor joined by, others unless its answer allows it).
+  auto authorized_judge = [&](const ResponseHead& stored, const HeaderList& vary) {
+    const Reuse reuse = judge(stored, vary);
+    if (reuse == Reuse::kOtherVariant || AllowsAuthorizedReuse(stored)) return reuse;
+    return Reuse::kRevalidate;
+  };
+  std::string key = base_key;
+  Cache::Acquired probe = cache_->Acquire(key, authorized_judge, /*may_fetch=*/false);
+  if (probe.lookup == Cache::Lookup::kOtherVariant) {
+    key = variant_key(probe.vary);
+    probe = cache_->Acquire(key, authorized_judge, /*may_fetch=*/false);
+  }
+  if (probe.lookup == Cache::Lookup::kHit) {
+    ServeEntry(req, res, probe.entry, "HIT", record);
+    return;
+  }
+  if (RequestFacts::From(RequestHeaderList(req)).cache_control.only_if_cached) {
+    ReplyError(res, 504, "fanoutd: not in cache (only-if-cached)", record);
+    return;
+  }
+  std::shared_ptr<Entry> entry;
+  if (Status st = cache_->StartOwnFetch(key, &entry); !st.ok()) {
+    ReplyError(res, 500, "fanoutd: cache unavailable: " + st.message(), record);
+    return;
+  }
+  fetcher_->Start(MakeJob(req, route, target, /*shared=*/true), entry);
+  ServeEntry(req, res, entry, "MISS", record);
 }
 
 void FanoutServer::HandlePassThrough(const httplib::Request& req, httplib::Response& res) {

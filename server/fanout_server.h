@@ -14,6 +14,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -52,6 +53,13 @@ class FanoutServer {
   const Route* MatchRoute(const httplib::Request& req, httplib::Response& res,
                           const Record& record);
   void HandleCacheable(const httplib::Request& req, httplib::Response& res);
+  // A GET/HEAD with Authorization: served from the cache only by entries
+  // that allow it, otherwise fetched on its own (and stored if allowed).
+  void HandleAuthorized(const httplib::Request& req, httplib::Response& res,
+                        const Route& route, const std::string& target,
+                        const std::string& base_key, const Cache::Judge& judge,
+                        const std::function<std::string(const HeaderList&)>& variant_key,
+                        const Record& record);
   void HandlePassThrough(const httplib::Request& req, httplib::Response& res);
   // Pass-through with a request body, streamed upstream as it arrives.
   void HandleUpload(const httplib::Request& req, httplib::Response& res,

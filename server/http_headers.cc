@@ -1,5 +1,7 @@
 #include "server/http_headers.h"
 
+#include "core/cache_policy.h"
+
 #include <strings.h>
 
 #include <array>
@@ -79,12 +81,10 @@ bool HasCacheDirective(std::string_view cache_control, std::string_view directiv
   });
 }
 
-bool RequestMustBypass(const httplib::Request& req) {
-  return req.has_header("Authorization") || req.has_header("Cookie");
-}
+bool RequestMustBypass(const httplib::Request& req) { return req.has_header("Cookie"); }
 
-bool ResponseShareable(const ResponseHead& head) {
-  bool shareable = true;
+bool ResponseShareable(const ResponseHead& head, bool request_had_credentials) {
+  bool shareable = !request_had_credentials || AllowsAuthorizedReuse(head);
   for (const auto& [name, value] : head.headers) {
     if (EqualsIgnoreCase(name, "Set-Cookie")) shareable = false;
     // Vary: * — selected by something no other request can match.

@@ -20,12 +20,16 @@ namespace fanout {
 // named in the message's Connection header (`connection` is its value).
 bool IsHopByHop(std::string_view name, std::string_view connection);
 
-// A request carrying credentials or cookies is fetched on its own.
+// A request carrying cookies is fetched on its own (and its response never
+// stored). Requests with Authorization go through the cache under RFC 9111
+// §3.5's rules instead (see FanoutServer).
 bool RequestMustBypass(const httplib::Request& req);
 
 // A response that sets cookies, is marked private / no-store or says
-// Vary: * is served only to the request that caused it, and never kept.
-bool ResponseShareable(const ResponseHead& head);
+// Vary: * is served only to the request that caused it, and never kept;
+// so is one to a request with credentials, unless it says public, s-maxage
+// or must-revalidate.
+bool ResponseShareable(const ResponseHead& head, bool request_had_credentials = false);
 
 // The request headers to send upstream: end-to-end headers of the client's
 // request, with Host set to `host`. For a shared fetch the headers that

@@ -557,12 +557,18 @@ TEST_F(StreamFileTest, TenThousandReadersCostLittleAndAllReadEverything) {
 TEST_F(StreamFileTest, WithoutBatcherEveryAppendWakesWaitingReaders) {
   auto s = NewStream();
   auto r = s->OpenReader();
+  std::atomic<int> read{0};
   std::thread reader([&] {
     char buf[1];
-    for (int i = 0; i < 3; ++i) EXPECT_EQ(r->Read(buf, 1).bytes, 1u);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(r->Read(buf, 1).bytes, 1u);
+      read.fetch_add(1);
+    }
   });
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(WaitFor([&] { return s->WaitingReadersForTesting() == 1; }));
+    // Asleep again after taking the previous byte (not still counted as
+    // waiting from the wake-up before, which would let it skip a wait).
+    ASSERT_TRUE(WaitFor([&] { return read.load() == i && s->WaitingReadersForTesting() == 1; }));
     AppendPattern(*s, i, 1);
   }
   reader.join();

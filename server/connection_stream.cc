@@ -103,6 +103,32 @@ bool ConnectionStream::ReadAhead(int flags) {
   return true;
 }
 
+bool ConnectionStream::RewriteRequestHead(
+    const std::function<std::string(std::string_view)>& rewrite) {
+  constexpr std::size_t kMaxHead = 64 * 1024;
+  std::string pending(read_buffer_.data() + read_pos_, read_end_ - read_pos_);
+  const auto deadline = std::chrono::steady_clock::now() + read_timeout_;
+  std::size_t end;
+  while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
+    if (pending.size() > kMaxHead || peer_closed_ || read_failed_ ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    char more[16 * 1024];
+    const ssize_t n = ::recv(fd_, more, sizeof more, 0);
+    if (n > 0) pending.append(more, static_cast<std::size_t>(n));
+    else if (n == 0) peer_closed_ = true;
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) read_failed_ = true;
+  }
+  const bool whole = end != std::string::npos;
+  if (whole) pending = rewrite(std::string_view(pending).substr(0, end + 4)) + pending.substr(end + 4);
+  if (read_buffer_.size() < pending.size()) read_buffer_.resize(pending.size());
+  std::memcpy(read_buffer_.data(), pending.data(), pending.size());
+  read_pos_ = 0;
+  read_end_ = pending.size();
+  return whole;
+}
+
 ssize_t ConnectionStream::read(char* ptr, size_t size) {
   if (size == 0) return 0;
   if (!HasBufferedInput()) {

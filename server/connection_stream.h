@@ -23,7 +23,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fanout {
@@ -65,6 +67,12 @@ class ConnectionStream final : public httplib::Stream {
   // returns false (checked every 100 ms, the socket's receive timeout).
   template <typename KeepWaiting>
   bool WaitForRequest(std::chrono::milliseconds timeout, KeepWaiting keep_waiting);
+
+  // Before httplib parses the next request: reads until its whole head (up
+  // to the blank line) is buffered, within the read timeout and 64 KiB, and
+  // replaces it with rewrite(head). False (nothing changed, no bytes lost)
+  // if no whole head arrived; httplib then deals with what there is.
+  bool RewriteRequestHead(const std::function<std::string(std::string_view)>& rewrite);
 
   // Makes this the calling thread's Current() for the scope's life.
   class Scope {

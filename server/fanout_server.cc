@@ -10,6 +10,7 @@
 #include "server/connection_stream.h"
 #include "server/cpu_slice.h"
 #include "server/http_headers.h"
+#include "core/byte_range.h"
 #include "core/cache_policy.h"
 
 namespace fanout {
@@ -594,7 +595,86 @@ void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& re
   } else if (head.upstream_age > 0) {
     res.set_header("Age", std::to_string(head.upstream_age));
   }
+  if (from_cache && head.status == 200) {
+    res.headers.erase("Accept-Ranges");
+    res.set_header("Accept-Ranges", "bytes");
+    if (req.method == "GET" && req.has_header("Range") &&
+        ServeRange(req, res, entry, head, content_type, record)) {
+      return;
+    }
+  }
   ServeBody(res, entry, head, req.method == "HEAD", content_type, std::move(record));
+}
+
+namespace {
+
+// RFC 9110 §13.1.5: If-Range holds an entity-tag (strong comparison) or a
+// date (equal to Last-Modified); the range is served only if it matches.
+bool IfRangeMatches(const std::string& if_range, const ResponseHead& head) {
+  if (if_range.empty()) return true;
+  if (if_range.front() == '"' || if_range.rfind("W/", 0) == 0) {
+    const std::string etag = head.Header("ETag");
+    return if_range.front() == '"' && !etag.empty() && etag.front() == '"' && if_range == etag;
+  }
+  const auto date = ParseHttpDate(if_range);
+  const auto last_modified = ParseHttpDate(head.Header("Last-Modified"));
+  return date && last_modified && *date == *last_modified;
+}
+
+}  // namespace
+
+bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& res,
+                              const std::shared_ptr<Entry>& entry, const ResponseHead& head,
+                              const std::string& content_type, const Record& record) {
+  const auto specs = ParseRangeHeader(req.get_header_value("Range"));
+  // Invalid syntax is ignored (RFC 9110 §14.2); several ranges get the
+  // whole body, which the RFC allows, rather than multipart/byteranges.
+  if (!specs || specs->size() != 1) return false;
+  if (!IfRangeMatches(req.get_header_value("If-Range"), head)) return false;
+  const RangeSpec spec = specs->front();
+  const std::shared_ptr<StreamFile> stream = entry->stream();
+  std::optional<std::uint64_t> length = head.content_length;
+  if (!length) {
+    // No length announced and the fetch still running: a range "a-b" is
+    // served once byte b is written; one that needs the end waits for it.
+    if (stream->state() == StreamFile::State::kFinished) {
+      length = stream->frontier();
+    } else {
+      const std::uint64_t needed = spec.closed() ? *spec.last : (std::uint64_t{1} << 62);
+      char byte;
+      const auto deadline = std::chrono::steady_clock::now() + config_.upstream_read_timeout;
+      const auto r = stream->OpenReader()->ReadAt(needed, &byte, 1, deadline);
+      if (r.status.code() == Status::Code::kEndOfStream) length = stream->frontier();
+      else if (!r.status.ok()) return false;  // failed or too slow: the full path reports it
+    }
+  }
+  ByteRange range;
+  std::string total = "*";
+  if (length) {
+    const auto resolved = ResolveRange(spec, *length);
+    if (!resolved) {
+      ReplyError(res, 416, "fanoutd: range not satisfiable", record);
+      res.set_header("Content-Range", "bytes */" + std::to_string(*length));
+      return true;
+    }
+    range = *resolved;
+    total = std::to_string(*length);
+  } else {
+    range = ByteRange{*spec.first, *spec.last};  // written already, length still unknown
+  }
+  res.status = 206;
+  record->set_status(206);
+  res.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                      std::to_string(range.last) + "/" + total);
+  auto body = std::make_shared<BodySender>(BodySender{
+      entry, std::shared_ptr<StreamReader>(stream->OpenReader()), record, &stopping_, {}});
+  const std::uint64_t first = range.first;
+  res.set_content_provider(range.length(), content_type,
+                           [body, first](size_t offset, size_t n, httplib::DataSink& sink) {
+                             return body->SendRange(first + offset, n, sink);
+                           });
+  if (content_type.empty()) res.headers.erase("Content-Type");
+  return true;
 }
 
 void FanoutServer::ReplyNotModified(httplib::Response& res, const ResponseHead& head,

@@ -74,6 +74,12 @@ class FanoutServer {
   void ServeEntry(const httplib::Request& req, httplib::Response& res,
                   const std::shared_ptr<Entry>& entry, const char* cache_status,
                   Record record);
+  // Answers a single-range GET with 206 (or 416) from the entry, streaming
+  // as the frontier passes the range. False: serve the whole body instead
+  // (no valid single range, or If-Range does not match).
+  bool ServeRange(const httplib::Request& req, httplib::Response& res,
+                  const std::shared_ptr<Entry>& entry, const ResponseHead& head,
+                  const std::string& content_type, const Record& record);
   void ServeBody(httplib::Response& res, const std::shared_ptr<Entry>& entry,
                  const ResponseHead& head, bool head_only,
                  const std::string& content_type, Record record);

@@ -36,6 +36,7 @@ bool AnyToken(std::string_view list, F f) {
 // Where HideHeadersFromHttplib keeps the headers it hides.
 constexpr const char* kHiddenContentType = "X-Fanout-Hidden-Content-Type";
 constexpr const char* kHiddenAcceptEncoding = "X-Fanout-Hidden-Accept-Encoding";
+constexpr std::string_view kHiddenRange = "X-Fanout-Hidden-Range";
 
 void MoveHeader(httplib::Request& req, const char* from, const char* to) {
   auto it = req.headers.find(from);
@@ -54,9 +55,32 @@ std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req) {
   return std::strtoull(length.c_str(), nullptr, 10);  // httplib validated it
 }
 
+std::string HideRangeFromHttplib(std::string_view head) {
+  std::string out;
+  out.reserve(head.size() + 16);
+  bool first = true;
+  while (!head.empty()) {
+    const auto eol = head.find("\r\n");
+    const std::string_view line = head.substr(0, eol == std::string_view::npos ? head.size() : eol + 2);
+    head.remove_prefix(line.size());
+    const auto colon = line.find(':');
+    const std::string_view name = colon == std::string_view::npos ? "" : line.substr(0, colon);
+    if (!first && EqualsIgnoreCase(name, kHiddenRange)) continue;
+    if (!first && EqualsIgnoreCase(name, "Range")) {
+      out.append(kHiddenRange);
+      out.append(line.substr(colon));
+    } else {
+      out.append(line);
+    }
+    first = false;
+  }
+  return out;
+}
+
 void HideHeadersFromHttplib(httplib::Request& req) {
   req.headers.erase(kHiddenContentType);
   req.headers.erase(kHiddenAcceptEncoding);
+  MoveHeader(req, std::string(kHiddenRange).c_str(), "Range");
   MoveHeader(req, "Accept-Encoding", kHiddenAcceptEncoding);
   if (req.method == "GET" || req.method == "HEAD") return;
   if (req.get_header_value("Content-Type").rfind("multipart/form-data", 0) == 0) {

@@ -49,7 +49,15 @@ std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req);
 // upstream already encoded). Called before routing, this moves those headers
 // to private names that UpstreamRequestHeaders turns back into the
 // originals; the private names are dropped if a client sent them.
+// Range is restored there too: HideRangeFromHttplib renames it in the raw
+// request head before httplib parses it (httplib would answer an invalid
+// or unknown-unit Range with 416 on its own, before any handler runs).
 void HideHeadersFromHttplib(httplib::Request& req);
+
+// The raw request head (request line, header lines, blank line) with any
+// Range header renamed to a private name, and client lines using that name
+// dropped.
+std::string HideRangeFromHttplib(std::string_view head);
 
 // The client request's headers as a list (httplib's own bookkeeping
 // entries left out, hidden headers under their real names).

@@ -5,6 +5,7 @@
 
 #include "server/connection_stream.h"
 #include "server/cpu_slice.h"
+#include "server/http_headers.h"
 
 namespace fanout {
 
@@ -26,6 +27,9 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
         std::chrono::seconds(keep_alive_timeout_sec_),
         [this] { return svr_sock_ != INVALID_SOCKET; });
     if (!request_arrived) break;
+    // httplib answers an invalid Range itself (416), where RFC 9110 says to
+    // ignore it: it gets the header under another name (see http_headers.h).
+    stream.RewriteRequestHead(HideRangeFromHttplib);
     bool connection_closed = false;
     ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
     ok = stream.Flush() && ok;

@@ -4,10 +4,20 @@
 #   build/       the whole suite (RelWithDebInfo)
 #   build-asan/  the whole suite under AddressSanitizer + UBSan
 #   build-tsan/  the core tests under ThreadSanitizer
+#   tests/browser  headless Chromium playing media through fanoutd (in build/)
 # FANOUT_TEST_QUICK=1 runs only the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+# Chromium (and Node.js, if the machine has none) for the browser test; a
+# policy-rc.d keeps packages from starting services while they install.
+browser_packages=(chromium)
+command -v node >/dev/null && command -v npm >/dev/null || browser_packages+=(nodejs npm)
+if [ "$(id -u)" -eq 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+scripts/install-deps.sh "${browser_packages[@]}"
+(cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
 
 jobs=$(nproc)
 configure_and_test() {

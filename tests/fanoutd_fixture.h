@@ -34,7 +34,7 @@ struct Fetched {
   std::string body;
   httplib::Headers headers;
   bool transfer_ok = false;  // the body arrived with a proper end
-  Clock::time_point started, first_byte, done;
+  Clock::time_point started, head_at, first_byte, done;
 };
 
 class FanoutdTest : public ::testing::Test {
@@ -72,6 +72,7 @@ class FanoutdTest : public ::testing::Test {
     req.path = target;
     req.headers = headers;
     req.response_handler = [&](const httplib::Response& res) {
+      f.head_at = Clock::now();
       f.status = res.status;
       f.x_cache = res.get_header_value("X-Cache");
       f.headers = res.headers;

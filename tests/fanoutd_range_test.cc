@@ -14,6 +14,7 @@ namespace {
 
 using ::fanout::testing::Fetched;
 using ::fanout::testing::WaitFor;
+using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 class RangeTest : public ::fanout::testing::FanoutdTest {
@@ -109,7 +110,21 @@ TEST_F(RangeTest, TwentyClientsAskDifferentRangesOfAnEntryStillBeingFetched) {
   // 4 MB at 4 MB/s: every range request arrives while the fetch runs.
   const std::string target = "/inflight.bin?size=4000000&rate=4MB";
   const std::string body = OriginServer::OriginBody("/inflight.bin", 4000000);
-  std::thread miss([&] { EXPECT_TRUE(Get(target).body == body); });
+  // The whole-body client notes when the last range's first byte reached it.
+  const std::size_t last_first = 19 * 199000;
+  std::string whole;
+  Clock::time_point last_range_bytes_seen{};
+  std::thread miss([&] {
+    httplib::Client client("127.0.0.1", fanoutd_.port());
+    client.set_read_timeout(60, 0);
+    client.Get(target.c_str(), [&](const char* d, size_t n) {
+      whole.append(d, n);
+      if (whole.size() > last_first && last_range_bytes_seen == Clock::time_point{}) {
+        last_range_bytes_seen = Clock::now();
+      }
+      return true;
+    });
+  });
   ASSERT_TRUE(WaitFor([&] { return origin_.Count(target) == 1; }));
   std::vector<Fetched> results(20);
   std::vector<std::thread> clients;
@@ -123,6 +138,11 @@ TEST_F(RangeTest, TwentyClientsAskDifferentRangesOfAnEntryStillBeingFetched) {
   }
   for (auto& c : clients) c.join();
   miss.join();
+  EXPECT_TRUE(whole == body);
+  // Answered at once (the length is known), not when its bytes came: the
+  // last range's 206 head arrived before its first byte had even reached
+  // the client reading the whole body.
+  EXPECT_LT(results[19].head_at, last_range_bytes_seen);
   for (int i = 0; i < 20; ++i) {
     const std::size_t first = static_cast<std::size_t>(i) * 199000;
     EXPECT_EQ(results[i].status, 206) << i;

@@ -278,6 +278,10 @@ void FanoutServer::ReplyError(httplib::Response& res, int status, const std::str
   record->AddBytes(message.size() + 1);
 }
 
+std::string FanoutServer::HostHeaderFor(const Route& route) {
+  return route.host_override.empty() ? route.upstream.HostHeader() : route.host_override;
+}
+
 CachePolicyOptions FanoutServer::PolicyOf(const Route& route) {
   CachePolicyOptions policy;
   policy.default_ttl = route.default_ttl;
@@ -293,9 +297,7 @@ FetchJob FanoutServer::MakeJob(const httplib::Request& req, const Route& route,
   job.method = shared ? "GET" : req.method;
   if (job.method == "HEAD") job.method = "GET";  // fetch the body others may want
   job.target = target;
-  const std::string host =
-      route.host_override.empty() ? route.upstream.HostHeader() : route.host_override;
-  job.headers = UpstreamRequestHeaders(req, host, shared);
+  job.headers = UpstreamRequestHeaders(req, HostHeaderFor(route), shared);
   job.body = req.body;
   job.keep = shared;
   job.facts = RequestFacts::From(RequestHeaderList(req));
@@ -334,16 +336,23 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
   const auto now = std::chrono::system_clock::now();
   const bool only_if_cached = facts.cache_control.only_if_cached;
   // What a shared fetch for this request would send: Vary is matched on it.
-  const httplib::Headers upstream = MakeJob(req, *route, target, /*shared=*/true).headers;
-  const HeaderList sent(upstream.begin(), upstream.end());
+  // Worked out only when a Vary needs it: most responses vary on nothing.
+  std::optional<HeaderList> sent_headers;
+  auto sent = [&]() -> const HeaderList& {
+    if (!sent_headers) {
+      const httplib::Headers h = UpstreamRequestHeaders(req, HostHeaderFor(*route), true);
+      sent_headers.emplace(h.begin(), h.end());
+    }
+    return *sent_headers;
+  };
   auto judge = [&](const ResponseHead& stored, const HeaderList& vary) {
-    if (!vary.empty() && !VaryMatches(vary, sent)) return Reuse::kOtherVariant;
+    if (!vary.empty() && !VaryMatches(vary, sent())) return Reuse::kOtherVariant;
     return DecideReuse(facts, stored, policy, now);
   };
   auto variant_key = [&](const HeaderList& other) {
     std::vector<std::string> names;
     for (const auto& [name, value] : other) names.push_back(name);
-    return VariantKey(base_key, SelectingValues(names, sent));
+    return VariantKey(base_key, SelectingValues(names, sent()));
   };
   if (facts.has_authorization) {
     HandleAuthorized(req, res, *route, target, base_key, judge, variant_key, record);
@@ -395,7 +404,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
                           config_.upstream_read_timeout + std::chrono::seconds(5);
     auto outcome = acquired.entry->WaitForHead(deadline);
     if (outcome && outcome->head && acquired.lookup == Cache::Lookup::kJoin &&
-        !outcome->vary.empty() && !VaryMatches(outcome->vary, sent)) {
+        !outcome->vary.empty() && !VaryMatches(outcome->vary, sent())) {
       // The fetch we joined varies on headers whose values differ here.
       key = variant_key(outcome->vary);
       continue;

@@ -89,6 +89,7 @@ class FanoutServer {
   FetchJob MakeJob(const httplib::Request& req, const Route& route,
                    const std::string& target, bool shared) const;
   static CachePolicyOptions PolicyOf(const Route& route);
+  static std::string HostHeaderFor(const Route& route);
   std::uint64_t MaxObjectSize() const;
   // After a successful unsafe request (POST, PUT, DELETE, PATCH), purges
   // the entries it may have changed. Waits for the response head.

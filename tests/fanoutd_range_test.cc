@@ -154,6 +154,29 @@ TEST_F(RangeTest, TwentyClientsAskDifferentRangesOfAnEntryStillBeingFetched) {
   EXPECT_EQ(origin_.Count(target), 1);
 }
 
+TEST_F(RangeTest, LastByteAndBeyondTheEndOfAnEntryInFlight) {
+  StartFanoutd();
+  const std::string target = "/edge.bin?size=2000000&rate=2MB";
+  const std::string body = OriginServer::OriginBody("/edge.bin", 2000000);
+  Fetched whole;
+  std::thread miss([&] { whole = Get(target); });
+  ASSERT_TRUE(WaitFor([&] { return origin_.Count(target) == 1; }));
+  Fetched first = Range(target, "bytes=0-0");
+  Fetched beyond = Range(target, "bytes=2000000-");
+  Fetched last = Range(target, "bytes=-1");
+  miss.join();
+  EXPECT_TRUE(whole.body == body);
+  EXPECT_EQ(first.status, 206);
+  EXPECT_EQ(first.body, body.substr(0, 1));
+  EXPECT_EQ(last.status, 206);
+  EXPECT_EQ(Header(last, "Content-Range"), "bytes 1999999-1999999/2000000");
+  EXPECT_EQ(last.body, body.substr(1999999));
+  EXPECT_EQ(beyond.status, 416) << "known to be beyond the end before the bytes are there";
+  EXPECT_EQ(Header(beyond, "Content-Range"), "bytes */2000000");
+  EXPECT_LT(beyond.done, whole.done) << "the 416 must not wait for the fetch";
+  EXPECT_EQ(origin_.Count(target), 1);
+}
+
 TEST_F(RangeTest, RangesOfAChunkedFetchWaitForTheBytesOrTheLengthTheyNeed) {
   StartFanoutd();
   // No Content-Length: 2 MB at 2 MB/s.

@@ -189,7 +189,7 @@ Status Cache::NewEntry(const std::string& key, std::shared_ptr<Entry>* out) {
 }
 
 std::shared_ptr<Entry> Cache::OpenStoredLocked(const std::string& key, Stored& stored) {
-  if (stored.entry) return stored.entry;
+  if (auto open = stored.entry.lock()) return open;
   StreamFileOptions so;
   so.batcher = options_.batcher;
   std::shared_ptr<StreamFile> body;
@@ -373,7 +373,7 @@ Status Cache::Refresh(const std::shared_ptr<Entry>& entry, const std::shared_ptr
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = stored_.find(entry->key());
-    if (it == stored_.end() || it->second.entry != stale) {
+    if (it == stored_.end() || it->second.entry.lock() != stale) {
       return Status::NotFound("the revalidated entry is gone");
     }
     meta = it->second.meta;
@@ -395,7 +395,7 @@ void Cache::Drop(const std::shared_ptr<Entry>& entry) {
       return;
     }
     auto it = stored_.find(entry->key());
-    if (it == stored_.end() || it->second.entry != entry) return;
+    if (it == stored_.end() || it->second.entry.lock() != entry) return;
     doomed = EraseStoredLocked(entry->key());
   }
   RemoveFiles(doomed);

@@ -147,8 +147,10 @@ class Cache {
  private:
   struct Stored {
     EntryMeta meta;
-    // Opened on first use (entries loaded by Open() are not, until hit).
-    std::shared_ptr<Entry> entry;
+    // The entry while anyone holds it (a reader, a revalidation); opened
+    // again from its files when needed. Not owned here: 100,000 stored
+    // entries must not hold 100,000 descriptors and mappings.
+    std::weak_ptr<Entry> entry;
     std::list<std::string>::iterator lru;  // position in lru_
     std::uint64_t hits = 0;
   };

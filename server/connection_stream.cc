@@ -104,9 +104,17 @@ bool ConnectionStream::ReadAhead(int flags) {
 }
 
 bool ConnectionStream::RewriteRequestHead(
+    const std::function<bool(std::string_view)>& needs_rewrite,
     const std::function<std::string(std::string_view)>& rewrite) {
   constexpr std::size_t kMaxHead = 64 * 1024;
-  std::string pending(read_buffer_.data() + read_pos_, read_end_ - read_pos_);
+  // The common case costs one scan: the whole head is buffered already and
+  // `rewrite` would change nothing (the caller says which heads it needs).
+  const std::string_view buffered(read_buffer_.data() + read_pos_, read_end_ - read_pos_);
+  if (const auto end = buffered.find("\r\n\r\n"); end != std::string_view::npos &&
+                                                      !needs_rewrite(buffered.substr(0, end + 4))) {
+    return true;
+  }
+  std::string pending(buffered);
   const auto deadline = std::chrono::steady_clock::now() + read_timeout_;
   std::size_t end;
   while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
@@ -121,7 +129,9 @@ bool ConnectionStream::RewriteRequestHead(
     else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) read_failed_ = true;
   }
   const bool whole = end != std::string::npos;
-  if (whole) pending = rewrite(std::string_view(pending).substr(0, end + 4)) + pending.substr(end + 4);
+  if (whole && needs_rewrite(std::string_view(pending).substr(0, end + 4))) {
+    pending = rewrite(std::string_view(pending).substr(0, end + 4)) + pending.substr(end + 4);
+  }
   if (read_buffer_.size() < pending.size()) read_buffer_.resize(pending.size());
   std::memcpy(read_buffer_.data(), pending.data(), pending.size());
   read_pos_ = 0;

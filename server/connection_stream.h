@@ -70,9 +70,11 @@ class ConnectionStream final : public httplib::Stream {
 
   // Before httplib parses the next request: reads until its whole head (up
   // to the blank line) is buffered, within the read timeout and 64 KiB, and
-  // replaces it with rewrite(head). False (nothing changed, no bytes lost)
-  // if no whole head arrived; httplib then deals with what there is.
-  bool RewriteRequestHead(const std::function<std::string(std::string_view)>& rewrite);
+  // if needs_rewrite(head), replaces it with rewrite(head). False (nothing
+  // changed, no bytes lost) if no whole head arrived; httplib then deals
+  // with what there is.
+  bool RewriteRequestHead(const std::function<bool(std::string_view)>& needs_rewrite,
+                          const std::function<std::string(std::string_view)>& rewrite);
 
   // Makes this the calling thread's Current() for the scope's life.
   class Scope {

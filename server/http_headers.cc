@@ -55,6 +55,18 @@ std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req) {
   return std::strtoull(length.c_str(), nullptr, 10);  // httplib validated it
 }
 
+bool HeadMentionsRange(std::string_view head) {
+  for (auto at = head.find("\r\n"); at != std::string_view::npos; at = head.find("\r\n", at + 2)) {
+    const std::string_view line = head.substr(at + 2);
+    auto starts = [&](std::string_view name) {
+      return line.size() > name.size() && line[name.size()] == ':' &&
+             EqualsIgnoreCase(line.substr(0, name.size()), name);
+    };
+    if (starts("Range") || starts(kHiddenRange)) return true;
+  }
+  return false;
+}
+
 std::string HideRangeFromHttplib(std::string_view head) {
   std::string out;
   out.reserve(head.size() + 16);

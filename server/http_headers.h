@@ -58,6 +58,9 @@ void HideHeadersFromHttplib(httplib::Request& req);
 // Range header renamed to a private name, and client lines using that name
 // dropped.
 std::string HideRangeFromHttplib(std::string_view head);
+// Whether HideRangeFromHttplib has anything to do: a header line whose
+// name is Range (or the private name) — a cheap case-insensitive scan.
+bool HeadMentionsRange(std::string_view head);
 
 // The client request's headers as a list (httplib's own bookkeeping
 // entries left out, hidden headers under their real names).

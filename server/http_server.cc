@@ -29,7 +29,7 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
     if (!request_arrived) break;
     // httplib answers an invalid Range itself (416), where RFC 9110 says to
     // ignore it: it gets the header under another name (see http_headers.h).
-    stream.RewriteRequestHead(HideRangeFromHttplib);
+    stream.RewriteRequestHead(HeadMentionsRange, HideRangeFromHttplib);
     bool connection_closed = false;
     ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
     ok = stream.Flush() && ok;

@@ -270,6 +270,28 @@ TEST_F(CacheTest, PurgeDuringAFetchLetsItsReadersFinishAndKeepsNothing) {
   EXPECT_TRUE(FilesUnder(dir_.path() + "/entries").empty());
 }
 
+// Open descriptors of this process.
+std::size_t OpenFds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST_F(CacheTest, StoredEntriesHoldNoDescriptorsWhileNobodyReadsThem) {
+  auto cache = OpenCache();
+  const std::size_t before = OpenFds();
+  for (int i = 0; i < 200; ++i) Store(*cache, "http://o/fd" + std::to_string(i), Pattern(i, 100));
+  for (int i = 0; i < 200; ++i) {
+    auto hit = cache->Acquire("http://o/fd" + std::to_string(i), Fresh);
+    ASSERT_EQ(hit.lookup, Cache::Lookup::kHit);
+    EXPECT_EQ(ReadAll(hit.entry), Pattern(i, 100));
+  }
+  EXPECT_LT(OpenFds(), before + 10) << "200 stored entries must not keep 200 files open";
+  // One being read stays open, and is the same entry for the next request.
+  auto held = cache->Acquire("http://o/fd7", Fresh).entry;
+  EXPECT_EQ(cache->Acquire("http://o/fd7", Fresh).entry, held);
+}
+
 TEST_F(CacheTest, PurgeAllRemovesEveryEntryFromIndexAndDisk) {
   auto cache = OpenCache();
   for (int i = 0; i < 5; ++i) Store(*cache, "http://o/" + std::to_string(i), Pattern(i, 100));

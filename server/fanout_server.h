@@ -2,9 +2,14 @@
 //
 // GET and HEAD on a routed path go through the cache: a miss starts the one
 // upstream fetch, requests that arrive while it runs join it, and later
-// ones are hits; each client streams the body from its own reader of the
-// entry's stream file. Other methods, and requests with credentials or
-// cookies, are passed to the upstream on their own (X-Cache: BYPASS).
+// ones are hits while fresh (RFC 9111: core/cache_policy.h); a stale entry
+// is revalidated by one conditional fetch that every request joins. Each
+// client streams the body (or its Range) from its own reader of the
+// entry's stream file. Requests with credentials reuse only entries that
+// allow it. Other methods, and requests with cookies, are passed to the
+// upstream on their own (X-Cache: BYPASS); successful unsafe ones
+// invalidate what they may have changed. The admin interface (entries,
+// purge) listens on its own address.
 //
 // Thread-safety: Start() then Run() on one thread; Stop() from any thread.
 

@@ -131,6 +131,9 @@ ShardScan ScanShard(const fs::path& shard) {
   return scan;
 }
 
+// Stored entries kept open after their last reader (descriptors, mappings).
+constexpr std::size_t kPinnedEntries = 256;
+
 // Shards scanned at once: reading 100,000 small files is mostly waiting
 // for the disk and the kernel, so more threads than cores help.
 constexpr unsigned kLoadThreads = 8;
@@ -201,10 +204,16 @@ std::shared_ptr<Entry> Cache::OpenStoredLocked(const std::string& key, Stored& s
     return nullptr;
   }
   auto entry = std::make_shared<Entry>(key, std::move(body));
-  entry->PublishHead(stored.meta.head, /*shareable=*/true);
+  entry->PublishHead(stored.meta.head, /*shareable=*/true, stored.meta.vary);
   entry->MarkComplete();
   stored.entry = entry;
+  Pin(entry);
   return entry;
+}
+
+void Cache::Pin(std::shared_ptr<Entry> entry) {
+  pinned_.push_back(std::move(entry));
+  if (pinned_.size() > kPinnedEntries) pinned_.pop_front();
 }
 
 Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool may_fetch) {
@@ -356,6 +365,7 @@ Status Cache::Install(const std::shared_ptr<Entry>& entry, EntryMeta meta, bool 
         if (old_body != BodyPath(meta)) doomed.push_back(old_body);
       }
       InsertStoredLocked(std::move(meta), entry);
+      Pin(entry);
       in_flight_.erase(key);
       auto evicted = EvictLocked();
       doomed.insert(doomed.end(), evicted.begin(), evicted.end());
@@ -478,6 +488,10 @@ std::vector<std::string> Cache::EraseStoredLocked(const std::string& key) {
   auto it = stored_.find(key);
   if (it == stored_.end()) return {};
   std::vector<std::string> files = {MetaPath(key), BodyPath(it->second.meta)};
+  // Unpinned, so the body's space is freed once its last reader is done.
+  if (auto open = it->second.entry.lock()) {
+    std::erase(pinned_, open);
+  }
   if (const auto nl = key.find('\n'); nl != std::string::npos) {
     auto v = variants_.find(key.substr(0, nl));
     if (v != variants_.end() && v->second.erase(key) > 0 && v->second.empty()) {

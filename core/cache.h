@@ -27,6 +27,7 @@
 #ifndef FANOUT_CORE_CACHE_H_
 #define FANOUT_CORE_CACHE_H_
 
+#include <deque>
 #include <functional>
 #include <list>
 #include <memory>
@@ -162,6 +163,8 @@ class Cache {
   // The stored entry as an Entry, opening its body if needed. Null (and
   // the entry forgotten) if its body is gone or damaged.
   std::shared_ptr<Entry> OpenStoredLocked(const std::string& key, Stored& stored);
+  // Keeps entry open for a while (see pinned_).
+  void Pin(std::shared_ptr<Entry> entry);
   // Makes meta the stored entry for its key (entry may be null).
   void InsertStoredLocked(EntryMeta meta, std::shared_ptr<Entry> entry);
   // Forgets the key's stored entry; returns its files, to be deleted
@@ -189,6 +192,10 @@ class Cache {
   std::unordered_map<std::string, std::shared_ptr<Entry>> in_flight_;  // guarded by mu_
   std::unordered_map<std::string, Stored> stored_;                     // guarded by mu_
   std::list<std::string> lru_;     // guarded by mu_; keys, most recently used first
+  // guarded by mu_; the last kPinnedEntries stored entries opened, kept open
+  // so that hot entries are not reopened on every hit (Stored holds them
+  // only weakly).
+  std::deque<std::shared_ptr<Entry>> pinned_;
   // guarded by mu_; base key -> stored variant keys (VariantKey)
   std::unordered_map<std::string, std::set<std::string>> variants_;
   std::uint64_t stored_bytes_ = 0;  // guarded by mu_

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+#include <string_view>
 #include <vector>
 
 namespace fanout {
@@ -13,23 +14,28 @@ constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "Ma
                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
-// Splits on spaces, commas and dashes ("06-Nov-94" is three tokens).
-std::vector<std::string> Tokens(std::string_view text) {
-  std::vector<std::string> out;
-  std::string current;
-  for (char c : text) {
-    if (c == ' ' || c == ',' || c == '-') {
-      if (!current.empty()) out.push_back(std::move(current));
-      current.clear();
-    } else {
-      current.push_back(c);
+// Splits on spaces, commas and dashes ("06-Nov-94" is three tokens), into
+// at most 8 views (no allocation: dates are parsed on every cache hit).
+struct Tokens {
+  std::array<std::string_view, 8> token;
+  std::size_t size = 0;
+  bool overflow = false;
+
+  explicit Tokens(std::string_view text) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= text.size(); ++i) {
+      if (i < text.size() && text[i] != ' ' && text[i] != ',' && text[i] != '-') continue;
+      if (i > start) {
+        if (size == token.size()) overflow = true;
+        else token[size++] = text.substr(start, i - start);
+      }
+      start = i + 1;
     }
   }
-  if (!current.empty()) out.push_back(std::move(current));
-  return out;
-}
+  std::string_view operator[](std::size_t i) const { return token[i]; }
+};
 
-std::optional<int> Number(const std::string& s, std::size_t min_digits, std::size_t max_digits) {
+std::optional<int> Number(std::string_view s, std::size_t min_digits, std::size_t max_digits) {
   if (s.size() < min_digits || s.size() > max_digits) return std::nullopt;
   int v = 0;
   for (char c : s) {
@@ -39,7 +45,7 @@ std::optional<int> Number(const std::string& s, std::size_t min_digits, std::siz
   return v;
 }
 
-std::optional<int> Month(const std::string& s) {
+std::optional<int> Month(std::string_view s) {
   for (std::size_t i = 0; i < kMonths.size(); ++i) {
     if (s == kMonths[i]) return static_cast<int>(i);
   }
@@ -47,7 +53,7 @@ std::optional<int> Month(const std::string& s) {
 }
 
 // "08:49:37" into seconds since midnight.
-std::optional<int> TimeOfDay(const std::string& s) {
+std::optional<int> TimeOfDay(std::string_view s) {
   if (s.size() != 8 || s[2] != ':' || s[5] != ':') return std::nullopt;
   auto h = Number(s.substr(0, 2), 2, 2), m = Number(s.substr(3, 2), 2, 2),
        sec = Number(s.substr(6, 2), 2, 2);
@@ -69,10 +75,11 @@ std::optional<SystemTime> Make(int year, int month, int day, int seconds) {
 }  // namespace
 
 std::optional<SystemTime> ParseHttpDate(std::string_view text) {
-  const auto t = Tokens(text);
+  const Tokens t(text);
+  if (t.overflow) return std::nullopt;
   // IMF-fixdate: Sun 06 Nov 1994 08:49:37 GMT
   // RFC 850:     Sunday 06 Nov 94 08:49:37 GMT
-  if (t.size() == 6 && t[5] == "GMT") {
+  if (t.size == 6 && t[5] == "GMT") {
     auto day = Number(t[1], 1, 2);
     auto month = Month(t[2]);
     auto year = Number(t[3], 2, 4);
@@ -85,7 +92,7 @@ std::optional<SystemTime> ParseHttpDate(std::string_view text) {
     return Make(y, *month, *day, *tod);
   }
   // asctime: Sun Nov 6 08:49:37 1994
-  if (t.size() == 5) {
+  if (t.size == 5) {
     auto month = Month(t[1]);
     auto day = Number(t[2], 1, 2);
     auto tod = TimeOfDay(t[3]);

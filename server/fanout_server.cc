@@ -57,6 +57,7 @@ struct BodySender {
   std::shared_ptr<StreamReader> reader;
   std::shared_ptr<AccessLogRecord> record;
   const std::atomic<bool>* stopping;
+  Cache* cache;  // to drop an entry whose file turns out damaged
   std::vector<char> buffer;  // copy path only
   std::uint64_t sent = 0;
 
@@ -82,6 +83,12 @@ struct BodySender {
       record->MarkIncomplete("stream shorter than its length");
     } else {
       record->MarkIncomplete(status.ToString());
+    }
+    if (status.code() == Status::Code::kIOError && entry->complete()) {
+      // The entry's file lost bytes under it (cut on disk): no later
+      // request may be served from it.
+      spdlog::warn("dropping damaged cache entry {}: {}", entry->key(), status.message());
+      cache->Drop(entry);
     }
     return false;
   }
@@ -582,6 +589,7 @@ void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& re
   const ResponseHead& head = *outcome->head;
   const bool from_cache = std::string_view(cache_status) != "BYPASS";
   if (from_cache && (req.method == "GET" || req.method == "HEAD") &&
+      (req.has_header("If-None-Match") || req.has_header("If-Modified-Since")) &&
       ClientConditionSatisfied(RequestHeaderList(req), head)) {
     ReplyNotModified(res, head, cache_status, record);
     return;
@@ -676,7 +684,8 @@ bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& re
   res.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
                                       std::to_string(range.last) + "/" + total);
   auto body = std::make_shared<BodySender>(BodySender{
-      entry, std::shared_ptr<StreamReader>(stream->OpenReader()), record, &stopping_, {}});
+      entry, std::shared_ptr<StreamReader>(stream->OpenReader()), record, &stopping_,
+      cache_.get(), {}});
   const std::uint64_t first = range.first;
   res.set_content_provider(range.length(), content_type,
                            [body, first](size_t offset, size_t n, httplib::DataSink& sink) {
@@ -718,7 +727,7 @@ void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry
   }
   auto body = std::make_shared<BodySender>(
       BodySender{entry, std::shared_ptr<StreamReader>(entry->stream()->OpenReader()),
-                 std::move(record), &stopping_, {}});
+                 std::move(record), &stopping_, cache_.get(), {}});
   if (head.content_length) {
     res.set_content_provider(*head.content_length, content_type,
                              [body](size_t offset, size_t length, httplib::DataSink& sink) {

@@ -477,8 +477,8 @@ TEST_F(FanoutdTest, TruncatedEntryFileIsNeverServedAsComplete) {
     EXPECT_FALSE(f.transfer_ok);
     EXPECT_LT(f.body.size(), 3000000u);
   }
-  // Once nobody holds it, the damaged entry is found when it is opened
-  // again: discarded, fetched anew, served whole.
+  // The damaged entry is dropped (found by the failed send, or when it is
+  // opened again): the next request fetches anew and is served whole.
   Fetched again;
   ASSERT_TRUE(::fanout::testing::WaitFor([&] {
     again = Get(target);
@@ -486,7 +486,7 @@ TEST_F(FanoutdTest, TruncatedEntryFileIsNeverServedAsComplete) {
   }));
   EXPECT_TRUE(again.transfer_ok);
   EXPECT_TRUE(again.body == body);
-  EXPECT_NE(fanoutd_.log().find("discarding cache entry"), std::string::npos);
+  EXPECT_NE(fanoutd_.log().find("damaged cache entry"), std::string::npos);
 }
 
 TEST_F(FanoutdTest, AStalledClientCannotQueueMegabytesInTheKernel) {

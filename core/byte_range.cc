@@ -1,17 +1,13 @@
 #include "core/byte_range.h"
 
+#include "core/header_text.h"
+
 #include <algorithm>
 #include <cctype>
 #include <string>
 
 namespace fanout {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Digits only, no overflow.
 std::optional<std::uint64_t> Number(std::string_view s) {
@@ -27,7 +23,7 @@ std::optional<std::uint64_t> Number(std::string_view s) {
 }  // namespace
 
 std::optional<std::vector<RangeSpec>> ParseRangeHeader(std::string_view value) {
-  value = Trim(value);
+  value = TrimOws(value);
   const std::string_view unit = "bytes=";
   if (value.size() < unit.size()) return std::nullopt;
   for (std::size_t i = 0; i < unit.size(); ++i) {
@@ -37,11 +33,11 @@ std::optional<std::vector<RangeSpec>> ParseRangeHeader(std::string_view value) {
   std::vector<RangeSpec> specs;
   while (true) {
     const auto comma = value.find(',');
-    const std::string_view part = Trim(value.substr(0, comma));
+    const std::string_view part = TrimOws(value.substr(0, comma));
     if (!part.empty()) {
       const auto dash = part.find('-');
       if (dash == std::string_view::npos) return std::nullopt;
-      const std::string_view a = Trim(part.substr(0, dash)), b = Trim(part.substr(dash + 1));
+      const std::string_view a = TrimOws(part.substr(0, dash)), b = TrimOws(part.substr(dash + 1));
       RangeSpec spec;
       if (a.empty()) {
         spec.suffix = Number(b);

@@ -1,5 +1,7 @@
 #include "core/cache_control.h"
 
+#include "core/header_text.h"
+
 #include <cctype>
 #include <algorithm>
 #include <limits>
@@ -12,12 +14,6 @@ std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // delta-seconds; quoted values are accepted (a common sender error). Too
@@ -42,7 +38,7 @@ std::vector<std::string_view> Directives(std::string_view line) {
   for (std::size_t i = 0; i <= line.size(); ++i) {
     if (i < line.size() && line[i] == '"') quoted = !quoted;
     if (i == line.size() || (line[i] == ',' && !quoted)) {
-      auto d = Trim(line.substr(start, i - start));
+      auto d = TrimOws(line.substr(start, i - start));
       if (!d.empty()) out.push_back(d);
       start = i + 1;
     }
@@ -61,9 +57,9 @@ CacheControl CacheControl::Parse(const std::vector<std::string>& lines) {
   for (const std::string& line : lines) {
     for (std::string_view d : Directives(line)) {
       const auto eq = d.find('=');
-      const std::string name = Lower(Trim(d.substr(0, eq)));
+      const std::string name = Lower(TrimOws(d.substr(0, eq)));
       const bool has_value = eq != std::string_view::npos;
-      const std::string_view value = has_value ? Trim(d.substr(eq + 1)) : std::string_view();
+      const std::string_view value = has_value ? TrimOws(d.substr(eq + 1)) : std::string_view();
       if (name == "no-store") cc.no_store = true;
       else if (name == "no-cache") cc.no_cache = true;
       else if (name == "private") cc.private_ = true;

@@ -1,5 +1,7 @@
 #include "core/cache_policy.h"
 
+#include "core/header_text.h"
+
 #include <strings.h>
 
 #include <algorithm>
@@ -40,8 +42,6 @@ seconds ToSeconds(std::chrono::system_clock::duration d) {
 bool NeverServeStale(const CacheControl& cc) {
   return cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.has_value();
 }
-
-bool SameName(const std::string& a, const char* b) { return ::strcasecmp(a.c_str(), b) == 0; }
 
 // The entity-tags of an If-None-Match value.
 std::vector<std::string> EntityTags(const std::string& value) {
@@ -84,14 +84,22 @@ RequestFacts RequestFacts::From(const HeaderList& h) {
   }
   for (const auto& [name, value] : h) {
     (void)value;
-    if (SameName(name, "Authorization")) f.has_authorization = true;
-    if (SameName(name, "If-None-Match") || SameName(name, "If-Modified-Since") ||
-        SameName(name, "If-Match") || SameName(name, "If-Unmodified-Since") ||
-        SameName(name, "If-Range")) {
+    if (EqualsIgnoreCase(name, "Authorization")) f.has_authorization = true;
+    if (EqualsIgnoreCase(name, "If-None-Match") || EqualsIgnoreCase(name, "If-Modified-Since") ||
+        EqualsIgnoreCase(name, "If-Match") || EqualsIgnoreCase(name, "If-Unmodified-Since") ||
+        EqualsIgnoreCase(name, "If-Range")) {
       f.has_conditionals = true;
     }
   }
   return f;
+}
+
+bool MayShare(const ResponseHead& r, bool request_had_credentials) {
+  const CacheControl cc = ResponseCacheControl(r);
+  if (cc.private_ || cc.no_store || !HeaderValues(r.headers, "Set-Cookie").empty()) return false;
+  const auto vary = VaryNames(r);
+  if (std::find(vary.begin(), vary.end(), "*") != vary.end()) return false;
+  return !request_had_credentials || AllowsAuthorizedReuse(r);
 }
 
 bool MayStore(const RequestFacts& request, const ResponseHead& r,
@@ -209,11 +217,11 @@ ResponseHead Refreshed(const ResponseHead& stored, const ResponseHead& not_modif
   ResponseHead out = stored;
   for (const auto& [name, value] : not_modified.headers) {
     (void)value;
-    if (SameName(name, "Content-Length")) continue;
-    std::erase_if(out.headers, [&](const auto& h) { return SameName(h.first, name.c_str()); });
+    if (EqualsIgnoreCase(name, "Content-Length")) continue;
+    std::erase_if(out.headers, [&](const auto& h) { return EqualsIgnoreCase(h.first, name); });
   }
   for (const auto& h : not_modified.headers) {
-    if (!SameName(h.first, "Content-Length")) out.headers.push_back(h);
+    if (!EqualsIgnoreCase(h.first, "Content-Length")) out.headers.push_back(h);
   }
   out.requested_at = not_modified.requested_at;
   out.received_at = not_modified.received_at;

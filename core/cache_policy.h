@@ -48,6 +48,11 @@ struct RequestFacts {
   static RequestFacts From(const HeaderList& request_headers);
 };
 
+// Whether a response may be served to requests other than the one that
+// caused it (joiners, later hits): not private or no-store, no Set-Cookie,
+// not Vary: *, and, if that request had credentials, AllowsAuthorizedReuse.
+bool MayShare(const ResponseHead& response, bool request_had_credentials);
+
 // Whether a response to a GET may be stored by a shared cache; if not,
 // *why says why (for the log).
 bool MayStore(const RequestFacts& request, const ResponseHead& response,

@@ -1,18 +1,12 @@
 #include "core/entry.h"
 
-#include <strings.h>
+#include "core/header_text.h"
 
 namespace fanout {
 
-namespace {
-bool SameName(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-}  // namespace
-
 std::string HeaderValue(const HeaderList& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {
-    if (SameName(k, name)) return v;
+    if (EqualsIgnoreCase(k, name)) return v;
   }
   return "";
 }
@@ -20,7 +14,7 @@ std::string HeaderValue(const HeaderList& headers, std::string_view name) {
 std::vector<std::string> HeaderValues(const HeaderList& headers, std::string_view name) {
   std::vector<std::string> out;
   for (const auto& [k, v] : headers) {
-    if (SameName(k, name)) out.push_back(v);
+    if (EqualsIgnoreCase(k, name)) out.push_back(v);
   }
   return out;
 }

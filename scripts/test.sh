@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Chromium (and Node.js, if the machine has none) for the browser test; a
 # policy-rc.d keeps packages from starting services while they install.
-browser_packages=(chromium)
+browser_packages=(chromium fonts-liberation python3)
 command -v node >/dev/null && command -v npm >/dev/null || browser_packages+=(nodejs npm)
 if [ "$(id -u)" -eq 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d

@@ -43,13 +43,7 @@ CachePolicyOptions AdminServer::PolicyForKey(const std::string& key) const {
       best_length = base.size();
     }
   }
-  CachePolicyOptions policy;
-  if (best != nullptr) {
-    policy.default_ttl = best->default_ttl;
-    policy.stale_while_revalidate = best->stale_while_revalidate;
-    policy.stale_if_error = best->stale_if_error;
-  }
-  return policy;
+  return best != nullptr ? CachePolicyOf(*best) : CachePolicyOptions{};
 }
 
 void AdminServer::Install() {

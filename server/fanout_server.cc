@@ -155,6 +155,15 @@ struct BodySender {
   }
 };
 
+// A sender with a new reader of the entry's stream, at offset 0.
+std::shared_ptr<BodySender> NewBodySender(const std::shared_ptr<Entry>& entry,
+                                          std::shared_ptr<AccessLogRecord> record,
+                                          const std::atomic<bool>* stopping, Cache* cache) {
+  return std::make_shared<BodySender>(BodySender{
+      entry, std::shared_ptr<StreamReader>(entry->stream()->OpenReader()), std::move(record),
+      stopping, cache, {}});
+}
+
 }  // namespace
 
 FanoutServer::FanoutServer(Config config)
@@ -289,13 +298,6 @@ std::string FanoutServer::HostHeaderFor(const Route& route) {
   return route.host_override.empty() ? route.upstream.HostHeader() : route.host_override;
 }
 
-CachePolicyOptions FanoutServer::PolicyOf(const Route& route) {
-  CachePolicyOptions policy;
-  policy.default_ttl = route.default_ttl;
-  policy.stale_while_revalidate = route.stale_while_revalidate;
-  policy.stale_if_error = route.stale_if_error;
-  return policy;
-}
 
 FetchJob FanoutServer::MakeJob(const httplib::Request& req, const Route& route,
                                const std::string& target, bool shared) const {
@@ -308,7 +310,7 @@ FetchJob FanoutServer::MakeJob(const httplib::Request& req, const Route& route,
   job.body = req.body;
   job.keep = shared;
   job.facts = RequestFacts::From(RequestHeaderList(req));
-  job.policy = PolicyOf(route);
+  job.policy = CachePolicyOf(route);
   job.max_object_size = MaxObjectSize();
   return job;
 }
@@ -339,7 +341,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
   }
   const std::string base_key = route->upstream.Origin() + target;
   const RequestFacts facts = RequestFacts::From(RequestHeaderList(req));
-  const CachePolicyOptions policy = PolicyOf(*route);
+  const CachePolicyOptions policy = CachePolicyOf(*route);
   const auto now = std::chrono::system_clock::now();
   const bool only_if_cached = facts.cache_control.only_if_cached;
   // What a shared fetch for this request would send: Vary is matched on it.
@@ -362,7 +364,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
     return VariantKey(base_key, SelectingValues(names, sent()));
   };
   if (facts.has_authorization) {
-    HandleAuthorized(req, res, *route, target, base_key, judge, variant_key, record);
+    HandleAuthorized(req, res, *route, target, base_key, facts, judge, variant_key, record);
     return;
   }
   std::string key = base_key;
@@ -430,8 +432,9 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
 
 void FanoutServer::HandleAuthorized(
     const httplib::Request& req, httplib::Response& res, const Route& route,
-    const std::string& target, const std::string& base_key, const Cache::Judge& judge,
-    const std::function<std::string(const HeaderList&)>& variant_key, const Record& record) {
+    const std::string& target, const std::string& base_key, const RequestFacts& facts,
+    const Cache::Judge& judge, const std::function<std::string(const HeaderList&)>& variant_key,
+    const Record& record) {
   // RFC 9111 §3.5: a stored response answers a request with credentials
   // only if it says public, s-maxage or must-revalidate; otherwise the
   // request goes upstream with its credentials, on a fetch of its own
@@ -451,7 +454,7 @@ void FanoutServer::HandleAuthorized(
     ServeEntry(req, res, probe.entry, "HIT", record);
     return;
   }
-  if (RequestFacts::From(RequestHeaderList(req)).cache_control.only_if_cached) {
+  if (facts.cache_control.only_if_cached) {
     ReplyError(res, 504, "fanoutd: not in cache (only-if-cached)", record);
     return;
   }
@@ -683,9 +686,7 @@ bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& re
   record->set_status(206);
   res.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
                                       std::to_string(range.last) + "/" + total);
-  auto body = std::make_shared<BodySender>(BodySender{
-      entry, std::shared_ptr<StreamReader>(stream->OpenReader()), record, &stopping_,
-      cache_.get(), {}});
+  auto body = NewBodySender(entry, record, &stopping_, cache_.get());
   const std::uint64_t first = range.first;
   res.set_content_provider(range.length(), content_type,
                            [body, first](size_t offset, size_t n, httplib::DataSink& sink) {
@@ -725,9 +726,7 @@ void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry
     if (content_type.empty()) res.headers.erase("Content-Type");
     return;
   }
-  auto body = std::make_shared<BodySender>(
-      BodySender{entry, std::shared_ptr<StreamReader>(entry->stream()->OpenReader()),
-                 std::move(record), &stopping_, cache_.get(), {}});
+  auto body = NewBodySender(entry, std::move(record), &stopping_, cache_.get());
   if (head.content_length) {
     res.set_content_provider(*head.content_length, content_type,
                              [body](size_t offset, size_t length, httplib::DataSink& sink) {

@@ -62,7 +62,8 @@ class FanoutServer {
   // that allow it, otherwise fetched on its own (and stored if allowed).
   void HandleAuthorized(const httplib::Request& req, httplib::Response& res,
                         const Route& route, const std::string& target,
-                        const std::string& base_key, const Cache::Judge& judge,
+                        const std::string& base_key, const RequestFacts& facts,
+                        const Cache::Judge& judge,
                         const std::function<std::string(const HeaderList&)>& variant_key,
                         const Record& record);
   void HandlePassThrough(const httplib::Request& req, httplib::Response& res);
@@ -93,7 +94,6 @@ class FanoutServer {
   Record NewRecord(const httplib::Request& req);
   FetchJob MakeJob(const httplib::Request& req, const Route& route,
                    const std::string& target, bool shared) const;
-  static CachePolicyOptions PolicyOf(const Route& route);
   static std::string HostHeaderFor(const Route& route);
   std::uint64_t MaxObjectSize() const;
   // After a successful unsafe request (POST, PUT, DELETE, PATCH), purges

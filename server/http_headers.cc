@@ -1,31 +1,21 @@
 #include "server/http_headers.h"
 
-#include "core/cache_policy.h"
-
 #include <strings.h>
 
 #include <array>
 #include <cctype>
 
+#include "core/header_text.h"
+
 namespace fanout {
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Calls f(token) for each comma-separated token of a header value.
 template <typename F>
 bool AnyToken(std::string_view list, F f) {
   while (!list.empty()) {
     const auto comma = list.find(',');
-    std::string_view token = Trim(list.substr(0, comma));
+    std::string_view token = TrimOws(list.substr(0, comma));
     if (!token.empty() && f(token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -110,28 +100,9 @@ bool IsHopByHop(std::string_view name, std::string_view connection) {
   return AnyToken(connection, [&](std::string_view t) { return EqualsIgnoreCase(t, name); });
 }
 
-bool HasCacheDirective(std::string_view cache_control, std::string_view directive) {
-  return AnyToken(cache_control, [&](std::string_view token) {
-    const auto eq = token.find('=');
-    return EqualsIgnoreCase(Trim(token.substr(0, eq)), directive);
-  });
-}
 
 bool RequestMustBypass(const httplib::Request& req) { return req.has_header("Cookie"); }
 
-bool ResponseShareable(const ResponseHead& head, bool request_had_credentials) {
-  bool shareable = !request_had_credentials || AllowsAuthorizedReuse(head);
-  for (const auto& [name, value] : head.headers) {
-    if (EqualsIgnoreCase(name, "Set-Cookie")) shareable = false;
-    // Vary: * — selected by something no other request can match.
-    if (EqualsIgnoreCase(name, "Vary") && value.find('*') != std::string::npos) shareable = false;
-    if (EqualsIgnoreCase(name, "Cache-Control") &&
-        (HasCacheDirective(value, "private") || HasCacheDirective(value, "no-store"))) {
-      shareable = false;
-    }
-  }
-  return shareable;
-}
 
 httplib::Headers UpstreamRequestHeaders(const httplib::Request& req,
                                         const std::string& host, bool shared_fetch) {

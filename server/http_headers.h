@@ -25,11 +25,6 @@ bool IsHopByHop(std::string_view name, std::string_view connection);
 // §3.5's rules instead (see FanoutServer).
 bool RequestMustBypass(const httplib::Request& req);
 
-// A response that sets cookies, is marked private / no-store or says
-// Vary: * is served only to the request that caused it, and never kept;
-// so is one to a request with credentials, unless it says public, s-maxage
-// or must-revalidate.
-bool ResponseShareable(const ResponseHead& head, bool request_had_credentials = false);
 
 // The request headers to send upstream: end-to-end headers of the client's
 // request, with Host set to `host`. For a shared fetch the headers that
@@ -69,9 +64,6 @@ HeaderList RequestHeaderList(const httplib::Request& req);
 // The upstream response's end-to-end headers, to store and relay.
 ResponseHead MakeResponseHead(const httplib::Response& res);
 
-// Value of a Cache-Control directive list contains `directive`
-// (case-insensitive, ignoring arguments).
-bool HasCacheDirective(std::string_view cache_control, std::string_view directive);
 
 }  // namespace fanout
 

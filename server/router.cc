@@ -3,6 +3,14 @@
 #include <algorithm>
 
 namespace fanout {
+
+CachePolicyOptions CachePolicyOf(const Route& route) {
+  CachePolicyOptions policy;
+  policy.default_ttl = route.default_ttl;
+  policy.stale_while_revalidate = route.stale_while_revalidate;
+  policy.stale_if_error = route.stale_if_error;
+  return policy;
+}
 namespace {
 
 std::string_view PathOf(std::string_view target) {

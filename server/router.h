@@ -9,8 +9,13 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/cache_policy.h"
 
 namespace fanout {
+
+// The route's caching choices (default TTL, stale-while-revalidate,
+// stale-if-error) as the cache policy takes them.
+CachePolicyOptions CachePolicyOf(const Route& route);
 
 class Router {
  public:

@@ -483,6 +483,28 @@ TEST_F(CacheIntegrationTest, AnswersToCredentialsAreStoredAndReusedOnlyWhenMarke
   EXPECT_EQ(Get(closed).x_cache, "HIT") << "the anonymous entry is still there";
 }
 
+TEST_F(CacheIntegrationTest, HopByHopHeadersAreNeitherRelayedNorStored) {
+  StartFanoutd();
+  const std::string target = "/hop.bin?size=100&cc=max-age%3D600&hop=1";
+  Fetched miss = Get(target);
+  WaitStored(target);
+  Fetched hit = Get(target);
+  EXPECT_EQ(hit.x_cache, "HIT");
+  for (const auto* f : {&miss, &hit}) {
+    EXPECT_EQ(f->headers.count("X-Hop"), 0u);
+    EXPECT_EQ(f->headers.count("Proxy-Authenticate"), 0u);
+    EXPECT_EQ(f->headers.count("ETag"), 1u) << "end-to-end headers still go through";
+  }
+  // Nor in the entry's metadata on disk.
+  for (const auto& path : CacheFiles("entries")) {
+    if (!path.ends_with(".meta")) continue;
+    std::ifstream in(path);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(text.find("X-Hop"), std::string::npos) << text;
+    EXPECT_EQ(text.find("Proxy-Authenticate"), std::string::npos) << text;
+  }
+}
+
 TEST_F(CacheIntegrationTest, AgeIsSentOnEveryCachedResponse) {
   StartFanoutd();
   const std::string target = "/age.bin?size=100&cc=max-age%3D600";

@@ -237,6 +237,12 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   if (req.has_param("expires")) res.set_header("Expires", req.get_param_value("expires"));
   if (req.has_param("vary")) res.set_header("Vary", req.get_param_value("vary"));
   if (req.has_param("location")) res.set_header("Location", req.get_param_value("location"));
+  if (req.get_param_value("hop") == "1") {
+    // A header made hop-by-hop by naming it in Connection, and a standard one.
+    res.set_header("Connection", "X-Hop");
+    res.set_header("X-Hop", "for the next hop only");
+    res.set_header("Proxy-Authenticate", "Basic");
+  }
   // Conditional GETs: 304 when the client's validator is current.
   const std::string inm = req.get_header_value("If-None-Match");
   const std::string ims = req.get_header_value("If-Modified-Since");

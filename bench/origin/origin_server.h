@@ -15,6 +15,8 @@
 //   vary=NAME       add "Vary: NAME"; the body is then that of
 //                   path + "|" + the request's NAME header (one header)
 //   location=TEXT   add "Location: TEXT"
+//   hop=1           add "Connection: X-Hop", "X-Hop" and "Proxy-Authenticate"
+//                   (hop-by-hop: a proxy must neither relay nor store them)
 //   no_etag=1       no ETag (by default one derived from the body)
 //   no_lm=1         no Last-Modified (by default Mon, 02 Nov 2026 10:00:00 GMT)
 //

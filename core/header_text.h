@@ -1,0 +1,27 @@
+// Small text rules of HTTP header fields, shared by the parsers in core/
+// and server/: optional whitespace and case-insensitive names.
+
+#ifndef FANOUT_CORE_HEADER_TEXT_H_
+#define FANOUT_CORE_HEADER_TEXT_H_
+
+#include <strings.h>
+
+#include <string_view>
+
+namespace fanout {
+
+// Without leading and trailing spaces and tabs (RFC 9110 OWS).
+inline std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Field names compare case-insensitively (RFC 9110 §5.1).
+inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace fanout
+
+#endif  // FANOUT_CORE_HEADER_TEXT_H_

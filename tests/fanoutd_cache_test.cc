@@ -110,11 +110,13 @@ TEST_F(CacheIntegrationTest, RestartKeepsEntriesAndDropsDamagedOnes) {
 
 TEST_F(CacheIntegrationTest, KillDuringAFetchLeavesNoPartialEntry) {
   StartFanoutd();
-  const std::string target = "/crash.bin?size=20000000&rate=10MB";
-  // A client reads the first megabyte of a 2 s fetch; then fanoutd dies.
+  const std::string target = "/crash.bin?size=20000000&hold_at=2000000";
+  // A client reads the first megabyte of a fetch the origin holds at 2 MB;
+  // then fanoutd dies.
   Fetched partial = Get(target, {}, /*stop_after=*/1 << 20);
   EXPECT_GE(partial.body.size(), 1u << 20);
   fanoutd_.Kill();
+  origin_.Release("/crash.bin");
   EXPECT_FALSE(CacheFiles("tmp").empty()) << "the stream file was being written";
   StartFanoutd();
   EXPECT_TRUE(CacheFiles("tmp").empty()) << "start-up deletes partial stream files";
@@ -343,16 +345,17 @@ TEST_F(CacheIntegrationTest, AdminListsAndPurgesEntriesEvenDuringAFetch) {
   EXPECT_TRUE(Entries().empty());
   EXPECT_EQ(Get(a).x_cache, "MISS");
   // Purge while the fetch runs: the reader finishes, nothing is kept.
-  const std::string slow = "/slowp.bin?size=4000000&rate=8MB&cc=max-age%3D600";
+  const std::string slow = "/slowp.bin?size=4000000&hold_at=1000000&cc=max-age%3D600";
   std::thread client([&] {
     Fetched f = Get(slow);
     EXPECT_TRUE(f.transfer_ok);
     EXPECT_TRUE(f.body == OriginServer::OriginBody("/slowp.bin", 4000000));
   });
-  ASSERT_TRUE(WaitFor([&] { return origin_.Count(slow) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return origin_.Holding("/slowp.bin") == 1; }));
   auto during = Admin().Post("/purge?url=" + httplib::detail::encode_query_param(slow), "", "text/plain");
   ASSERT_TRUE(during);
   EXPECT_EQ(during->status, 200);
+  origin_.Release("/slowp.bin");
   client.join();
   EXPECT_EQ(Get(slow).x_cache, "MISS") << "the purged fetch was not kept";
   auto all = Admin().Post("/purge-all", "", "text/plain");
@@ -382,14 +385,19 @@ TEST_F(CacheIntegrationTest, WithoutStaleIfErrorAFailedRevalidationIsAGatewayErr
 
 TEST_F(CacheIntegrationTest, StaleWhileRevalidateAnswersAtOnceAndRefreshesBehind) {
   StartWith("\"stale_while_revalidate\": \"1h\"");
-  const std::string target = "/swr.bin?size=10000&cc=max-age%3D0&delay_ms=300";
+  // The origin answers only when released (hold_at=0).
+  const std::string target = "/swr.bin?size=10000&cc=max-age%3D0&hold_at=0";
+  origin_.Release("/swr.bin");
   Get(target);
   WaitStored(target);
+  origin_.Hold("/swr.bin");
+  // Answered from the stale entry while the revalidation waits at the origin.
   Fetched f = Get(target);
   EXPECT_EQ(f.x_cache, "STALE");
   EXPECT_EQ(f.body, OriginServer::OriginBody("/swr.bin", 10000));
-  EXPECT_LT(f.done - f.started, 300ms) << "answered before the origin could";
-  ASSERT_TRUE(WaitFor([&] { return origin_.ConditionalCount(target) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return origin_.Holding("/swr.bin") == 1; }));
+  EXPECT_EQ(origin_.ConditionalCount(target), 1) << "the revalidation behind is conditional";
+  origin_.Release("/swr.bin");
 }
 
 TEST_F(CacheIntegrationTest, OnlyIfCachedIs504WhenNotStored) {

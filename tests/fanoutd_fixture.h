@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <string>
@@ -73,13 +74,17 @@ class FanoutdTest : public ::testing::Test {
     req.headers = headers;
     req.response_handler = [&](const httplib::Response& res) {
       f.head_at = Clock::now();
+      ++heads_seen_;
       f.status = res.status;
       f.x_cache = res.get_header_value("X-Cache");
       f.headers = res.headers;
       return true;
     };
     req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
-      if (f.body.empty()) f.first_byte = Clock::now();
+      if (f.body.empty()) {
+        f.first_byte = Clock::now();
+        ++first_bytes_seen_;
+      }
       f.body.append(d, n);
       return f.body.size() < stop_after;
     };
@@ -123,32 +128,34 @@ class FanoutdTest : public ::testing::Test {
     return results;
   }
 
+  // 50 clients, arriving 10 ms apart, for an object the origin holds open
+  // half-way (hold_at) until every client has its first byte: each must
+  // have joined the one fetch and streamed from byte 0 while it ran.
   void CheckFanOut(const std::string& path, const std::string& query, std::uint64_t size) {
-    const std::string target = path + "?" + query;
-    auto results = ManyClients(target, 50, 20ms);  // spread over the first second
+    const std::string target = path + "?" + query + "&hold_at=" + std::to_string(size / 2);
+    const int first_bytes_before = first_bytes_seen_.load();
+    std::vector<Fetched> results;
+    std::thread clients([&] { results = ManyClients(target, 50, 10ms); });
+    const bool all_streaming = WaitFor([&] { return first_bytes_seen_ - first_bytes_before == 50; });
+    const auto released = Clock::now();
+    origin_.Release(path);
+    clients.join();
+    EXPECT_TRUE(all_streaming) << "every client gets its first bytes while the fetch is held";
     EXPECT_EQ(origin_.Count(target), 1) << "exactly one upstream fetch";
     const std::string expected = OriginServer::OriginBody(path, size);
     int misses = 0, joins = 0;
-    Clock::time_point fetch_done = Clock::time_point::min();
     for (const auto& r : results) {
       EXPECT_EQ(r.status, 200);
       EXPECT_TRUE(r.transfer_ok);
       EXPECT_TRUE(r.body == expected) << "body differs (" << r.body.size() << " bytes)";
       misses += r.x_cache == "MISS";
       joins += r.x_cache == "JOIN";
-      if (r.x_cache == "MISS") fetch_done = r.done;
+      // A client that waited for the fetch to end would get no byte
+      // before the origin was released.
+      EXPECT_LT(r.first_byte, released) << r.x_cache << " client did not stream";
     }
     EXPECT_EQ(misses, 1);
-    EXPECT_EQ(joins, 49) << "every client arrived during the 2 s transfer";
-    // Joiners stream: each got its first byte while the fetch still ran
-    // (the last one joins about a second before the 2 s transfer ends; one
-    // that waited for the fetch would get it only at the end).
-    for (const auto& r : results) {
-      if (r.x_cache == "JOIN") {
-        EXPECT_LT(r.first_byte, fetch_done)
-            << "a joiner waited for the fetch instead of streaming";
-      }
-    }
+    EXPECT_EQ(joins, 49);
     WaitUntilHit(target);
     Fetched later = Get(target);
     EXPECT_EQ(later.x_cache, "HIT");
@@ -156,6 +163,8 @@ class FanoutdTest : public ::testing::Test {
     EXPECT_EQ(origin_.Count(target), 1);
   }
 
+  std::atomic<int> heads_seen_{0};        // response heads any Get received
+  std::atomic<int> first_bytes_seen_{0};  // bodies any Get began receiving
   TempDir dir_;
   OriginServer origin_;
   int origin_port_ = 0;

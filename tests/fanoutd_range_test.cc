@@ -107,44 +107,34 @@ TEST_F(RangeTest, AMissWithARangeStartsTheOneFullFetchAndGetsItsRange) {
 
 TEST_F(RangeTest, TwentyClientsAskDifferentRangesOfAnEntryStillBeingFetched) {
   StartFanoutd();
-  // 4 MB at 4 MB/s: every range request arrives while the fetch runs.
-  const std::string target = "/inflight.bin?size=4000000&rate=4MB";
+  // The origin holds the 4 MB body at 1 MB until every range is answered.
+  const std::string target = "/inflight.bin?size=4000000&hold_at=1000000";
   const std::string body = OriginServer::OriginBody("/inflight.bin", 4000000);
-  // The whole-body client notes when the last range's first byte reached it.
-  const std::size_t last_first = 19 * 199000;
-  std::string whole;
-  Clock::time_point last_range_bytes_seen{};
-  std::thread miss([&] {
-    httplib::Client client("127.0.0.1", fanoutd_.port());
-    client.set_read_timeout(60, 0);
-    client.Get(target.c_str(), [&](const char* d, size_t n) {
-      whole.append(d, n);
-      if (whole.size() > last_first && last_range_bytes_seen == Clock::time_point{}) {
-        last_range_bytes_seen = Clock::now();
-      }
-      return true;
-    });
-  });
+  const int heads_before = heads_seen_;
+  Fetched whole;
+  std::thread miss([&] { whole = Get(target); });
   ASSERT_TRUE(WaitFor([&] { return origin_.Count(target) == 1; }));
   std::vector<Fetched> results(20);
   std::vector<std::thread> clients;
   for (int i = 0; i < 20; ++i) {
     clients.emplace_back([&, i] {
-      // Spread over the whole object, the last ones near its end.
+      // Spread over the whole object, most beyond what is written yet.
       const std::size_t first = static_cast<std::size_t>(i) * 199000;
       results[i] = Range(target, "bytes=" + std::to_string(first) + "-" +
                                      std::to_string(first + 9999));
     });
   }
+  // Answered at once (the length is known), not when their bytes come: all
+  // 21 heads arrive while the fetch is held at 1 MB.
+  EXPECT_TRUE(WaitFor([&] { return heads_seen_ - heads_before == 21; }));
+  const auto released = Clock::now();
+  origin_.Release("/inflight.bin");
   for (auto& c : clients) c.join();
   miss.join();
-  EXPECT_TRUE(whole == body);
-  // Answered at once (the length is known), not when its bytes came: the
-  // last range's 206 head arrived before its first byte had even reached
-  // the client reading the whole body.
-  EXPECT_LT(results[19].head_at, last_range_bytes_seen);
+  EXPECT_TRUE(whole.body == body);
   for (int i = 0; i < 20; ++i) {
     const std::size_t first = static_cast<std::size_t>(i) * 199000;
+    EXPECT_LT(results[i].head_at, released) << i;
     EXPECT_EQ(results[i].status, 206) << i;
     EXPECT_EQ(results[i].x_cache, "JOIN") << i;
     EXPECT_EQ(Header(results[i], "Content-Range"),
@@ -156,45 +146,60 @@ TEST_F(RangeTest, TwentyClientsAskDifferentRangesOfAnEntryStillBeingFetched) {
 
 TEST_F(RangeTest, LastByteAndBeyondTheEndOfAnEntryInFlight) {
   StartFanoutd();
-  const std::string target = "/edge.bin?size=2000000&rate=2MB";
+  const std::string target = "/edge.bin?size=2000000&hold_at=1000000";
   const std::string body = OriginServer::OriginBody("/edge.bin", 2000000);
   Fetched whole;
   std::thread miss([&] { whole = Get(target); });
   ASSERT_TRUE(WaitFor([&] { return origin_.Count(target) == 1; }));
+  // While the fetch is held at 1 MB: the first byte is there, and a range
+  // past the known length is refused without waiting.
   Fetched first = Range(target, "bytes=0-0");
   Fetched beyond = Range(target, "bytes=2000000-");
-  Fetched last = Range(target, "bytes=-1");
+  EXPECT_EQ(origin_.Holding("/edge.bin"), 1) << "answered while the fetch was held";
+  // The last byte is not written yet: this one waits for it.
+  Fetched last;
+  std::thread last_client([&] { last = Range(target, "bytes=-1"); });
+  ASSERT_TRUE(WaitFor([&] { return heads_seen_ == 4; }));
+  const auto released = Clock::now();
+  origin_.Release("/edge.bin");
+  last_client.join();
   miss.join();
   EXPECT_TRUE(whole.body == body);
   EXPECT_EQ(first.status, 206);
   EXPECT_EQ(first.body, body.substr(0, 1));
+  EXPECT_EQ(beyond.status, 416) << "known to be beyond the end before the bytes are there";
+  EXPECT_EQ(Header(beyond, "Content-Range"), "bytes */2000000");
   EXPECT_EQ(last.status, 206);
   EXPECT_EQ(Header(last, "Content-Range"), "bytes 1999999-1999999/2000000");
   EXPECT_EQ(last.body, body.substr(1999999));
-  EXPECT_EQ(beyond.status, 416) << "known to be beyond the end before the bytes are there";
-  EXPECT_EQ(Header(beyond, "Content-Range"), "bytes */2000000");
-  EXPECT_LT(beyond.done, whole.done) << "the 416 must not wait for the fetch";
+  EXPECT_GT(last.first_byte, released) << "the last byte came only once it was fetched";
   EXPECT_EQ(origin_.Count(target), 1);
 }
 
 TEST_F(RangeTest, RangesOfAChunkedFetchWaitForTheBytesOrTheLengthTheyNeed) {
   StartFanoutd();
-  // No Content-Length: 2 MB at 2 MB/s.
-  const std::string target = "/chunked.bin?size=2000000&chunked=1&rate=2MB";
+  // No Content-Length: 2 MB, held at 1 MB.
+  const std::string target = "/chunked.bin?size=2000000&chunked=1&hold_at=1000000";
   const std::string body = OriginServer::OriginBody("/chunked.bin", 2000000);
   std::thread miss([&] { EXPECT_TRUE(Get(target).body == body); });
   ASSERT_TRUE(WaitFor([&] { return origin_.Count(target) == 1; }));
-  // Inside what will be written: served once written, total unknown.
+  // Inside what is written: served at once, total unknown.
   Fetched inside = Range(target, "bytes=100-199");
   EXPECT_EQ(inside.status, 206);
   EXPECT_EQ(Header(inside, "Content-Range"), "bytes 100-199/*");
   EXPECT_EQ(inside.body, body.substr(100, 100));
-  // Needs the end: answered once the length is known.
-  Fetched suffix = Range(target, "bytes=-100");
+  // Needs the end: answered once the length is known, after the release.
+  Fetched suffix;
+  std::thread suffix_client([&] { suffix = Range(target, "bytes=-100"); });
+  ASSERT_TRUE(WaitFor([&] { return origin_.Holding("/chunked.bin") == 1; }));
+  const auto released = Clock::now();
+  origin_.Release("/chunked.bin");
+  suffix_client.join();
+  miss.join();
   EXPECT_EQ(suffix.status, 206);
+  EXPECT_GT(suffix.head_at, released) << "the suffix needed the length";
   EXPECT_EQ(Header(suffix, "Content-Range"), "bytes 1999900-1999999/2000000");
   EXPECT_EQ(suffix.body, body.substr(1999900));
-  miss.join();
   Fetched beyond = Range(target, "bytes=3000000-");
   EXPECT_EQ(beyond.status, 416);
   EXPECT_EQ(Header(beyond, "Content-Range"), "bytes */2000000");
@@ -203,9 +208,9 @@ TEST_F(RangeTest, RangesOfAChunkedFetchWaitForTheBytesOrTheLengthTheyNeed) {
 
 TEST_F(RangeTest, HeadAnswersTheHeadersAGetWould) {
   StartFanoutd();
-  const std::string target = "/head.bin?size=3000000&rate=3MB";
+  const std::string target = "/head.bin?size=3000000&hold_at=1000000";
   std::thread miss([&] { Get(target); });
-  ASSERT_TRUE(WaitFor([&] { return origin_.Count(target) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return origin_.Holding("/head.bin") == 1; }));
   httplib::Client client("127.0.0.1", fanoutd_.port());
   auto in_flight = client.Head(target.c_str());
   ASSERT_TRUE(in_flight);
@@ -213,6 +218,8 @@ TEST_F(RangeTest, HeadAnswersTheHeadersAGetWould) {
   EXPECT_EQ(in_flight->get_header_value("Content-Length"), "3000000");
   EXPECT_EQ(in_flight->get_header_value("Accept-Ranges"), "bytes");
   EXPECT_TRUE(in_flight->body.empty());
+  EXPECT_EQ(in_flight->get_header_value("X-Cache"), "JOIN");
+  origin_.Release("/head.bin");
   miss.join();
   WaitUntilHit(target);
   auto complete = client.Head(target.c_str());

@@ -39,18 +39,18 @@ using namespace std::chrono_literals;
 
 TEST_F(FanoutdTest, FiftyConcurrentClientsCauseOneUpstreamFetch) {
   StartFanoutd();
-  // 4 MB at 2 MB/s: a 2-second transfer.
-  CheckFanOut("/big.bin", "size=4000000&rate=2000000", 4000000);
+  CheckFanOut("/big.bin", "size=4000000", 4000000);
 }
 
 TEST_F(FanoutdTest, FiftyConcurrentClientsShareAChunkedFetch) {
   StartFanoutd();
-  CheckFanOut("/chunked.bin", "size=4000000&rate=2000000&chunked=1", 4000000);
+  CheckFanOut("/chunked.bin", "size=4000000&chunked=1", 4000000);
 }
 
 TEST_F(FanoutdTest, ClientLeavingMidStreamDoesNotDisturbOthersOrTheEntry) {
   StartFanoutd();
-  const std::string target = "/leave.bin?size=2000000&rate=2000000";
+  // Held half-way until all five clients are streaming.
+  const std::string target = "/leave.bin?size=2000000&hold_at=1000000";
   const std::string expected = OriginServer::OriginBody("/leave.bin", 2000000);
   std::vector<Fetched> results(5);
   std::vector<std::thread> threads;
@@ -60,6 +60,8 @@ TEST_F(FanoutdTest, ClientLeavingMidStreamDoesNotDisturbOthersOrTheEntry) {
       results[i] = Get(target, {}, i == 0 ? 100000 : SIZE_MAX);
     });
   }
+  EXPECT_TRUE(::fanout::testing::WaitFor([&] { return first_bytes_seen_ == 5; }));
+  origin_.Release("/leave.bin");
   for (auto& t : threads) t.join();
   EXPECT_FALSE(results[0].transfer_ok);
   for (int i = 1; i < 5; ++i) {
@@ -135,11 +137,18 @@ TEST_F(FanoutdTest, ErrorStatusesAreKeptOnlyAsRfc9111Allows) {
 
 TEST_F(FanoutdTest, UpstreamBreakingMidBodyFailsEveryJoinedClientAndKeepsNothing) {
   StartFanoutd();
-  // The origin hangs up after 2 s; all eight clients arrive within 70 ms.
-  for (const std::string query : {"size=2000000&rate=500000&drop_at=1000000",
-                                  "size=2000000&rate=500000&drop_at=1000000&chunked=1"}) {
-    const std::string target = "/broken?" + query;
-    auto results = ManyClients(target, 8, 10ms);
+  // The origin holds each body at 500 kB until all eight clients are
+  // streaming, then hangs up at 1 MB of 2 MB.
+  for (const std::string path : {"/broken", "/broken-chunked"}) {
+    const std::string target = path + "?size=2000000&hold_at=500000&drop_at=1000000" +
+                               (path == "/broken" ? "" : "&chunked=1");
+    const int streaming_before = first_bytes_seen_;
+    std::vector<Fetched> results;
+    std::thread clients([&] { results = ManyClients(target, 8, 10ms); });
+    EXPECT_TRUE(::fanout::testing::WaitFor(
+        [&] { return first_bytes_seen_ - streaming_before == 8; }));
+    origin_.Release(path);
+    clients.join();
     EXPECT_EQ(origin_.Count(target), 1) << fanoutd_.log();
     for (const auto& r : results) {
       EXPECT_FALSE(r.transfer_ok) << "a truncated body was served as complete";
@@ -623,7 +632,7 @@ TEST_F(FanoutdTest, FullConnectionPoolAnswers503InsteadOfHanging) {
   for (int i = 0; i < 2; ++i) {
     holders.emplace_back([&, i] {
       httplib::Client c("127.0.0.1", fanoutd_.port());
-      c.Get(("/hold" + std::to_string(i) + "?size=300000&rate=200000").c_str(),
+      c.Get(("/hold" + std::to_string(i) + "?size=300000&hold_at=100000").c_str(),
             [&](const char*, size_t) {
               static thread_local bool counted = false;
               if (!counted) streaming++, counted = true;
@@ -635,6 +644,8 @@ TEST_F(FanoutdTest, FullConnectionPoolAnswers503InsteadOfHanging) {
   Fetched third = Get("/third?size=10");
   EXPECT_EQ(third.status, 503);
   EXPECT_NE(third.body.find("max_connections"), std::string::npos);
+  origin_.Release("/hold0");
+  origin_.Release("/hold1");
   for (auto& t : holders) t.join();
   EXPECT_EQ(Get("/third?size=10").status, 200) << "served again once connections free up";
 }

@@ -76,6 +76,34 @@ int OriginServer::Version(const std::string& path) const {
   return it == versions_.end() ? 0 : it->second;
 }
 
+void OriginServer::Release(const std::string& path) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_.insert(path);
+  }
+  hold_cv_.notify_all();
+}
+
+void OriginServer::Hold(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  released_.erase(path);
+}
+
+int OriginServer::Holding(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = holding_.find(path);
+  return it == holding_.end() ? 0 : it->second;
+}
+
+void OriginServer::WaitAtHold(const std::string& path) {
+  std::unique_lock<std::mutex> lock(mu_);
+  ++holding_[path];
+  // Bounded, so a test that forgets to release still ends.
+  hold_cv_.wait_for(lock, std::chrono::seconds(60),
+                    [&] { return stopping_ || released_.count(path) > 0; });
+  --holding_[path];
+}
+
 int OriginServer::ConditionalCount(const std::string& target) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = conditional_counts_.find(target);
@@ -148,6 +176,10 @@ int OriginServer::Start(const std::string& host, int port) {
   int bound = port == 0 ? http_.bind_to_any_port(host)
                         : (http_.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) return -1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = false;
+  }
   thread_ = std::thread([this] { http_.listen_after_bind(); });
   return bound;
 }
@@ -155,6 +187,11 @@ int OriginServer::Start(const std::string& host, int port) {
 bool OriginServer::Run(const std::string& host, int port) { return http_.listen(host, port); }
 
 void OriginServer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  hold_cv_.notify_all();
   http_.stop();
   if (thread_.joinable()) thread_.join();
 }
@@ -220,6 +257,7 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   const std::uint64_t rate = ParseNumber(req.get_param_value("rate"), 0);
   const std::uint64_t drop_at = ParseNumber(req.get_param_value("drop_at"), UINT64_MAX);
   const std::uint64_t delay_ms = ParseNumber(req.get_param_value("delay_ms"), 0);
+  const std::uint64_t hold_at = ParseNumber(req.get_param_value("hold_at"), UINT64_MAX);
   const bool chunked = req.get_param_value("chunked") == "1";
   if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
 
@@ -250,6 +288,7 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu_);
     ++conditional_counts_[req.target];
   }
+  if (hold_at == 0) WaitAtHold(req.path);
   const bool not_modified =
       (req.method == "GET" || req.method == "HEAD") &&
       (!inm.empty() ? (req.get_param_value("no_etag") != "1" &&
@@ -263,8 +302,10 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
 
   const std::uint64_t seed = PathSeed(content_path);
   const auto start = std::chrono::steady_clock::now();
+  const std::string path = req.path;
   // Sends the next slice at `offset`, pacing to `rate`; false to drop.
-  auto send = [=](std::uint64_t offset, std::uint64_t limit, httplib::DataSink& sink) {
+  auto send = [=, this](std::uint64_t offset, std::uint64_t limit, httplib::DataSink& sink) {
+    if (offset == hold_at && hold_at > 0) WaitAtHold(path);
     if (offset >= drop_at) return false;
     if (rate > 0) {
       const auto due = start + std::chrono::duration<double>(static_cast<double>(offset) / rate);
@@ -272,6 +313,7 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
     }
     std::uint64_t n = std::min<std::uint64_t>({limit, kSendChunk, drop_at - offset});
     if (rate > 0) n = std::min<std::uint64_t>(n, std::max<std::uint64_t>(rate / 100, 1024));
+    if (offset < hold_at) n = std::min<std::uint64_t>(n, hold_at - offset);
     const char* p = PatternTable().data() + (offset + seed) % kPeriod;
     n = std::min<std::uint64_t>(n, kPeriod);
     return sink.write(p, static_cast<size_t>(n));

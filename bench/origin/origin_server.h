@@ -8,6 +8,10 @@
 //   status=N        answer with status N (the body is still generated)
 //   drop_at=N       close the connection after N body bytes
 //   delay_ms=N      wait N ms before sending the response headers
+//   hold_at=N       after N body bytes (0: before the status line), wait
+//                   until Release(path) (or Stop(), or 60 s): a test holds
+//                   a fetch open for as long as it needs instead of hoping
+//                   a rate outlasts its clients
 //   set_cookie=1    add a Set-Cookie header
 //   cc=TEXT         add "Cache-Control: TEXT"
 //   type=TEXT       Content-Type (default application/octet-stream)
@@ -42,10 +46,12 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -75,6 +81,13 @@ class OriginServer {
   int Version(const std::string& path) const;
   static std::string VersionedPath(const std::string& path, int version);
 
+  // Lets responses for path held at their hold_at go on, now and later;
+  // Hold(path) makes later ones wait again.
+  void Release(const std::string& path);
+  void Hold(const std::string& path);
+  // Responses for path waiting at their hold_at right now.
+  int Holding(const std::string& path) const;
+
   // Request-body bytes received so far, over all requests.
   std::uint64_t BodyBytesReceived() const { return body_bytes_received_.load(); }
 
@@ -92,6 +105,8 @@ class OriginServer {
  private:
   void Install();
   void Handle(const httplib::Request& req, httplib::Response& res);
+  // Blocks a response for path at its hold_at until released.
+  void WaitAtHold(const std::string& path);
   void HandleWithBody(const httplib::Request& req, httplib::Response& res,
                       const httplib::ContentReader& read_body);
 
@@ -103,6 +118,10 @@ class OriginServer {
   std::map<std::string, httplib::Headers> last_headers_;  // guarded by mu_
   std::map<std::string, int> conditional_counts_;         // guarded by mu_
   std::map<std::string, int> versions_;                   // guarded by mu_
+  std::map<std::string, int> holding_;                    // guarded by mu_
+  std::set<std::string> released_;                        // guarded by mu_
+  bool stopping_ = false;                                 // guarded by mu_
+  std::condition_variable hold_cv_;  // signalled on Release and Stop
   std::atomic<std::uint64_t> body_bytes_received_{0};
 };
 

@@ -281,6 +281,7 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
     if (!may_fetch && !hit) return nothing();
     r.entry = flight->second;
     r.lookup = hit ? Lookup::kHit : Lookup::kJoin;
+    if (!hit) r.entry->CountJoin();
     return r;
   }
   if (!may_fetch) return nothing();
@@ -455,6 +456,18 @@ std::vector<Cache::EntryInfo> Cache::List() const {
   for (const std::string& key : lru_) {
     const Stored& s = stored_.at(key);
     out.push_back(EntryInfo{key, s.meta.head.status, s.meta.body_length, s.meta.head, s.hits});
+  }
+  return out;
+}
+
+std::vector<Cache::FetchInfo> Cache::ListFetches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<FetchInfo> out;
+  out.reserve(in_flight_.size());
+  for (const auto& [key, entry] : in_flight_) {
+    const auto stream = entry->stream();
+    out.push_back(FetchInfo{key, stream->frontier(), stream->expected_length(), entry->joins(),
+                            entry->head() != nullptr});
   }
   return out;
 }

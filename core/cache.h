@@ -32,6 +32,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -97,6 +98,14 @@ class Cache {
     std::uint64_t hits = 0;
   };
 
+  struct FetchInfo {
+    std::string key;
+    std::uint64_t written = 0;                   // the frontier
+    std::optional<std::uint64_t> length;         // once announced
+    std::uint64_t joins = 0;                     // requests attached so far
+    bool has_head = false;                       // the response head came
+  };
+
   static Status Open(const Options& options, std::unique_ptr<Cache>* out);
 
   // With may_fetch false, nothing is started: anything but a hit comes
@@ -136,7 +145,10 @@ class Cache {
   // Purges every key; returns how many.
   std::size_t PurgeAll();
 
+  // Stored entries, most recently used first.
   std::vector<EntryInfo> List() const;
+  // Fetches in flight that others may join.
+  std::vector<FetchInfo> ListFetches() const;
   // Stored entries, and fetches in flight that may become ones.
   std::size_t stored_count() const;
   std::size_t in_flight_count() const;

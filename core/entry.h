@@ -74,10 +74,15 @@ class Entry {
   // The published selecting values (empty without Vary or before the head).
   HeaderList vary() const;
   bool complete() const { return complete_.load(std::memory_order_acquire); }
+  // Requests that attached to this fetch while it was in flight (the Cache
+  // counts them; for the admin interface).
+  void CountJoin() { joins_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t joins() const { return joins_.load(std::memory_order_relaxed); }
 
  private:
   const std::string key_;
   std::atomic<bool> complete_{false};
+  std::atomic<std::uint64_t> joins_{0};
 
   mutable std::mutex mu_;
   std::shared_ptr<StreamFile> stream_;          // guarded by mu_

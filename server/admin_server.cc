@@ -67,6 +67,17 @@ void AdminServer::Install() {
     }
     reply(res, list);
   });
+  http_.Get("/fetches", [this, reply](const httplib::Request&, httplib::Response& res) {
+    json list = json::array();
+    for (const auto& f : cache_->ListFetches()) {
+      list.push_back({{"key", f.key},
+                      {"written", f.written},
+                      {"length", f.length ? json(*f.length) : json(nullptr)},
+                      {"joins", f.joins},
+                      {"head", f.has_head}});
+    }
+    reply(res, list);
+  });
   auto purge = [this, reply](const httplib::Request& req, httplib::Response& res) {
     const std::string url = req.get_param_value("url");
     if (url.empty()) {

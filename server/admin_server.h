@@ -5,6 +5,10 @@
 //                            [{"key", "status", "size", "age", "fresh_for",
 //                              "etag", "hits"}] (ages in seconds; fresh_for < 0:
 //                            stale)
+//   GET  /fetches            the fetches in flight: [{"key", "written" (the
+//                            frontier), "length" (null until known), "joins"
+//                            (requests attached so far), "head" (whether
+//                            the response head came)}]
 //   POST /purge?url=U        removes one entry; U is a client path ("/a/b?q",
 //   DELETE /entries?url=U    mapped through the routes) or a cache key (the
 //                            upstream URL). A fetch in flight for it is

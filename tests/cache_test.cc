@@ -270,6 +270,35 @@ TEST_F(CacheTest, PurgeDuringAFetchLetsItsReadersFinishAndKeepsNothing) {
   EXPECT_TRUE(FilesUnder(dir_.path() + "/entries").empty());
 }
 
+TEST_F(CacheTest, FetchesInFlightAreListedWithTheirFrontierAndJoins) {
+  auto cache = OpenCache();
+  auto miss = cache->Acquire("http://o/f", Fresh);
+  ASSERT_EQ(miss.lookup, Cache::Lookup::kMiss);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(cache->Acquire("http://o/f", Fresh).lookup, Cache::Lookup::kJoin);
+  }
+  auto fetches = cache->ListFetches();
+  ASSERT_EQ(fetches.size(), 1u);
+  EXPECT_EQ(fetches[0].key, "http://o/f");
+  EXPECT_EQ(fetches[0].joins, 3u);
+  EXPECT_FALSE(fetches[0].has_head);
+  EXPECT_EQ(fetches[0].written, 0u);
+  ASSERT_TRUE(miss.fetch->stream()->SetExpectedLength(5000).ok());
+  miss.fetch->PublishHead(Head(5000), /*shareable=*/true);
+  ASSERT_TRUE(miss.fetch->stream()->Append(Pattern(0, 1234).data(), 1234).ok());
+  fetches = cache->ListFetches();
+  ASSERT_EQ(fetches.size(), 1u);
+  EXPECT_TRUE(fetches[0].has_head);
+  EXPECT_EQ(fetches[0].written, 1234u);
+  EXPECT_EQ(fetches[0].length, std::optional<std::uint64_t>(5000));
+  ASSERT_TRUE(miss.fetch->stream()->Append(Pattern(1234, 5000 - 1234).data(), 5000 - 1234).ok());
+  ASSERT_TRUE(miss.fetch->stream()->Finish().ok());
+  ASSERT_TRUE(cache->Complete(miss.fetch).ok());
+  EXPECT_TRUE(cache->ListFetches().empty()) << "a kept fetch is a stored entry, not in flight";
+  EXPECT_EQ(cache->Acquire("http://o/f", Fresh).lookup, Cache::Lookup::kHit);
+  EXPECT_EQ(miss.fetch->joins(), 3u) << "hits are not joins";
+}
+
 // Open descriptors of this process.
 std::size_t OpenFds() {
   std::size_t n = 0;

@@ -37,20 +37,10 @@ class CacheIntegrationTest : public ::fanout::testing::FanoutdTest {
     StartFanoutd({"--config", config});
   }
 
-  httplib::Client Admin() {
-    httplib::Client admin("127.0.0.1", fanoutd_.admin_port());
-    admin.set_read_timeout(10, 0);
-    return admin;
-  }
-
   nlohmann::json Entries() {
     auto res = Admin().Get("/entries");
     EXPECT_TRUE(res && res->status == 200);
     return res ? nlohmann::json::parse(res->body) : nlohmann::json::array();
-  }
-
-  std::string Key(const std::string& target) const {
-    return "http://127.0.0.1:" + std::to_string(origin_port_) + target;
   }
 
   // Waits until the admin interface lists target as stored.
@@ -214,13 +204,19 @@ TEST_F(CacheIntegrationTest, A200OnRevalidationReplacesTheBody) {
 
 TEST_F(CacheIntegrationTest, TwentyConcurrentRequestsOnAStaleEntryCauseOneRevalidation) {
   StartFanoutd();
-  // Every origin answer takes 500 ms, so the 20 requests meet one
-  // revalidation in flight.
-  const std::string target = "/stale20.bin?size=500000&cc=max-age%3D0&delay_ms=500";
+  // The origin holds the revalidation until the other 19 requests have
+  // joined it.
+  const std::string target = "/stale20.bin?size=500000&cc=max-age%3D0&hold_at=0";
+  origin_.Release("/stale20.bin");
   ASSERT_EQ(Get(target).x_cache, "MISS");
   WaitStored(target);
+  origin_.Hold("/stale20.bin");
   const int before = origin_.Count(target);
-  auto results = ManyClients(target, 20, 0ms);
+  std::vector<Fetched> results;
+  std::thread clients([&] { results = ManyClients(target, 20, 0ms); });
+  EXPECT_TRUE(WaitFor([&] { return Joins(target) == 19; }));
+  origin_.Release("/stale20.bin");
+  clients.join();
   EXPECT_EQ(origin_.Count(target) - before, 1);
   EXPECT_EQ(origin_.ConditionalCount(target), 1);
   const std::string expected = OriginServer::OriginBody("/stale20.bin", 500000);

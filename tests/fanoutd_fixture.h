@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "bench/origin/origin_server.h"
 #include "tests/fanoutd_process.h"
@@ -105,6 +106,28 @@ class FanoutdTest : public ::testing::Test {
       auto res = client.Head(target.c_str());
       return res && res->get_header_value("X-Cache") == "HIT";
     }));
+  }
+
+  httplib::Client Admin() {
+    httplib::Client admin("127.0.0.1", fanoutd_.admin_port());
+    admin.set_read_timeout(10, 0);
+    return admin;
+  }
+
+  // The cache key of a target on the default route.
+  std::string Key(const std::string& target) const {
+    return "http://127.0.0.1:" + std::to_string(origin_port_) + target;
+  }
+
+  // Requests attached to the fetch in flight for target (admin /fetches);
+  // -1 if none is in flight.
+  int Joins(const std::string& target) {
+    auto res = Admin().Get("/fetches");
+    if (!res || res->status != 200) return -1;
+    for (const auto& f : nlohmann::json::parse(res->body)) {
+      if (f["key"] == Key(target)) return f["joins"].get<int>();
+    }
+    return -1;
   }
 
   std::string Url(const std::string& target) const {

@@ -299,12 +299,18 @@ TEST_F(FanoutdTest, RequestsWithCookiesOrCredentialsAreFetchedAloneAndNotShared)
 TEST_F(FanoutdTest, PrivateResponsesAreNotSharedWithJoinersNorKept) {
   StartFanoutd();
   for (const std::string query : {"set_cookie=1", "cc=private", "cc=no-store"}) {
-    const std::string target = "/p?size=1000&delay_ms=400&" + query;
-    // All five arrive while the first fetch waits for its headers.
-    auto results = ManyClients(target, 5, 20ms);
+    // The origin answers once released: all five requests attach to the
+    // first fetch while it waits for its head.
+    const std::string path = "/p-" + std::to_string(origin_.TotalCount());  // a fresh path
+    const std::string target = path + "?size=1000&hold_at=0&" + query;
+    std::vector<Fetched> results;
+    std::thread clients([&] { results = ManyClients(target, 5, 10ms); });
+    EXPECT_TRUE(::fanout::testing::WaitFor([&] { return Joins(target) == 4; }));
+    origin_.Release(path);
+    clients.join();
     int misses = 0, bypasses = 0;
     for (const auto& r : results) {
-      EXPECT_EQ(r.body, OriginServer::OriginBody("/p", 1000));
+      EXPECT_EQ(r.body, OriginServer::OriginBody(path, 1000));
       misses += r.x_cache == "MISS";
       bypasses += r.x_cache == "BYPASS";
     }

@@ -150,7 +150,7 @@ TEST_F(RangeTest, LastByteAndBeyondTheEndOfAnEntryInFlight) {
   const std::string body = OriginServer::OriginBody("/edge.bin", 2000000);
   Fetched whole;
   std::thread miss([&] { whole = Get(target); });
-  ASSERT_TRUE(WaitFor([&] { return origin_.Count(target) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return origin_.Holding("/edge.bin") == 1; }));
   // While the fetch is held at 1 MB: the first byte is there, and a range
   // past the known length is refused without waiting.
   Fetched first = Range(target, "bytes=0-0");

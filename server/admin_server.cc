@@ -8,8 +8,9 @@
 
 namespace fanout {
 
-AdminServer::AdminServer(Cache* cache, const Router* router, std::vector<Route> routes)
-    : cache_(cache), router_(router), routes_(std::move(routes)) {
+AdminServer::AdminServer(Cache* cache, const Router* router, std::vector<Route> routes,
+                         const ServerStats* stats)
+    : cache_(cache), router_(router), routes_(std::move(routes)), stats_(stats) {
   Install();
 }
 
@@ -66,6 +67,21 @@ void AdminServer::Install() {
                       {"hits", e.hits}});
     }
     reply(res, list);
+  });
+  http_.Get("/stats", [this, reply](const httplib::Request&, httplib::Response& res) {
+    json body = {{"entries", cache_->stored_count()},
+                 {"stored_bytes", cache_->stored_bytes()},
+                 {"fetches", cache_->in_flight_count()}};
+    if (stats_ != nullptr) {
+      body["hit"] = stats_->hit.load();
+      body["miss"] = stats_->miss.load();
+      body["join"] = stats_->join.load();
+      body["revalidate"] = stats_->revalidate.load();
+      body["stale"] = stats_->stale.load();
+      body["bypass"] = stats_->bypass.load();
+      body["direct_hits"] = stats_->direct_hits.load();
+    }
+    reply(res, body);
   });
   http_.Get("/fetches", [this, reply](const httplib::Request&, httplib::Response& res) {
     json list = json::array();

@@ -9,6 +9,10 @@
 //                            frontier), "length" (null until known), "joins"
 //                            (requests attached so far), "head" (whether
 //                            the response head came)}]
+//   GET  /stats              {"entries", "stored_bytes", "fetches", and the
+//                            responses so far by X-Cache: "hit", "miss",
+//                            "join", "revalidate", "stale", "bypass";
+//                            "direct_hits" of the hits (direct_hit.h)}
 //   POST /purge?url=U        removes one entry; U is a client path ("/a/b?q",
 //   DELETE /entries?url=U    mapped through the routes) or a cache key (the
 //                            upstream URL). A fetch in flight for it is
@@ -28,12 +32,15 @@
 #include "core/cache.h"
 #include "core/status.h"
 #include "server/router.h"
+#include "server/server_stats.h"
 
 namespace fanout {
 
 class AdminServer {
  public:
-  AdminServer(Cache* cache, const Router* router, std::vector<Route> routes);
+  // `stats` may be null (no /stats counters then).
+  AdminServer(Cache* cache, const Router* router, std::vector<Route> routes,
+              const ServerStats* stats);
 
   // Binds host:port (port 0 picks one). kIOError if it cannot.
   Status Start(const std::string& host, int port);
@@ -51,6 +58,7 @@ class AdminServer {
   Cache* const cache_;
   const Router* const router_;
   const std::vector<Route> routes_;
+  const ServerStats* const stats_;
   httplib::Server http_;
   int port_ = 0;
 };

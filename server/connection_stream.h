@@ -76,6 +76,14 @@ class ConnectionStream final : public httplib::Stream {
   bool RewriteRequestHead(const std::function<bool(std::string_view)>& needs_rewrite,
                           const std::function<std::string(std::string_view)>& rewrite);
 
+  // The bytes read ahead and not yet consumed (after RewriteRequestHead:
+  // the next request's whole head, at least). Valid until the next read.
+  std::string_view BufferedInput() const {
+    return {read_buffer_.data() + read_pos_, read_end_ - read_pos_};
+  }
+  // Drops the first n buffered bytes (a request answered without httplib).
+  void Consume(std::size_t n) { read_pos_ += std::min(n, read_end_ - read_pos_); }
+
   // Makes this the calling thread's Current() for the scope's life.
   class Scope {
    public:

@@ -40,6 +40,10 @@ constexpr std::size_t kRequestBodyPipeBytes = 256 * 1024;
 // as much against a 1 ms batch.
 constexpr std::chrono::microseconds kWakeMaxDelay(4000);
 
+// Requests per keep-alive connection, and how long an idle one stays open.
+constexpr std::size_t kKeepAliveMaxCount = 100000;
+constexpr int kKeepAliveTimeoutSec = 5;
+
 // Connections the kernel may hold for accept() (capped by somaxconn).
 constexpr int kListenBacklog = 4096;
 
@@ -204,8 +208,16 @@ Status FanoutServer::Start() {
     return new ConnectionPool(workers, kMaxOverflowThreads);
   };
   http_->set_tcp_nodelay(true);
-  http_->set_keep_alive_max_count(100000);
-  http_->set_keep_alive_timeout(5);
+  http_->set_keep_alive_max_count(kKeepAliveMaxCount);
+  http_->set_keep_alive_timeout(kKeepAliveTimeoutSec);
+  DirectHit::Options direct_options;
+  direct_options.access_log = config_.access_log;
+  direct_options.keep_alive_timeout_sec = kKeepAliveTimeoutSec;
+  direct_options.keep_alive_max_count = kKeepAliveMaxCount;
+  direct_hit_ = std::make_unique<DirectHit>(direct_options, cache_.get(), &router_, &stats_);
+  http_->SetDirectPath([this](const RequestHead& head, ConnectionStream& stream) {
+    return direct_hit_->TryServe(head, stream);
+  });
   http_->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(config_.client_timeout).count());
   http_->set_write_timeout(std::chrono::duration_cast<std::chrono::seconds>(config_.client_timeout).count());
   http_->set_payload_max_length(config_.max_request_body);
@@ -261,7 +273,7 @@ Status FanoutServer::Start() {
                  kListenBacklog);
   }
   if (config_.admin_enabled) {
-    admin_ = std::make_unique<AdminServer>(cache_.get(), &router_, config_.routes);
+    admin_ = std::make_unique<AdminServer>(cache_.get(), &router_, config_.routes, &stats_);
     st = admin_->Start(config_.admin_host, config_.admin_port);
     if (!st.ok()) return st;
   }
@@ -572,6 +584,7 @@ void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& re
                               const std::shared_ptr<Entry>& entry, const char* cache_status,
                               Record record) {
   record->set_cache_status(cache_status);
+  stats_.Count(cache_status);
   const auto deadline = std::chrono::steady_clock::now() + config_.upstream_connect_timeout +
                         config_.upstream_read_timeout + std::chrono::seconds(5);
   auto outcome = entry->WaitForHead(deadline);

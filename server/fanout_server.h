@@ -28,8 +28,10 @@
 #include "core/cache.h"
 #include "core/wakeup_batcher.h"
 #include "server/admin_server.h"
+#include "server/direct_hit.h"
 #include "server/http_server.h"
 #include "server/router.h"
+#include "server/server_stats.h"
 #include "server/upstream_fetch.h"
 
 namespace fanout {
@@ -114,6 +116,8 @@ class FanoutServer {
   std::unique_ptr<WakeupBatcher> batcher_;
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<UpstreamFetcher> fetcher_;
+  ServerStats stats_;
+  std::unique_ptr<DirectHit> direct_hit_;  // before http_: its threads use it
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<AdminServer> admin_;
   std::thread admin_thread_;

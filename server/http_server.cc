@@ -29,7 +29,18 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
     if (!request_arrived) break;
     // httplib answers an invalid Range itself (416), where RFC 9110 says to
     // ignore it: it gets the header under another name (see http_headers.h).
-    stream.RewriteRequestHead(HeadMentionsRange, HideRangeFromHttplib);
+    const bool whole_head = stream.RewriteRequestHead(HeadMentionsRange, HideRangeFromHttplib);
+    // The last request of a connection is the full path's: it says close.
+    if (whole_head && direct_ && left > 1) {
+      const auto head = ParseRequestHead(stream.BufferedInput());
+      const DirectAnswer answer = head ? direct_(*head, stream) : DirectAnswer::kNotAnswered;
+      if (answer != DirectAnswer::kNotAnswered) {
+        stream.Consume(head->size);
+        ok = stream.Flush();
+        if (!ok || answer == DirectAnswer::kAnsweredThenClose) break;
+        continue;
+      }
+    }
     bool connection_closed = false;
     ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
     ok = stream.Flush() && ok;

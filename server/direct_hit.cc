@@ -1,0 +1,155 @@
+#include "server/direct_hit.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <chrono>
+#include <memory>
+
+#include "core/cache_policy.h"
+#include "core/header_text.h"
+#include "server/access_log.h"
+#include "server/connection_pool.h"
+
+namespace fanout {
+namespace {
+
+// Request headers that can change the answer or the connection; any of
+// them sends the request down the full path. The X-Fanout-Hidden- names
+// are those the connection loop renames for httplib (http_headers.h).
+constexpr std::array<std::string_view, 16> kRulesOut = {
+    "Range",          "If-Range",          "If-None-Match",     "If-Modified-Since",
+    "If-Match",       "If-Unmodified-Since", "Cache-Control",    "Pragma",
+    "Cookie",         "Authorization",     "Content-Length",    "Transfer-Encoding",
+    "Expect",         "Upgrade",           "TE",                "Proxy-Authorization"};
+
+constexpr std::string_view kHiddenPrefix = "X-Fanout-Hidden-";
+
+// A request with no Cache-Control, Pragma, credentials or conditionals.
+const RequestFacts& PlainRequest() {
+  static const RequestFacts facts = RequestFacts::From(HeaderList{});
+  return facts;
+}
+
+// Writes all of data; false if the client is gone.
+bool WriteAll(ConnectionStream& stream, const char* data, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = stream.write(data, n);
+    if (w <= 0) return false;
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+void AppendHeader(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+}  // namespace
+
+DirectHit::DirectHit(Options options, Cache* cache, const Router* router, ServerStats* stats)
+    : options_(options),
+      cache_(cache),
+      router_(router),
+      stats_(stats),
+      keep_alive_("timeout=" + std::to_string(options.keep_alive_timeout_sec) +
+                  ", max=" + std::to_string(options.keep_alive_max_count)) {}
+
+bool DirectHit::RulesOut(std::string_view name, std::string_view value, bool* close) {
+  if (EqualsIgnoreCase(name, "Connection")) {
+    if (EqualsIgnoreCase(value, "close")) *close = true;
+    return !*close && !EqualsIgnoreCase(value, "keep-alive");
+  }
+  if (name.size() >= kHiddenPrefix.size() &&
+      EqualsIgnoreCase(name.substr(0, kHiddenPrefix.size()), kHiddenPrefix)) {
+    return true;
+  }
+  for (std::string_view rule : kRulesOut) {
+    if (EqualsIgnoreCase(name, rule)) return true;
+  }
+  return false;
+}
+
+HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
+                                             ConnectionStream& stream) const {
+  using Answer = HttpServer::DirectAnswer;
+  constexpr Answer kNotAnswered = Answer::kNotAnswered;
+  if (head.method != "GET") return kNotAnswered;
+  bool close = false;
+  for (std::size_t i = 0; i < head.header_count; ++i) {
+    if (RulesOut(head.headers[i].first, head.headers[i].second, &close)) return kNotAnswered;
+  }
+  // An overflow connection gets its 503 from the full path.
+  if (ConnectionPool::IsOverflowConnection()) return kNotAnswered;
+  const Route* route = router_->Match(head.target);
+  if (route == nullptr) return kNotAnswered;
+  const std::string key = route->upstream.Origin() + Router::UpstreamTarget(*route, head.target);
+  const CachePolicyOptions policy = CachePolicyOf(*route);
+  const auto now = std::chrono::system_clock::now();
+  // Anything but a plain fresh hit is judged "revalidate": with may_fetch
+  // false that changes nothing in the cache, and the full path takes over.
+  auto judge = [&](const ResponseHead& stored, const HeaderList& vary) {
+    const bool plain = vary.empty() && stored.status == 200 && stored.content_length &&
+                       *stored.content_length <= kMaxBody;
+    return plain && DecideReuse(PlainRequest(), stored, policy, now) == Reuse::kFresh
+               ? Reuse::kFresh
+               : Reuse::kRevalidate;
+  };
+  const Cache::Acquired acquired = cache_->Acquire(key, judge, /*may_fetch=*/false);
+  if (acquired.lookup != Cache::Lookup::kHit || !acquired.entry) return kNotAnswered;
+  const std::shared_ptr<const ResponseHead> stored = acquired.entry->head();
+  if (!stored || !stored->content_length) return kNotAnswered;
+  const std::uint64_t length = *stored->content_length;
+
+  // The body first: if it cannot be read whole, nothing has been written.
+  thread_local std::string body;
+  body.resize(length);
+  if (length > 0) {
+    const auto read = acquired.entry->stream()->OpenReader()->ReadAt(0, body.data(), length);
+    if (!read.status.ok() || read.bytes != length) {
+      spdlog::warn("dropping damaged cache entry {}: {}", key,
+                   read.status.ok() ? "short body" : read.status.message());
+      cache_->Drop(acquired.entry);
+      return kNotAnswered;
+    }
+  }
+
+  // The head, as the full path writes it for a hit (see ServeEntry).
+  thread_local std::string out;
+  out.assign("HTTP/1.1 200 OK\r\n");
+  for (const auto& [name, value] : stored->headers) {
+    if (EqualsIgnoreCase(name, "Accept-Ranges") || EqualsIgnoreCase(name, "Content-Length")) {
+      continue;
+    }
+    AppendHeader(out, name, value);
+  }
+  AppendHeader(out, "Accept-Ranges", "bytes");
+  AppendHeader(out, "X-Cache", "HIT");
+  AppendHeader(out, "Age", std::to_string(CurrentAge(*stored, now).count()));
+  AppendHeader(out, "Content-Length", std::to_string(length));
+  if (close) AppendHeader(out, "Connection", "close");
+  else AppendHeader(out, "Keep-Alive", keep_alive_);
+  out.append("\r\n");
+
+  stats_->Count("HIT");
+  stats_->direct_hits.fetch_add(1, std::memory_order_relaxed);
+  std::unique_ptr<AccessLogRecord> record;
+  if (options_.access_log) {
+    std::string ip;
+    int port = 0;
+    stream.get_remote_ip_and_port(ip, port);
+    record = std::make_unique<AccessLogRecord>(true, ip, "GET", std::string(head.target));
+    record->set_status(200);
+    record->set_cache_status("HIT");
+  }
+  const bool sent = WriteAll(stream, out.data(), out.size()) &&
+                    WriteAll(stream, body.data(), length);
+  if (record) {
+    if (sent) record->AddBytes(length);
+    else record->MarkIncomplete("client went away");
+  }
+  return close ? Answer::kAnsweredThenClose : Answer::kAnsweredKeepOpen;
+}
+
+}  // namespace fanout

@@ -1,0 +1,77 @@
+// DirectHit: answers the plainest cache hits without cpp-httplib.
+//
+// Most requests a busy cache sees are a GET for a small object that is
+// stored and fresh, with nothing in the request that could change the
+// answer. For those, httplib's request parsing (a case-insensitive
+// multimap, percent-decoding of every value, a regex per route) and its
+// response writing (one formatted write per header) cost more than
+// everything else fanoutd does for the request. The connection loop
+// offers each request head to TryServe first; it serves the request only
+// when all of these hold, and otherwise leaves it, untouched, to the full
+// path (FanoutServer's handlers), which then decides everything as before:
+//   - GET, HTTP/1.1, origin-form target with a route;
+//   - no header that could change the answer or the connection: Range,
+//     If-*, Cache-Control, Pragma, Cookie, Authorization, a request body,
+//     Expect, Upgrade, Connection other than keep-alive or close;
+//   - a stored entry for the key that is fresh for this request
+//     (DecideReuse), has no Vary, is a 200 with a known length of at most
+//     kMaxBody bytes;
+//   - its bytes read back whole (a damaged entry is dropped, and the full
+//     path fetches it anew).
+// The answer is the one the full path gives for such a hit, header for
+// header (tests/fanoutd_direct_hit_test.cc compares them).
+//
+// Thread-safety: TryServe may be called from any number of connection
+// threads at once.
+
+#ifndef FANOUT_SERVER_DIRECT_HIT_H_
+#define FANOUT_SERVER_DIRECT_HIT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "core/cache.h"
+#include "server/connection_stream.h"
+#include "server/http_server.h"
+#include "server/request_head.h"
+#include "server/router.h"
+#include "server/server_stats.h"
+
+namespace fanout {
+
+class DirectHit {
+ public:
+  // Bodies up to this size are sent here; larger ones gain nothing from
+  // skipping httplib and take the full path, which streams them.
+  static constexpr std::uint64_t kMaxBody = 64 * 1024;
+
+  struct Options {
+    bool access_log = false;
+    // What httplib's Keep-Alive header says, repeated here.
+    int keep_alive_timeout_sec = 5;
+    std::size_t keep_alive_max_count = 5;
+  };
+
+  // Answers are counted in `stats` (hit and direct_hits).
+  DirectHit(Options options, Cache* cache, const Router* router, ServerStats* stats);
+
+  // Serves `head` (already buffered in `stream`) as a hit, or returns
+  // kNotAnswered having written nothing. The caller consumes the head, and
+  // closes the connection after a request that said "Connection: close".
+  HttpServer::DirectAnswer TryServe(const RequestHead& head, ConnectionStream& stream) const;
+
+ private:
+  // Whether a request header rules the direct path out; sets *close for
+  // "Connection: close".
+  static bool RulesOut(std::string_view name, std::string_view value, bool* close);
+
+  const Options options_;
+  Cache* const cache_;
+  const Router* const router_;
+  ServerStats* const stats_;
+  const std::string keep_alive_;  // the Keep-Alive header line
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_SERVER_DIRECT_HIT_H_

@@ -1,0 +1,100 @@
+#include "server/request_head.h"
+
+#include "core/header_text.h"
+
+namespace fanout {
+namespace {
+
+// RFC 9110 §5.6.2 tchar.
+bool IsTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!IsTokenChar(c)) return false;
+  }
+  return true;
+}
+
+// Visible ASCII: what an origin-form target may hold (no spaces or controls).
+bool IsTargetText(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return false;
+  }
+  return true;
+}
+
+// Field values: visible bytes, spaces and tabs (obs-text allowed), never
+// other controls.
+bool IsFieldValue(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
+  }
+  return true;
+}
+
+// Splits off the next CRLF-terminated line; false if none or a bare LF/CR.
+bool NextLine(std::string_view& rest, std::string_view& line) {
+  const std::size_t crlf = rest.find("\r\n");
+  if (crlf == std::string_view::npos) return false;
+  line = rest.substr(0, crlf);
+  if (line.find_first_of("\r\n") != std::string_view::npos) return false;
+  rest.remove_prefix(crlf + 2);
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string_view> RequestHead::Find(std::string_view name) const {
+  for (std::size_t i = 0; i < header_count; ++i) {
+    if (EqualsIgnoreCase(headers[i].first, name)) return headers[i].second;
+  }
+  return std::nullopt;
+}
+
+std::optional<RequestHead> ParseRequestHead(std::string_view bytes) {
+  const std::size_t end = bytes.find("\r\n\r\n");
+  if (end == std::string_view::npos) return std::nullopt;
+  RequestHead head;
+  head.size = end + 4;
+  std::string_view rest = bytes.substr(0, end + 2);  // every line keeps its CRLF
+  std::string_view line;
+  if (!NextLine(rest, line)) return std::nullopt;
+  // request-line = method SP request-target SP HTTP-version
+  const std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return std::nullopt;
+  const std::size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return std::nullopt;
+  head.method = line.substr(0, sp1);
+  head.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (!IsToken(head.method) || head.target.empty() || head.target.front() != '/' ||
+      !IsTargetText(head.target) || line.substr(sp2 + 1) != "HTTP/1.1") {
+    return std::nullopt;
+  }
+  while (!rest.empty()) {
+    if (!NextLine(rest, line)) return std::nullopt;
+    if (head.header_count == RequestHead::kMaxHeaders) return std::nullopt;
+    // field-line = field-name ":" OWS field-value OWS; no space before ':'
+    // and no obs-fold (a line starting with whitespace fails IsToken).
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = TrimOws(line.substr(colon + 1));
+    if (!IsToken(name) || !IsFieldValue(value)) return std::nullopt;
+    head.headers[head.header_count++] = {name, value};
+  }
+  return head;
+}
+
+}  // namespace fanout

@@ -1,0 +1,52 @@
+// server/RequestHead: the narrow parser of the direct hit path accepts plain
+// HTTP/1.1 heads and turns down everything it is not sure about.
+
+#include "server/request_head.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace fanout {
+namespace {
+
+TEST(RequestHeadTest, ParsesAPlainHeadAndLeavesWhatFollows) {
+  const std::string bytes =
+      "GET /a/b?x=1%20y HTTP/1.1\r\nHost: h\r\nAccept:  */* \r\nX-Empty:\r\n\r\nGET /next";
+  const auto head = ParseRequestHead(bytes);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->method, "GET");
+  EXPECT_EQ(head->target, "/a/b?x=1%20y") << "the raw target, not decoded";
+  ASSERT_EQ(head->header_count, 3u);
+  EXPECT_EQ(head->Find("host"), "h");
+  EXPECT_EQ(head->Find("ACCEPT"), "*/*") << "values without surrounding whitespace";
+  EXPECT_EQ(head->Find("X-Empty"), "");
+  EXPECT_FALSE(head->Find("Range"));
+  EXPECT_EQ(head->size, bytes.find("GET /next"));
+}
+
+TEST(RequestHeadTest, TurnsDownWhatItIsNotSureAbout) {
+  for (const char* bytes : {
+           "GET /a HTTP/1.1\r\nHost: h\r\n",                 // incomplete
+           "GET /a HTTP/1.0\r\nHost: h\r\n\r\n",             // another version
+           "GET http://h/a HTTP/1.1\r\nHost: h\r\n\r\n",     // absolute form
+           "GET * HTTP/1.1\r\n\r\n",                          // asterisk form
+           "GET /a b HTTP/1.1\r\n\r\n",                       // space in target
+           "GET  /a HTTP/1.1\r\n\r\n",                        // empty target
+           "G(T /a HTTP/1.1\r\n\r\n",                         // not a token
+           "GET /a HTTP/1.1\r\nHost : h\r\n\r\n",            // space before colon
+           "GET /a HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n",  // obs-fold
+           "GET /a HTTP/1.1\r\nNoColon\r\n\r\n",
+           "GET /a HTTP/1.1\nHost: h\r\n\r\n",               // bare LF
+           "GET /a HTTP/1.1\r\nX: a\rb\r\n\r\n",             // bare CR in a value
+           "GET /a HTTP/1.1\r\nX: a\x01" "b\r\n\r\n",        // control byte
+       }) {
+    EXPECT_FALSE(ParseRequestHead(bytes)) << bytes;
+  }
+  std::string many = "GET /a HTTP/1.1\r\n";
+  for (std::size_t i = 0; i <= RequestHead::kMaxHeaders; ++i) many += "X: y\r\n";
+  EXPECT_FALSE(ParseRequestHead(many + "\r\n")) << "more fields than it holds";
+}
+
+}  // namespace
+}  // namespace fanout

@@ -368,7 +368,8 @@ def s4_slow(systems):
                 out[s].append(res)
                 log(f"  S4 {s} {clients} clients run {r + 1}: RSS +{res['rss_growth_mib']:.1f} MiB "
                     f"({res['rss_growth_per_client_kib']:.1f} KiB/client), threads {peak_threads}, "
-                    f"probe TTFB max {res['probe_ttfb_max_ms']:.1f} ms, "
+                    f"probe TTFB max {res['probe_ttfb_max_ms']:.1f} ms "
+                    f"(seen by the probe thread: {res['probe_app_ttfb_max_ms']:.1f} ms), "
                     f"{res['per_client_bps'] / 1e6:.2f} MB/s per client, "
                     f"errors {res['errors']}, alive {res['alive_at_end']}/{res['connected']}")
     return out

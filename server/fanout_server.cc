@@ -727,6 +727,13 @@ void FanoutServer::ReplyNotModified(httplib::Response& res, const ResponseHead& 
 void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry>& entry,
                              const ResponseHead& head, bool head_only,
                              const std::string& content_type, Record record) {
+  if (head.content_length == 0u) {
+    // httplib 0.11.4 never answers a response whose content provider has
+    // length 0 (the client waits forever): an empty body is sent as one.
+    res.body.clear();
+    if (!content_type.empty()) res.set_header("Content-Type", content_type);
+    return;
+  }
   if (head_only) {
     // httplib sends no body for HEAD; Content-Length (when known) still
     // tells the client what a GET would carry.

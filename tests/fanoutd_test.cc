@@ -656,6 +656,32 @@ TEST_F(FanoutdTest, FullConnectionPoolAnswers503InsteadOfHanging) {
   EXPECT_EQ(Get("/third?size=10").status, 200) << "served again once connections free up";
 }
 
+TEST_F(FanoutdTest, EmptyBodiesAreAnsweredAndKept) {
+  StartFanoutd();
+  // An empty 200 (kept) and an empty redirect (relayed): both must end,
+  // on a miss, a hit (direct or not) and a HEAD.
+  const std::string empty = "/empty.txt?size=0&cc=max-age%3D600";
+  const std::string moved = "/moved?size=0&status=301&location=%2Fnew";
+  for (const std::string& target : {empty, moved}) {
+    Fetched f = Get(target);
+    EXPECT_TRUE(f.transfer_ok) << target;
+    EXPECT_TRUE(f.body.empty()) << target;
+    EXPECT_EQ(f.headers.find("Content-Length")->second, "0") << target;
+  }
+  EXPECT_EQ(Get(moved).status, 301);
+  WaitUntilHit(empty);
+  Fetched hit = Get(empty);
+  EXPECT_EQ(hit.x_cache, "HIT");
+  EXPECT_TRUE(hit.transfer_ok);
+  EXPECT_TRUE(hit.body.empty());
+  Fetched full_path_hit = Get(empty, {{"If-None-Match", "\"other\""}});
+  EXPECT_EQ(full_path_hit.x_cache, "HIT");
+  EXPECT_TRUE(full_path_hit.transfer_ok);
+  Fetched head = Get(empty, {}, SIZE_MAX, "HEAD");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(origin_.Count(empty), 1);
+}
+
 TEST_F(FanoutdTest, StopsCleanlyOnSigterm) {
   StartFanoutd();
   EXPECT_EQ(Get("/s?size=10").status, 200);

@@ -320,7 +320,10 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   };
   const std::string type =
       req.has_param("type") ? req.get_param_value("type") : "application/octet-stream";
-  if (chunked) {
+  if (size == 0 && !chunked) {
+    // httplib never finishes a response whose content provider has length 0.
+    res.set_content("", type);
+  } else if (chunked) {
     res.set_chunked_content_provider(
         type, [=](size_t offset, httplib::DataSink& sink) {
           if (offset >= size) {

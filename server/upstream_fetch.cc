@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "server/http_headers.h"
+#include "server/plain_http_client.h"
 
 namespace fanout {
 namespace {
@@ -20,7 +21,7 @@ UpstreamFetcher::UpstreamFetcher(const Options& options, Cache* cache)
 UpstreamFetcher::~UpstreamFetcher() {
   std::unique_lock<std::mutex> lock(mu_);
   stopping_ = true;
-  for (httplib::Client* c : clients_) c->stop();
+  for (auto& [client, stop] : stoppers_) stop();
   all_done_.wait(lock, [this] { return running_ == 0; });
 }
 
@@ -46,24 +47,6 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   const std::string url = job.origin.Origin() + job.target;
   const auto started = std::chrono::steady_clock::now();
   spdlog::info("fetch start {} {}", job.method, url);
-
-  httplib::Client client(job.origin.Origin());
-  client.set_connection_timeout(options_.connect_timeout);
-  client.set_read_timeout(options_.read_timeout);
-  client.set_write_timeout(options_.read_timeout);
-  client.set_keep_alive(false);
-  client.set_follow_location(false);
-  client.set_decompress(false);  // relay bytes exactly as the origin sent them
-  client.set_tcp_nodelay(true);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      entry->FailBeforeHead(Entry::UpstreamError::kUnreachable, "fanoutd is stopping");
-      cache_->Drop(entry);
-      return;
-    }
-    clients_.insert(&client);
-  }
 
   // Held here: a revalidated entry swaps its stream for the stored body.
   const std::shared_ptr<StreamFile> own_stream = entry->stream();
@@ -141,10 +124,11 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     return stream.Append(data, n).ok();
   };
   if (job.body_stream) AttachBodyStream(job, req);
-  httplib::Result result = client.send(req);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    clients_.erase(&client);
+  const Transfer transfer = Send(job, req);
+  if (transfer.not_started) {
+    entry->FailBeforeHead(Entry::UpstreamError::kUnreachable, "fanoutd is stopping");
+    cache_->Drop(entry);
+    return;
   }
   // Whatever is left of the request body will not be sent: let the client's
   // thread stop reading it.
@@ -164,8 +148,8 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     cache_->Drop(entry);
     return;
   }
-  if (!result || (head_published && stream.state() == StreamFile::State::kFailed)) {
-    const std::string why = result ? stream.failure() : httplib::to_string(result.error());
+  if (!transfer.ok || (head_published && stream.state() == StreamFile::State::kFailed)) {
+    const std::string why = transfer.ok ? stream.failure() : transfer.why;
     const std::string message = "upstream " + url + ": " + why;
     if (head_published) {
       stream.Fail(message);
@@ -175,14 +159,9 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
       spdlog::warn("revalidation of {} failed ({}): serving the stored entry "
                    "(stale-if-error)", url, why);
     } else {
-      // A read error before any head is a timeout if the read timeout ran
-      // out, otherwise the upstream hung up: a bad gateway.
-      const bool timed_out =
-          result.error() == httplib::Error::ConnectionTimeout ||
-          (result.error() == httplib::Error::Read &&
-           seconds * 1000 >= 0.9 * static_cast<double>(options_.read_timeout.count()));
       entry->FailBeforeHead(
-          timed_out ? Entry::UpstreamError::kTimedOut : Entry::UpstreamError::kUnreachable,
+          transfer.timed_out ? Entry::UpstreamError::kTimedOut
+                             : Entry::UpstreamError::kUnreachable,
           message);
       spdlog::warn("fetch failed {} before response headers after {:.3f}s: {}", url,
                    seconds, why);
@@ -207,6 +186,74 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   }
   const Status committed = cache_->Complete(entry);
   if (!committed.ok()) spdlog::warn("entry {} not kept: {}", url, committed.message());
+}
+
+UpstreamFetcher::Transfer UpstreamFetcher::Send(const FetchJob& job, httplib::Request& req) {
+  const auto started = std::chrono::steady_clock::now();
+  // Registers how to stop the transfer, unless fanoutd is stopping.
+  auto begin = [this](const void* client, std::function<void()> stop) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    stoppers_.emplace(client, std::move(stop));
+    return true;
+  };
+  auto end = [this](const void* client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stoppers_.erase(client);
+  };
+  Transfer transfer;
+  if (job.origin.scheme == "http" && job.method == "GET" && !job.body_stream &&
+      job.body.empty()) {
+    PlainHttpClient client(job.origin.host, job.origin.port,
+                           {options_.connect_timeout, options_.read_timeout});
+    if (!begin(&client, [&client] { client.Stop(); })) {
+      transfer.not_started = true;
+      return transfer;
+    }
+    const auto result = client.Get(
+        job.target, HeaderList(job.headers.begin(), job.headers.end()),
+        [&req](const UpstreamResponseHead& head) {
+          httplib::Response res;
+          res.status = head.status;
+          res.reason = head.reason;
+          for (const auto& [name, value] : head.headers) res.headers.emplace(name, value);
+          return req.response_handler(res);
+        },
+        [&req](const char* data, std::size_t n) { return req.content_receiver(data, n, 0, 0); });
+    end(&client);
+    transfer.ok = result.ok();
+    transfer.why = result.message;
+    transfer.timed_out = result.error == PlainHttpClient::Error::kConnectTimeout ||
+                         result.error == PlainHttpClient::Error::kReadTimeout;
+    return transfer;
+  }
+  httplib::Client client(job.origin.Origin());
+  client.set_connection_timeout(options_.connect_timeout);
+  client.set_read_timeout(options_.read_timeout);
+  client.set_write_timeout(options_.read_timeout);
+  client.set_keep_alive(false);
+  client.set_follow_location(false);
+  client.set_decompress(false);  // relay bytes exactly as the origin sent them
+  client.set_tcp_nodelay(true);
+  if (!begin(&client, [&client] { client.stop(); })) {
+    transfer.not_started = true;
+    return transfer;
+  }
+  const httplib::Result result = client.send(req);
+  end(&client);
+  transfer.ok = static_cast<bool>(result);
+  if (!transfer.ok) {
+    transfer.why = httplib::to_string(result.error());
+    // httplib reports a read timeout as a read error: it is one if the
+    // read timeout ran out.
+    const double ms = std::chrono::duration<double, std::milli>(
+                          std::chrono::steady_clock::now() - started).count();
+    transfer.timed_out =
+        result.error() == httplib::Error::ConnectionTimeout ||
+        (result.error() == httplib::Error::Read &&
+         ms >= 0.9 * static_cast<double>(options_.read_timeout.count()));
+  }
+  return transfer;
 }
 
 bool UpstreamFetcher::ServeStaleOnError(const FetchJob& job,

@@ -20,7 +20,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
+#include <functional>
+#include <map>
 #include <string>
 
 #include "config/url.h"
@@ -73,6 +74,18 @@ class UpstreamFetcher {
 
  private:
   void Run(const FetchJob& job, const std::shared_ptr<Entry>& entry);
+
+  // How one upstream exchange ended.
+  struct Transfer {
+    bool not_started = false;  // fanoutd is stopping
+    bool ok = false;           // the response arrived whole
+    std::string why;           // if not ok
+    bool timed_out = false;    // if not ok: connect or read timeout
+  };
+  // Sends `req` upstream and streams the response through its
+  // response_handler and content_receiver: with PlainHttpClient for GETs
+  // from plain-http upstreams, with httplib's client otherwise.
+  Transfer Send(const FetchJob& job, httplib::Request& req);
   // For a revalidating fetch: serves the stored entry to everyone waiting
   // on `entry` if stale-if-error allows it. True if it did.
   bool ServeStaleOnError(const FetchJob& job, const std::shared_ptr<Entry>& entry) const;
@@ -86,7 +99,8 @@ class UpstreamFetcher {
   std::condition_variable all_done_;         // signalled when running_ drops to 0
   std::size_t running_ = 0;                  // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
-  std::set<httplib::Client*> clients_;       // guarded by mu_; for stop()
+  // How to stop each transfer in progress (on destruction).
+  std::map<const void*, std::function<void()>> stoppers_;  // guarded by mu_
 };
 
 }  // namespace fanout

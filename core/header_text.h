@@ -17,6 +17,12 @@ inline std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
+// RFC 9110 §5.6.2 tchar: the characters of a token (field names, methods).
+inline bool IsTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
 // Field names compare case-insensitively (RFC 9110 §5.1).
 inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;

@@ -5,18 +5,6 @@
 namespace fanout {
 namespace {
 
-// RFC 9110 §5.6.2 tchar.
-bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
 bool IsToken(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {

@@ -7,14 +7,6 @@ namespace {
 
 constexpr std::size_t kMaxLine = 16 * 1024;  // a chunk-size or trailer line
 
-bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  for (char t : std::string_view("!#$%&'*+-.^_`|~")) {
-    if (c == t) return true;
-  }
-  return false;
-}
-
 ParsedResponseHead Malformed(std::string problem) {
   ParsedResponseHead r;
   r.state = ParsedResponseHead::State::kMalformed;

@@ -26,6 +26,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fanout {
@@ -84,6 +85,16 @@ class ConnectionStream final : public httplib::Stream {
   // Drops the first n buffered bytes (a request answered without httplib).
   void Consume(std::size_t n) { read_pos_ += std::min(n, read_end_ - read_pos_); }
 
+  // The current request's header fields as the client sent them (set by
+  // the connection loop before httplib parses the request; empty if they
+  // could not be read).
+  void set_raw_fields(std::vector<std::pair<std::string, std::string>> fields) {
+    raw_fields_ = std::move(fields);
+  }
+  const std::vector<std::pair<std::string, std::string>>& raw_fields() const {
+    return raw_fields_;
+  }
+
   // Makes this the calling thread's Current() for the scope's life.
   class Scope {
    public:
@@ -112,6 +123,7 @@ class ConnectionStream final : public httplib::Stream {
   mutable int remote_port_ = -1, local_port_ = -1;
 
   bool file_short_ = false;
+  std::vector<std::pair<std::string, std::string>> raw_fields_;
 };
 
 template <typename KeepWaiting>

@@ -233,6 +233,9 @@ Status FanoutServer::Start() {
       return httplib::Server::HandlerResponse::Handled;
     }
     auto& mutable_req = const_cast<httplib::Request&>(req);
+    if (ConnectionStream* conn = ConnectionStream::Current()) {
+      RestoreRawHeaderValues(mutable_req, conn->raw_fields());
+    }
     // fanoutd answers ranges itself (a later version); httplib must not cut
     // the body on its own, so the parsed ranges are dropped here.
     mutable_req.ranges.clear();

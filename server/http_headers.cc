@@ -173,4 +173,25 @@ ResponseHead MakeResponseHead(const httplib::Response& res) {
   return head;
 }
 
+bool RestoreRawHeaderValues(httplib::Request& req,
+                            const std::vector<std::pair<std::string, std::string>>& raw) {
+  if (raw.empty()) return false;
+  // The same multimap order as httplib's (names compared without case;
+  // fields of one name in the order sent): then the two line up.
+  httplib::Headers restored;
+  for (const auto& [name, value] : raw) restored.emplace(name, value);
+  // Fields httplib adds itself, not sent by the client.
+  for (const char* own : {"REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT"}) {
+    const auto range = req.headers.equal_range(own);
+    for (auto it = range.first; it != range.second; ++it) restored.emplace(it->first, it->second);
+  }
+  if (restored.size() != req.headers.size()) return false;
+  auto parsed = req.headers.begin();
+  for (auto it = restored.begin(); it != restored.end(); ++it, ++parsed) {
+    if (it->first != parsed->first) return false;
+  }
+  req.headers.swap(restored);
+  return true;
+}
+
 }  // namespace fanout

@@ -49,6 +49,14 @@ std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req);
 // or unknown-unit Range with 416 on its own, before any handler runs).
 void HideHeadersFromHttplib(httplib::Request& req);
 
+// cpp-httplib 0.11.4 percent-decodes every request header value it parses
+// (a Cookie "s=a%2Bb" reaches handlers as "s=a+b", and would go upstream
+// so). Puts back the values as the client sent them (`raw`, in the order
+// sent), but only if raw and parsed agree field for field on names;
+// otherwise leaves the request as it is. Returns whether it restored.
+bool RestoreRawHeaderValues(httplib::Request& req,
+                            const std::vector<std::pair<std::string, std::string>>& raw);
+
 // The raw request head (request line, header lines, blank line) with any
 // Range header renamed to a private name, and client lines using that name
 // dropped.

@@ -41,6 +41,10 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
         continue;
       }
     }
+    // httplib percent-decodes every header value it parses; the raw ones
+    // are kept for the handlers to restore (RestoreRawHeaderValues).
+    auto raw = whole_head ? RawHeaderFields(stream.BufferedInput()) : std::nullopt;
+    stream.set_raw_fields(raw ? std::move(*raw) : decltype(raw)::value_type{});
     bool connection_closed = false;
     ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
     ok = stream.Flush() && ok;

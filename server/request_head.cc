@@ -85,4 +85,29 @@ std::optional<RequestHead> ParseRequestHead(std::string_view bytes) {
   return head;
 }
 
+std::optional<std::vector<std::pair<std::string, std::string>>> RawHeaderFields(
+    std::string_view bytes) {
+  const std::size_t end = bytes.find("\r\n\r\n");
+  if (end == std::string_view::npos) return std::nullopt;
+  std::string_view rest = bytes.substr(0, end + 2);
+  std::vector<std::pair<std::string, std::string>> fields;
+  bool request_line = true;
+  while (!rest.empty()) {
+    const std::size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (request_line) {
+      request_line = false;
+      continue;
+    }
+    if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) return std::nullopt;
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;  // httplib skips such lines too
+    fields.emplace_back(std::string(line.substr(0, colon)),
+                        std::string(TrimOws(line.substr(colon + 1))));
+  }
+  return fields;
+}
+
 }  // namespace fanout

@@ -17,7 +17,9 @@
 #include <cstddef>
 #include <optional>
 #include <string_view>
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace fanout {
 
@@ -38,6 +40,13 @@ struct RequestHead {
 // pipelined requests). nullopt if the head is incomplete or not one this
 // parser accepts.
 std::optional<RequestHead> ParseRequestHead(std::string_view bytes);
+
+// The header fields of the head at the start of `bytes` as they were sent
+// (name, value without surrounding whitespace), in order, for any request
+// line — what cpp-httplib's parser sees before it percent-decodes the
+// values. nullopt if the head is incomplete or has a folded line.
+std::optional<std::vector<std::pair<std::string, std::string>>> RawHeaderFields(
+    std::string_view bytes);
 
 }  // namespace fanout
 

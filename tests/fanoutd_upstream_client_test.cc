@@ -127,6 +127,22 @@ TEST_F(UpstreamClientTest, HeaderValuesAreRelayedExactlyAsTheOriginSentThem) {
             std::string::npos) << request;
 }
 
+TEST_F(UpstreamClientTest, RequestHeaderValuesGoUpstreamAsTheClientSentThem) {
+  StartAgainstRawOrigin();
+  raw_.Set("/c", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  // cpp-httplib's server decodes %XX in every header value it parses: a
+  // session cookie or a token with escapes must still reach the upstream
+  // byte for byte.
+  Fetched f = Get("/c", {{"Cookie", "s=a%2Bb%3D"}, {"X-Token", "x%2Fy z%20"}});
+  EXPECT_EQ(f.status, 200);
+  const std::string request = raw_.LastRequest();
+  EXPECT_NE(request.find("Cookie: s=a%2Bb%3D\r\n"), std::string::npos) << request;
+  EXPECT_NE(request.find("X-Token: x%2Fy z%20\r\n"), std::string::npos) << request;
+  Fetched shared = Get("/c?q", {{"X-Token", "p%25q"}});
+  EXPECT_NE(raw_.LastRequest().find("X-Token: p%25q\r\n"), std::string::npos)
+      << raw_.LastRequest();
+}
+
 TEST_F(UpstreamClientTest, InterimResponsesAreSkippedAndFoldedHeadersJoined) {
   StartAgainstRawOrigin();
   raw_.Set("/early", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"

@@ -3,9 +3,13 @@
 
 #include "server/request_head.h"
 
+#include <httplib.h>
+
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "server/http_headers.h"
 
 namespace fanout {
 namespace {
@@ -46,6 +50,34 @@ TEST(RequestHeadTest, TurnsDownWhatItIsNotSureAbout) {
   std::string many = "GET /a HTTP/1.1\r\n";
   for (std::size_t i = 0; i <= RequestHead::kMaxHeaders; ++i) many += "X: y\r\n";
   EXPECT_FALSE(ParseRequestHead(many + "\r\n")) << "more fields than it holds";
+}
+
+TEST(RawHeaderFieldsTest, KeepsValuesAsSentForAnyRequestLine) {
+  const auto fields = RawHeaderFields(
+      "POST http://h/x HTTP/1.0\r\nCookie:  s=a%2Bb \r\nno colon\r\nX-A: %41\r\n\r\nbody");
+  ASSERT_TRUE(fields);
+  ASSERT_EQ(fields->size(), 2u);
+  EXPECT_EQ((*fields)[0], (std::pair<std::string, std::string>{"Cookie", "s=a%2Bb"}));
+  EXPECT_EQ((*fields)[1], (std::pair<std::string, std::string>{"X-A", "%41"}));
+  EXPECT_FALSE(RawHeaderFields("GET / HTTP/1.1\r\nA: b\r\n")) << "incomplete";
+  EXPECT_FALSE(RawHeaderFields("GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n")) << "folded";
+}
+
+TEST(RawHeaderFieldsTest, DecodedValuesAreRestoredOnlyWhenTheFieldsLineUp) {
+  httplib::Request req;
+  // What httplib 0.11.4 makes of "Cookie: s=a%2Bb", "x-a: %41", "X-A: 2".
+  req.headers = {{"Cookie", "s=a+b"}, {"x-a", "A"}, {"X-A", "2"}, {"REMOTE_ADDR", "127.0.0.1"}};
+  const std::vector<std::pair<std::string, std::string>> raw = {
+      {"Cookie", "s=a%2Bb"}, {"x-a", "%41"}, {"X-A", "2"}};
+  ASSERT_TRUE(RestoreRawHeaderValues(req, raw));
+  EXPECT_EQ(req.get_header_value("Cookie"), "s=a%2Bb");
+  EXPECT_EQ(req.get_header_value("X-A", 0), "%41");
+  EXPECT_EQ(req.get_header_value("X-A", 1), "2");
+  EXPECT_EQ(req.get_header_value("REMOTE_ADDR"), "127.0.0.1") << "httplib's own fields stay";
+  httplib::Request other;
+  other.headers = {{"Cookie", "s=a+b"}, {"Other", "1"}};
+  EXPECT_FALSE(RestoreRawHeaderValues(other, raw)) << "fields that do not line up";
+  EXPECT_EQ(other.get_header_value("Cookie"), "s=a+b") << "left as it was";
 }
 
 }  // namespace

@@ -103,8 +103,9 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   const std::uint64_t length = *stored->content_length;
 
   // The body first: if it cannot be read whole, nothing has been written.
-  thread_local std::string body;
-  body.resize(length);
+  // Per request, not per thread: a thread that once sent a 64 KiB hit
+  // should not keep 64 KiB (there may be thousands of connection threads).
+  std::string body(length, '\0');
   if (length > 0) {
     const auto read = acquired.entry->stream()->OpenReader()->ReadAt(0, body.data(), length);
     if (!read.status.ok() || read.bytes != length) {
@@ -116,7 +117,8 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   }
 
   // The head, as the full path writes it for a hit (see ServeEntry).
-  thread_local std::string out;
+  std::string out;
+  out.reserve(512);
   out.assign("HTTP/1.1 200 OK\r\n");
   for (const auto& [name, value] : stored->headers) {
     if (EqualsIgnoreCase(name, "Accept-Ranges") || EqualsIgnoreCase(name, "Content-Length")) {

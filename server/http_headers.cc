@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "core/header_text.h"
+#include "core/http_date.h"
 
 namespace fanout {
 namespace {
@@ -169,6 +170,11 @@ ResponseHead MakeResponseHead(const httplib::Response& res) {
       continue;  // recomputed on every response
     }
     head.headers.emplace_back(name, value);
+  }
+  // RFC 9110 §6.6.1: a recipient with a clock adds the Date it received a
+  // response without one before caching or forwarding it.
+  if (HeaderValue(head.headers, "Date").empty()) {
+    head.headers.emplace_back("Date", FormatHttpDate(head.received_at));
   }
   return head;
 }

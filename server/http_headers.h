@@ -69,7 +69,8 @@ bool HeadMentionsRange(std::string_view head);
 // entries left out, hidden headers under their real names).
 HeaderList RequestHeaderList(const httplib::Request& req);
 
-// The upstream response's end-to-end headers, to store and relay.
+// The upstream response's end-to-end headers, to store and relay, with a
+// Date (the time of receipt) if the upstream sent none.
 ResponseHead MakeResponseHead(const httplib::Response& res);
 
 

@@ -396,6 +396,22 @@ TEST_F(CacheIntegrationTest, StaleWhileRevalidateAnswersAtOnceAndRefreshesBehind
   origin_.Release("/swr.bin");
 }
 
+TEST_F(CacheIntegrationTest, AResponseWithoutDateGetsTheTimeItWasReceived) {
+  StartFanoutd();
+  // The test origin sends no Date (RFC 9110 §6.6.1: the cache adds one).
+  const std::string target = "/nodate.bin?size=100&cc=max-age%3D600";
+  Fetched miss = Get(target);
+  ASSERT_EQ(miss.headers.count("Date"), 1u);
+  const std::string date = miss.headers.find("Date")->second;
+  EXPECT_EQ(date.size(), 29u) << date;  // "Sun, 06 Nov 1994 08:49:37 GMT"
+  EXPECT_EQ(date.substr(25), " GMT") << date;
+  WaitStored(target);
+  Fetched hit = Get(target);
+  EXPECT_EQ(hit.x_cache, "HIT");
+  ASSERT_EQ(hit.headers.count("Date"), 1u);
+  EXPECT_EQ(hit.headers.find("Date")->second, date) << "stored with the response";
+}
+
 TEST_F(CacheIntegrationTest, OnlyIfCachedIs504WhenNotStored) {
   StartFanoutd();
   const std::string target = "/oic.bin?size=100&cc=max-age%3D600";

@@ -391,7 +391,7 @@ int RunSlow(int port, const std::string& target, const std::string& probe_target
   // its time to first byte.
   std::atomic<bool> stop{false};
   std::vector<double> probe_ms, probe_app_ms;
-  double worst_probe_connect_ms = 0;  // the connect() part of the slowest probe
+  double worst_probe_ms = -1, worst_probe_connect_ms = 0;  // the slowest probe, its connect()
   int probe_failures = 0;
   std::thread probe([&] {
     for (int i = 0; i < 10 && !stop.load(); ++i) {
@@ -400,7 +400,8 @@ int RunSlow(int port, const std::string& target, const std::string& probe_target
     while (!stop.load()) {
       const Outcome o = FetchOnce(port, probe_target, Clock::now());
       if (o.verified) {
-        if (probe_ms.empty() || o.ttfb_ms > *std::max_element(probe_ms.begin(), probe_ms.end())) {
+        if (o.ttfb_ms > worst_probe_ms) {
+          worst_probe_ms = o.ttfb_ms;
           worst_probe_connect_ms = o.connect_ms;
         }
         probe_ms.push_back(o.ttfb_ms);

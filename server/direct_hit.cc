@@ -134,7 +134,7 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   else AppendHeader(out, "Keep-Alive", keep_alive_);
   out.append("\r\n");
 
-  stats_->Count("HIT");
+  stats_->hit.fetch_add(1, std::memory_order_relaxed);
   stats_->direct_hits.fetch_add(1, std::memory_order_relaxed);
   std::unique_ptr<AccessLogRecord> record;
   if (options_.access_log) {

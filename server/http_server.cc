@@ -3,11 +3,32 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
 #include "server/connection_stream.h"
 #include "server/cpu_slice.h"
 #include "server/http_headers.h"
 
 namespace fanout {
+
+namespace {
+
+// Whether a '%' stands in the header fields of the request head at the
+// start of `bytes` (the request line aside): only then can httplib's
+// decoding alter a value.
+bool FieldsHoldPercent(std::string_view bytes) {
+  const std::size_t fields = bytes.find('\n');
+  const std::size_t end = bytes.find("\r\n\r\n");
+  if (fields == std::string_view::npos || end == std::string_view::npos || end < fields) {
+    return false;
+  }
+  return bytes.substr(fields, end - fields).find('%') != std::string_view::npos;
+}
+
+}  // namespace
 
 bool HttpServer::SetListenBacklog(int backlog) {
   const socket_t sock = svr_sock_;
@@ -41,10 +62,14 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
         continue;
       }
     }
-    // httplib percent-decodes every header value it parses; the raw ones
-    // are kept for the handlers to restore (RestoreRawHeaderValues).
-    auto raw = whole_head ? RawHeaderFields(stream.BufferedInput()) : std::nullopt;
-    stream.set_raw_fields(raw ? std::move(*raw) : decltype(raw)::value_type{});
+    // httplib percent-decodes every header value it parses; where that
+    // changes something, the raw fields are kept for the handlers to
+    // restore (RestoreRawHeaderValues).
+    std::vector<std::pair<std::string, std::string>> raw;
+    if (whole_head && FieldsHoldPercent(stream.BufferedInput())) {
+      if (auto fields = RawHeaderFields(stream.BufferedInput())) raw = std::move(*fields);
+    }
+    stream.set_raw_fields(std::move(raw));
     bool connection_closed = false;
     ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
     ok = stream.Flush() && ok;

@@ -44,13 +44,6 @@ bool NextLine(std::string_view& rest, std::string_view& line) {
 
 }  // namespace
 
-std::optional<std::string_view> RequestHead::Find(std::string_view name) const {
-  for (std::size_t i = 0; i < header_count; ++i) {
-    if (EqualsIgnoreCase(headers[i].first, name)) return headers[i].second;
-  }
-  return std::nullopt;
-}
-
 std::optional<RequestHead> ParseRequestHead(std::string_view bytes) {
   const std::size_t end = bytes.find("\r\n\r\n");
   if (end == std::string_view::npos) return std::nullopt;

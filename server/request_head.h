@@ -31,9 +31,6 @@ struct RequestHead {
   std::array<std::pair<std::string_view, std::string_view>, kMaxHeaders> headers;
   std::size_t header_count = 0;
   std::size_t size = 0;  // bytes of the head, up to and including the blank line
-
-  // The first field with this name (case-insensitive), or nullopt.
-  std::optional<std::string_view> Find(std::string_view name) const;
 };
 
 // Parses the head at the start of `bytes` (which may hold more: a body or

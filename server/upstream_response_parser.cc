@@ -67,7 +67,6 @@ ParsedResponseHead ParseResponseHead(std::string_view bytes) {
       status_line[7] < '0' || status_line[7] > '9' || status_line[8] != ' ') {
     return Malformed("not an HTTP/1.x status line");
   }
-  r.head.minor_version = status_line[7] - '0';
   const auto code = ParseDecimal(status_line.substr(9, 3));
   if (!code || *code < 100 || *code > 999 ||
       (status_line.size() > 12 && status_line[12] != ' ')) {

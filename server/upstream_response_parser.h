@@ -24,7 +24,6 @@ namespace fanout {
 struct UpstreamResponseHead {
   int status = 0;
   std::string reason;
-  int minor_version = 1;  // HTTP/1.x
   std::vector<std::pair<std::string, std::string>> headers;
 };
 

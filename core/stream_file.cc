@@ -308,6 +308,7 @@ void StreamFile::WakeReadersLocked() {
 void StreamFile::WakeWaiters() {
   wake_seq_.fetch_add(1, std::memory_order_seq_cst);
   if (waiters_.load(std::memory_order_seq_cst) > 0) FutexWakeAll(&wake_seq_);
+  if (watcher_count_.load(std::memory_order_seq_cst) > 0) TellWatchers();
 }
 
 StreamFile::DeferredWake::DeferredWake(StreamFile& stream)
@@ -317,7 +318,47 @@ StreamFile::DeferredWake::~DeferredWake() {
   if (stream_.wake_seq_.load(std::memory_order_seq_cst) != seq_ &&
       stream_.waiters_.load(std::memory_order_seq_cst) > 0) {
     FutexWakeAll(&stream_.wake_seq_);
+    if (stream_.watcher_count_.load(std::memory_order_seq_cst) > 0) stream_.TellWatchers();
   }
+}
+
+bool StreamFile::AddWatcher(Watcher* w, std::uint64_t position,
+                            const std::atomic<bool>& cancelled) {
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    watchers_.push_back(w);
+    watcher_count_.fetch_add(1, std::memory_order_seq_cst);
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  // As in Wait(): registered first, checked after, so either this sees the
+  // writer's news or the writer sees the registration.
+  if (frontier_.load(std::memory_order_seq_cst) > position ||
+      finished_.load(std::memory_order_seq_cst) || failed_.load(std::memory_order_seq_cst) ||
+      cancelled.load(std::memory_order_seq_cst)) {
+    RemoveWatcher(w);
+    return false;
+  }
+  return true;
+}
+
+void StreamFile::RemoveWatcher(Watcher* w) {
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  for (auto it = watchers_.begin(); it != watchers_.end(); ++it) {
+    if (*it != w) continue;
+    watchers_.erase(it);
+    watcher_count_.fetch_sub(1, std::memory_order_seq_cst);
+    waiters_.fetch_sub(1, std::memory_order_seq_cst);
+    return;
+  }
+}
+
+void StreamFile::TellWatchers() {
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  const int told = static_cast<int>(watchers_.size());
+  watcher_count_.fetch_sub(told, std::memory_order_seq_cst);
+  waiters_.fetch_sub(told, std::memory_order_seq_cst);
+  for (Watcher* w : watchers_) w->StreamMoved();
+  watchers_.clear();
 }
 
 void StreamFile::MaybeWakeReadersLocked() {
@@ -497,6 +538,12 @@ StreamReader::Result StreamReader::Read(void* buf, std::size_t len,
   position_ += n;
   return {n, Status::Ok()};
 }
+
+bool StreamReader::Watch(StreamFile::Watcher* w) {
+  return stream_->AddWatcher(w, position_, cancelled_);
+}
+
+void StreamReader::Unwatch(StreamFile::Watcher* w) { stream_->RemoveWatcher(w); }
 
 StreamReader::Extent StreamReader::NextExtent(std::size_t max, Deadline deadline) {
   if (max == 0) return {stream_->fd_, position_, 0, Status::Ok(), nullptr};

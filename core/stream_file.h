@@ -45,6 +45,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -131,6 +132,20 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
 
   // ---- Any thread. ----
 
+  // Told, once per registration (StreamReader::Watch), that the stream
+  // moved on: bytes arrived, or it ended or failed. A notice may also come
+  // for nothing (a reader was cancelled); the receiver checks again.
+  class Watcher {
+   public:
+    // Runs on the writer's or the batcher's thread with the stream's watch
+    // lock held: it must only note the news and return, calling nothing
+    // on this stream.
+    virtual void StreamMoved() = 0;
+
+   protected:
+    ~Watcher() = default;
+  };
+
   // A new reader positioned at offset 0. Works in every state; a reader
   // of a failed stream only ever returns the failure.
   std::unique_ptr<StreamReader> OpenReader();
@@ -196,6 +211,12 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   bool PathIsOursLocked() const;
   void ReaderClosed() { open_readers_.fetch_sub(1, std::memory_order_relaxed); }
   void CancelWaiters();
+  // Registers w unless bytes lie past `position` or the stream ended
+  // (then returns false, w not registered). See StreamReader::Watch.
+  bool AddWatcher(Watcher* w, std::uint64_t position, const std::atomic<bool>& cancelled);
+  void RemoveWatcher(Watcher* w);
+  // Tells every registered watcher and forgets them (one notice each).
+  void TellWatchers();
 
   const int fd_;
   const dev_t dev_;
@@ -213,8 +234,14 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // On its own cache line: readers write waiters_ on every wait, and that
   // must not bounce the line the writer publishes the frontier on.
   alignas(64) std::atomic<std::uint32_t> wake_seq_{0};
-  // Readers inside Wait(); the writer wakes only if there are any.
+  // Readers inside Wait() plus registered watchers; the writer wakes only
+  // if there are any.
   std::atomic<int> waiters_{0};
+  std::atomic<int> watcher_count_{0};  // watchers_.size(), read without the lock
+  // Guards watchers_; held while they are told, so that once
+  // RemoveWatcher returns its watcher is not being told either.
+  std::mutex watch_mu_;
+  std::vector<Watcher*> watchers_;  // guarded by watch_mu_
   std::atomic<std::size_t> open_readers_{0};
   // The mapping Mapping() made (null until then), and its length.
   std::atomic<const char*> mapping_{nullptr};
@@ -299,6 +326,17 @@ class StreamReader {
   void Cancel();
   // Cancels and releases the reader's registration. Idempotent.
   void Close();
+
+  // For a sender that must not block (an event loop): registers w to be
+  // told once (Watcher::StreamMoved) when bytes lie past the position or
+  // the stream ends or fails, woken in the same batches as blocked readers.
+  // Returns false, registering nothing, if that is so already (read on).
+  // Owner thread; at most one registration per reader at a time; Unwatch
+  // before destroying w or the reader.
+  bool Watch(StreamFile::Watcher* w);
+  // Withdraws w's registration, if any. Once it returns, w is neither
+  // being told nor will be. Owner thread.
+  void Unwatch(StreamFile::Watcher* w);
 
   const std::shared_ptr<StreamFile>& stream() const { return stream_; }
 

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -735,6 +737,113 @@ TEST_F(StreamExtentTest, ExtentsPointIntoTheSharedMappingOnceTheLengthIsKnown) {
     rest.append(x.data, x.length);
   }
   EXPECT_TRUE(rest == Pattern(5000, 295000));
+}
+
+// A watcher that counts its notices (the event-loop side of a reader).
+class CountingWatcher final : public StreamFile::Watcher {
+ public:
+  void StreamMoved() override { told.fetch_add(1); }
+  std::atomic<int> told{0};
+};
+
+TEST_F(StreamFileTest, WatchIsRefusedWhenBytesLiePastThePosition) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 10);
+  auto r = s->OpenReader();
+  CountingWatcher w;
+  EXPECT_FALSE(r->Watch(&w)) << "bytes are there: read on";
+  r->Seek(10);
+  EXPECT_TRUE(r->Watch(&w)) << "at the frontier: wait";
+  EXPECT_EQ(s->WaitingReadersForTesting(), 1);
+  r->Unwatch(&w);
+  EXPECT_EQ(s->WaitingReadersForTesting(), 0);
+  ASSERT_TRUE(s->Finish().ok());
+  EXPECT_EQ(w.told.load(), 0) << "withdrawn before the news";
+  EXPECT_FALSE(r->Watch(&w)) << "the stream ended: read on (to its end)";
+}
+
+TEST_F(StreamFileTest, WatcherIsToldOnceWhenBytesArrive) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  CountingWatcher w;
+  ASSERT_TRUE(r->Watch(&w));
+  AppendPattern(*s, 0, 100);
+  EXPECT_EQ(w.told.load(), 1);
+  AppendPattern(*s, 100, 100);
+  EXPECT_EQ(w.told.load(), 1) << "one notice per registration";
+  auto extent = r->NextExtent(1000, Deadline{});
+  ASSERT_TRUE(extent.status.ok());
+  EXPECT_EQ(extent.length, 200u);
+  extent = r->NextExtent(1000, Deadline{});
+  EXPECT_EQ(extent.status.code(), Code::kDeadlineExceeded) << "a past deadline never blocks";
+  ASSERT_TRUE(r->Watch(&w));
+  ASSERT_TRUE(s->Finish().ok());
+  EXPECT_EQ(w.told.load(), 2) << "the end is news";
+  EXPECT_EQ(r->NextExtent(1000, Deadline{}).status.code(), Code::kEndOfStream);
+}
+
+TEST_F(StreamFileTest, WatcherIsToldOfFailure) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  CountingWatcher w;
+  ASSERT_TRUE(r->Watch(&w));
+  s->Fail("upstream went away");
+  EXPECT_EQ(w.told.load(), 1);
+  EXPECT_EQ(r->NextExtent(10, Deadline{}).status.code(), Code::kStreamFailed);
+}
+
+TEST_F(StreamFileTest, WatchersAreToldInTheBatchesOfBlockedReaders) {
+  WakeupBatcher batcher(std::chrono::hours(1));
+  auto s = NewStream(&batcher, 4096);
+  auto r = s->OpenReader();
+  CountingWatcher w;
+  ASSERT_TRUE(r->Watch(&w));
+  for (int i = 0; i < 4095; ++i) AppendPattern(*s, static_cast<std::uint64_t>(i), 1);
+  EXPECT_EQ(w.told.load(), 0) << "below the batch: no notice yet";
+  AppendPattern(*s, 4095, 1);
+  EXPECT_EQ(w.told.load(), 1);
+}
+
+// An event loop's reader against a writer thread: every byte arrives, in
+// order, and the reader never blocks.
+TEST_F(StreamFileTest, WatchingReaderGetsEveryByteWithoutBlocking) {
+  WakeupBatcher batcher(std::chrono::milliseconds(1));
+  auto s = NewStream(&batcher, 64 * 1024);
+  constexpr std::size_t kTotal = 8 << 20;
+  std::thread writer([&] {
+    for (std::size_t off = 0; off < kTotal; off += 4096) AppendPattern(*s, off, 4096);
+    ASSERT_TRUE(s->Finish().ok());
+  });
+  struct Wakeable final : StreamFile::Watcher {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool moved = false;  // guarded by mu
+    void StreamMoved() override {
+      std::lock_guard<std::mutex> lock(mu);
+      moved = true;
+      cv.notify_one();
+    }
+  } w;
+  auto r = s->OpenReader();
+  std::string got;
+  for (;;) {
+    auto extent = r->NextExtent(1 << 20, Deadline{});
+    if (extent.status.code() == Code::kEndOfStream) break;
+    if (extent.status.code() == Code::kDeadlineExceeded) {
+      if (!r->Watch(&w)) continue;
+      std::unique_lock<std::mutex> lock(w.mu);
+      w.cv.wait(lock, [&] { return w.moved; });
+      w.moved = false;
+      continue;
+    }
+    ASSERT_TRUE(extent.status.ok()) << extent.status.ToString();
+    std::string bytes(extent.length, '\0');
+    ASSERT_TRUE(r->ReadAt(extent.offset, bytes.data(), extent.length).status.ok());
+    got += bytes;
+  }
+  writer.join();
+  EXPECT_EQ(got.size(), kTotal);
+  EXPECT_TRUE(got == Pattern(0, kTotal));
 }
 
 }  // namespace

@@ -9,8 +9,12 @@
 namespace fanout {
 
 AdminServer::AdminServer(Cache* cache, const Router* router, std::vector<Route> routes,
-                         const ServerStats* stats)
-    : cache_(cache), router_(router), routes_(std::move(routes)), stats_(stats) {
+                         const ServerStats* stats, const BodySender* sender)
+    : cache_(cache),
+      router_(router),
+      routes_(std::move(routes)),
+      stats_(stats),
+      sender_(sender) {
   Install();
 }
 
@@ -80,6 +84,10 @@ void AdminServer::Install() {
       body["stale"] = stats_->stale.load();
       body["bypass"] = stats_->bypass.load();
       body["direct_hits"] = stats_->direct_hits.load();
+    }
+    if (sender_ != nullptr) {
+      body["bodies_handed_off"] = sender_->submitted();
+      body["bodies_sending"] = sender_->active();
     }
     reply(res, body);
   });

@@ -12,7 +12,9 @@
 //   GET  /stats              {"entries", "stored_bytes", "fetches", and the
 //                            responses so far by X-Cache: "hit", "miss",
 //                            "join", "revalidate", "stale", "bypass";
-//                            "direct_hits" of the hits (direct_hit.h)}
+//                            "direct_hits" of the hits (direct_hit.h);
+//                            "bodies_handed_off" so far and "bodies_sending"
+//                            now by the body sender (body_sender.h)}
 //   POST /purge?url=U        removes one entry; U is a client path ("/a/b?q",
 //   DELETE /entries?url=U    mapped through the routes) or a cache key (the
 //                            upstream URL). A fetch in flight for it is
@@ -31,6 +33,7 @@
 
 #include "core/cache.h"
 #include "core/status.h"
+#include "server/body_sender.h"
 #include "server/router.h"
 #include "server/server_stats.h"
 
@@ -38,9 +41,9 @@ namespace fanout {
 
 class AdminServer {
  public:
-  // `stats` may be null (no /stats counters then).
+  // `stats` and `sender` may be null (no such counters in /stats then).
   AdminServer(Cache* cache, const Router* router, std::vector<Route> routes,
-              const ServerStats* stats);
+              const ServerStats* stats, const BodySender* sender = nullptr);
 
   // Binds host:port (port 0 picks one). kIOError if it cannot.
   Status Start(const std::string& host, int port);
@@ -59,6 +62,7 @@ class AdminServer {
   const Router* const router_;
   const std::vector<Route> routes_;
   const ServerStats* const stats_;
+  const BodySender* const sender_;
   httplib::Server http_;
   int port_ = 0;
 };

@@ -5,8 +5,9 @@ namespace {
 thread_local bool t_overflow_connection = false;
 }  // namespace
 
-ConnectionPool::ConnectionPool(std::size_t workers, std::size_t max_overflow)
-    : workers_(workers), max_overflow_(max_overflow) {
+ConnectionPool::ConnectionPool(std::size_t workers, std::size_t max_overflow,
+                               const std::atomic<std::size_t>* handed_off)
+    : workers_(workers), max_overflow_(max_overflow), handed_off_(handed_off) {
   threads_.reserve(workers);
 }
 
@@ -26,7 +27,9 @@ std::size_t ConnectionPool::busy_workers() const {
 
 void ConnectionPool::enqueue(std::function<void()> fn) {
   std::unique_lock<std::mutex> lock(mu_);
-  const bool worker_free = busy_ + queue_.size() < workers_;
+  const std::size_t elsewhere =
+      handed_off_ != nullptr ? handed_off_->load(std::memory_order_relaxed) : 0;
+  const bool worker_free = busy_ + queue_.size() + elsewhere < workers_;
   if (worker_free || overflow_running_ >= max_overflow_ || stopping_) {
     queue_.push_back(std::move(fn));
     // Workers are started as connections need them, up to `workers`: an

@@ -8,7 +8,9 @@
 // runs on a short-lived overflow thread that answers 503 at once (the
 // server asks IsOverflowConnection() before routing), so clients are told
 // instead of left hanging. Past `max_overflow` such threads, connections
-// queue until a worker is free.
+// queue until a worker is free. Connections whose bodies a BodySender is
+// sending count against `workers` too (`handed_off`), though they hold no
+// worker thread: the limit is on connections served at once.
 //
 // Thread-safety: enqueue() is called by httplib's accept thread; shutdown()
 // by the server's stop path; IsOverflowConnection() on any connection thread.
@@ -18,6 +20,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -29,7 +32,10 @@ namespace fanout {
 
 class ConnectionPool : public httplib::TaskQueue {
  public:
-  ConnectionPool(std::size_t workers, std::size_t max_overflow);
+  // handed_off (may be null) counts connections served elsewhere; it must
+  // outlive the pool.
+  ConnectionPool(std::size_t workers, std::size_t max_overflow,
+                 const std::atomic<std::size_t>* handed_off = nullptr);
   ~ConnectionPool() override;
 
   void enqueue(std::function<void()> fn) override;
@@ -46,6 +52,7 @@ class ConnectionPool : public httplib::TaskQueue {
 
   const std::size_t workers_;
   const std::size_t max_overflow_;
+  const std::atomic<std::size_t>* const handed_off_;
 
   mutable std::mutex mu_;
   std::condition_variable work_available_;  // signalled on enqueue and shutdown

@@ -24,10 +24,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "server/body_sender.h"
 
 namespace fanout {
 
@@ -95,6 +98,15 @@ class ConnectionStream final : public httplib::Stream {
     return raw_fields_;
   }
 
+  // A response body to be sent by the BodySender instead of this thread:
+  // set by a body provider (which then ends httplib's write), taken by the
+  // connection loop once the response head is out. Only when
+  // CanHandOff(): no bytes of a later request are read ahead (they would
+  // be lost with the thread's buffer).
+  bool CanHandOff() const { return !HasBufferedInput() && !handoff_; }
+  void HandOff(std::unique_ptr<BodySender::Job> job) { handoff_ = std::move(job); }
+  std::unique_ptr<BodySender::Job> TakeHandOff() { return std::move(handoff_); }
+
   // Makes this the calling thread's Current() for the scope's life.
   class Scope {
    public:
@@ -123,6 +135,7 @@ class ConnectionStream final : public httplib::Stream {
   mutable int remote_port_ = -1, local_port_ = -1;
 
   bool file_short_ = false;
+  std::unique_ptr<BodySender::Job> handoff_;
   std::vector<std::pair<std::string, std::string>> raw_fields_;
 };
 

@@ -10,6 +10,7 @@
 #include "core/header_text.h"
 #include "server/access_log.h"
 #include "server/connection_pool.h"
+#include "server/entry_body_job.h"
 
 namespace fanout {
 namespace {
@@ -48,11 +49,13 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view valu
 
 }  // namespace
 
-DirectHit::DirectHit(Options options, Cache* cache, const Router* router, ServerStats* stats)
+DirectHit::DirectHit(Options options, Cache* cache, const Router* router, ServerStats* stats,
+                     BodySender* sender)
     : options_(options),
       cache_(cache),
       router_(router),
       stats_(stats),
+      sender_(sender),
       keep_alive_("timeout=" + std::to_string(options.keep_alive_timeout_sec) +
                   ", max=" + std::to_string(options.keep_alive_max_count)) {}
 
@@ -87,11 +90,14 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   const std::string key = route->upstream.Origin() + Router::UpstreamTarget(*route, head.target);
   const CachePolicyOptions policy = CachePolicyOf(*route);
   const auto now = std::chrono::system_clock::now();
+  // A large body goes to the sender, which needs the connection to itself.
+  const bool may_hand_off =
+      sender_ != nullptr && stream.BufferedInput().size() == head.size;
   // Anything but a plain fresh hit is judged "revalidate": with may_fetch
   // false that changes nothing in the cache, and the full path takes over.
   auto judge = [&](const ResponseHead& stored, const HeaderList& vary) {
     const bool plain = vary.empty() && stored.status == 200 && stored.content_length &&
-                       *stored.content_length <= kMaxBody;
+                       (*stored.content_length <= kMaxBody || may_hand_off);
     return plain && DecideReuse(PlainRequest(), stored, policy, now) == Reuse::kFresh
                ? Reuse::kFresh
                : Reuse::kRevalidate;
@@ -102,11 +108,13 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   if (!stored || !stored->content_length) return kNotAnswered;
   const std::uint64_t length = *stored->content_length;
 
-  // The body first: if it cannot be read whole, nothing has been written.
-  // Per request, not per thread: a thread that once sent a 64 KiB hit
-  // should not keep 64 KiB (there may be thousands of connection threads).
-  std::string body(length, '\0');
-  if (length > 0) {
+  // A small body first: if it cannot be read whole, nothing has been
+  // written. Per request, not per thread: a thread that once sent a 64 KiB
+  // hit should not keep 64 KiB (there may be thousands of connection
+  // threads).
+  const bool hand_off = length > kMaxBody;
+  std::string body(hand_off ? 0 : length, '\0');
+  if (length > 0 && !hand_off) {
     const auto read = acquired.entry->stream()->OpenReader()->ReadAt(0, body.data(), length);
     if (!read.status.ok() || read.bytes != length) {
       spdlog::warn("dropping damaged cache entry {}: {}", key,
@@ -136,14 +144,23 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
 
   stats_->hit.fetch_add(1, std::memory_order_relaxed);
   stats_->direct_hits.fetch_add(1, std::memory_order_relaxed);
-  std::unique_ptr<AccessLogRecord> record;
-  if (options_.access_log) {
+  std::shared_ptr<AccessLogRecord> record;
+  if (options_.access_log || hand_off) {
     std::string ip;
     int port = 0;
-    stream.get_remote_ip_and_port(ip, port);
-    record = std::make_unique<AccessLogRecord>(true, ip, "GET", std::string(head.target));
+    if (options_.access_log) stream.get_remote_ip_and_port(ip, port);
+    record = std::make_shared<AccessLogRecord>(options_.access_log, ip, "GET",
+                                               std::string(head.target));
     record->set_status(200);
     record->set_cache_status("HIT");
+  }
+  if (hand_off) {
+    stream.HandOff(NewEntryBodyJob(std::shared_ptr<StreamReader>(acquired.entry->stream()->OpenReader()),
+                                   length, std::move(record), acquired.entry, cache_));
+    if (!WriteAll(stream, out.data(), out.size())) {
+      stream.TakeHandOff()->on_end(Status::IOError("client went away"), 0);
+    }
+    return close ? Answer::kAnsweredThenClose : Answer::kAnsweredKeepOpen;
   }
   const bool sent = WriteAll(stream, out.data(), out.size()) &&
                     WriteAll(stream, body.data(), length);

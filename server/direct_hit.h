@@ -14,10 +14,12 @@
 //     If-*, Cache-Control, Pragma, Cookie, Authorization, a request body,
 //     Expect, Upgrade, Connection other than keep-alive or close;
 //   - a stored entry for the key that is fresh for this request
-//     (DecideReuse), has no Vary, is a 200 with a known length of at most
-//     kMaxBody bytes;
-//   - its bytes read back whole (a damaged entry is dropped, and the full
-//     path fetches it anew).
+//     (DecideReuse), has no Vary, is a 200 with a known length;
+//   - a body of at most kMaxBody bytes whose bytes read back whole (a
+//     damaged entry is dropped, and the full path fetches it anew), or a
+//     larger one that a BodySender can take (no later request read ahead):
+//     the head is written here and the body handed off (see
+//     ConnectionStream::HandOff); a file found short then is dropped.
 // The answer is the one the full path gives for such a hit, header for
 // header (tests/fanoutd_direct_hit_test.cc compares them).
 //
@@ -31,6 +33,7 @@
 #include <string>
 
 #include "core/cache.h"
+#include "server/body_sender.h"
 #include "server/connection_stream.h"
 #include "server/http_server.h"
 #include "server/request_head.h"
@@ -41,8 +44,8 @@ namespace fanout {
 
 class DirectHit {
  public:
-  // Bodies up to this size are sent here; larger ones gain nothing from
-  // skipping httplib and take the full path, which streams them.
+  // Bodies up to this size are sent here; larger ones are handed to the
+  // BodySender, or take the full path if there is none.
   static constexpr std::uint64_t kMaxBody = 64 * 1024;
 
   struct Options {
@@ -52,8 +55,10 @@ class DirectHit {
     std::size_t keep_alive_max_count = 5;
   };
 
-  // Answers are counted in `stats` (hit and direct_hits).
-  DirectHit(Options options, Cache* cache, const Router* router, ServerStats* stats);
+  // Answers are counted in `stats` (hit and direct_hits). `sender` (may be
+  // null) sends the bodies larger than kMaxBody.
+  DirectHit(Options options, Cache* cache, const Router* router, ServerStats* stats,
+            BodySender* sender);
 
   // Serves `head` (already buffered in `stream`) as a hit, or returns
   // kNotAnswered having written nothing. The caller consumes the head, and
@@ -69,6 +74,7 @@ class DirectHit {
   Cache* const cache_;
   const Router* const router_;
   ServerStats* const stats_;
+  BodySender* const sender_;
   const std::string keep_alive_;  // the Keep-Alive header line
 };
 

@@ -9,6 +9,7 @@
 #include "server/connection_pool.h"
 #include "server/connection_stream.h"
 #include "server/cpu_slice.h"
+#include "server/entry_body_job.h"
 #include "server/http_headers.h"
 #include "core/byte_range.h"
 #include "core/cache_policy.h"
@@ -23,6 +24,12 @@ constexpr std::size_t kBodyBufferBytes = 64 * 1024;
 // Bodies up to this size are copied rather than sent from the mapping, so
 // the head and the body leave in one segment.
 constexpr std::size_t kSmallBodyBytes = 16 * 1024 - 1024;
+
+// Known-length bodies at least this long are sent by the BodySender (see
+// body_sender.h) rather than by the connection's thread: they can take a
+// client long enough, or wait at the frontier long enough, to tie a
+// thread up; a smaller one usually fits in the socket buffer at once.
+constexpr std::size_t kHandOffBytes = 256 * 1024;
 
 // After this many bytes of one body, its thread asks for long CPU slices.
 constexpr std::uint64_t kBulkBodyBytes = 1 << 20;
@@ -56,12 +63,13 @@ constexpr std::size_t kMaxOverflowThreads = 64;
 // mapping (copied if it cannot be mapped), except small ones,
 // which are copied so that head and body leave in one packet; chunked
 // bodies are copied (httplib frames chunks in memory).
-struct BodySender {
+struct BodyProvider {
   std::shared_ptr<Entry> entry;
   std::shared_ptr<StreamReader> reader;
   std::shared_ptr<AccessLogRecord> record;
   const std::atomic<bool>* stopping;
   Cache* cache;  // to drop an entry whose file turns out damaged
+  BodySender* sender;  // null: no hand-offs
   std::vector<char> buffer;  // copy path only
   std::uint64_t sent = 0;
 
@@ -115,6 +123,10 @@ struct BodySender {
     if (offset != reader->position()) reader->Seek(offset);
     ConnectionStream* conn = ConnectionStream::Current();
     if (conn == nullptr || length <= kSmallBodyBytes) return CopyNext(length, sink);
+    if (sender != nullptr && length >= kHandOffBytes && conn->CanHandOff()) {
+      conn->HandOff(NewEntryBodyJob(reader, length, record, entry, cache));
+      return false;  // ends httplib's write; the connection loop hands it on
+    }
     auto extent = AwaitBytes([&](Deadline d) {
       return reader->NextExtent(std::min(length, ConnectionStream::kMaxBodyWrite), d);
     });
@@ -160,12 +172,13 @@ struct BodySender {
 };
 
 // A sender with a new reader of the entry's stream, at offset 0.
-std::shared_ptr<BodySender> NewBodySender(const std::shared_ptr<Entry>& entry,
+std::shared_ptr<BodyProvider> NewBodyProvider(const std::shared_ptr<Entry>& entry,
                                           std::shared_ptr<AccessLogRecord> record,
-                                          const std::atomic<bool>* stopping, Cache* cache) {
-  return std::make_shared<BodySender>(BodySender{
+                                          const std::atomic<bool>* stopping, Cache* cache,
+                                          BodySender* sender) {
+  return std::make_shared<BodyProvider>(BodyProvider{
       entry, std::shared_ptr<StreamReader>(entry->stream()->OpenReader()), std::move(record),
-      stopping, cache, {}});
+      stopping, cache, sender, {}});
 }
 
 }  // namespace
@@ -202,11 +215,14 @@ Status FanoutServer::Start() {
   fetch_options.read_timeout = config_.upstream_read_timeout;
   fetcher_ = std::make_unique<UpstreamFetcher>(fetch_options, cache_.get());
 
+  BodySender::Options sender_options;
+  sender_options.threads = std::max(1u, std::thread::hardware_concurrency());
+  sender_options.write_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.client_timeout);
+  sender_ = std::make_unique<BodySender>(sender_options);
   http_ = std::make_unique<HttpServer>();
-  const auto workers = static_cast<std::size_t>(config_.max_connections);
-  http_->new_task_queue = [workers] {
-    return new ConnectionPool(workers, kMaxOverflowThreads);
-  };
+  http_->UseConnectionPool(static_cast<std::size_t>(config_.max_connections),
+                           kMaxOverflowThreads, sender_.get());
   http_->set_tcp_nodelay(true);
   http_->set_keep_alive_max_count(kKeepAliveMaxCount);
   http_->set_keep_alive_timeout(kKeepAliveTimeoutSec);
@@ -214,7 +230,8 @@ Status FanoutServer::Start() {
   direct_options.access_log = config_.access_log;
   direct_options.keep_alive_timeout_sec = kKeepAliveTimeoutSec;
   direct_options.keep_alive_max_count = kKeepAliveMaxCount;
-  direct_hit_ = std::make_unique<DirectHit>(direct_options, cache_.get(), &router_, &stats_);
+  direct_hit_ = std::make_unique<DirectHit>(direct_options, cache_.get(), &router_, &stats_,
+                                            sender_.get());
   http_->SetDirectPath([this](const RequestHead& head, ConnectionStream& stream) {
     return direct_hit_->TryServe(head, stream);
   });
@@ -276,7 +293,8 @@ Status FanoutServer::Start() {
                  kListenBacklog);
   }
   if (config_.admin_enabled) {
-    admin_ = std::make_unique<AdminServer>(cache_.get(), &router_, config_.routes, &stats_);
+    admin_ = std::make_unique<AdminServer>(cache_.get(), &router_, config_.routes, &stats_,
+                                           sender_.get());
     st = admin_->Start(config_.admin_host, config_.admin_port);
     if (!st.ok()) return st;
   }
@@ -293,6 +311,8 @@ bool FanoutServer::Run() {
 void FanoutServer::Stop() {
   stopping_.store(true);
   if (admin_) admin_->Stop();
+  // Before the server: the sender gives connections back to its pool.
+  if (sender_) sender_->Stop();
   if (http_) http_->stop();
 }
 
@@ -702,7 +722,7 @@ bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& re
   record->set_status(206);
   res.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
                                       std::to_string(range.last) + "/" + total);
-  auto body = NewBodySender(entry, record, &stopping_, cache_.get());
+  auto body = NewBodyProvider(entry, record, &stopping_, cache_.get(), sender_.get());
   const std::uint64_t first = range.first;
   res.set_content_provider(range.length(), content_type,
                            [body, first](size_t offset, size_t n, httplib::DataSink& sink) {
@@ -749,7 +769,7 @@ void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry
     if (content_type.empty()) res.headers.erase("Content-Type");
     return;
   }
-  auto body = NewBodySender(entry, std::move(record), &stopping_, cache_.get());
+  auto body = NewBodyProvider(entry, std::move(record), &stopping_, cache_.get(), sender_.get());
   if (head.content_length) {
     res.set_content_provider(*head.content_length, content_type,
                              [body](size_t offset, size_t length, httplib::DataSink& sink) {

@@ -117,6 +117,7 @@ class FanoutServer {
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<UpstreamFetcher> fetcher_;
   ServerStats stats_;
+  std::unique_ptr<BodySender> sender_;     // before http_: its threads use it
   std::unique_ptr<DirectHit> direct_hit_;  // before http_: its threads use it
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<AdminServer> admin_;

@@ -28,6 +28,12 @@ bool FieldsHoldPercent(std::string_view bytes) {
   return bytes.substr(fields, end - fields).find('%') != std::string_view::npos;
 }
 
+// The worker waits for its next connection; it must wake like one.
+bool EndConnectionThread(bool ok) {
+  UseInteractiveCpuSlice();
+  return ok;
+}
+
 }  // namespace
 
 bool HttpServer::SetListenBacklog(int backlog) {
@@ -35,14 +41,60 @@ bool HttpServer::SetListenBacklog(int backlog) {
   return sock != INVALID_SOCKET && ::listen(sock, backlog) == 0;
 }
 
+void HttpServer::UseConnectionPool(std::size_t workers, std::size_t max_overflow,
+                                   BodySender* sender) {
+  sender_ = sender;
+  const std::atomic<std::size_t>* handed_off = sender ? sender->active_counter() : nullptr;
+  new_task_queue = [this, workers, max_overflow, handed_off] {
+    auto* pool = new ConnectionPool(workers, max_overflow, handed_off);
+    pool_.store(pool);
+    return pool;
+  };
+}
+
+void HttpServer::Resume(socket_t sock, std::size_t requests_left) {
+  ConnectionPool* pool = pool_.load();
+  if (pool == nullptr) {
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return;
+  }
+  pool->enqueue([this, sock, requests_left] { ServeConnection(sock, requests_left); });
+}
+
+HttpServer::HandOffResult HttpServer::HandOff(ConnectionStream& stream, socket_t sock,
+                                              bool keep_open, std::size_t requests_left) {
+  std::unique_ptr<BodySender::Job> job = stream.TakeHandOff();
+  if (!job) return HandOffResult::kNone;
+  // The head leaves from here, so the client has its first byte without
+  // waiting for a loop's turn.
+  if (!stream.Flush()) {
+    if (job->on_end) job->on_end(Status::IOError("client went away"), 0);
+    return HandOffResult::kFailed;
+  }
+  job->fd = sock;
+  if (keep_open && requests_left > 0) {
+    job->resume = [this, requests_left](int fd) { Resume(fd, requests_left); };
+  }
+  if (sender_ == nullptr || !sender_->Submit(job)) {
+    if (job->on_end) job->on_end(Status::Cancelled(), 0);
+    return HandOffResult::kFailed;
+  }
+  return HandOffResult::kHandedOff;
+}
+
 bool HttpServer::process_and_close_socket(socket_t sock) {
+  return ServeConnection(sock, keep_alive_max_count_);
+}
+
+bool HttpServer::ServeConnection(socket_t sock, std::size_t requests_left) {
   using std::chrono::microseconds;
   using std::chrono::seconds;
   ConnectionStream stream(sock, seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
                           seconds(write_timeout_sec_) + microseconds(write_timeout_usec_));
   ConnectionStream::Scope current(&stream);
   bool ok = false;
-  for (std::size_t left = keep_alive_max_count_; left > 0; --left) {
+  for (std::size_t left = requests_left; left > 0; --left) {
     UseInteractiveCpuSlice();
     const bool request_arrived = stream.WaitForRequest(
         std::chrono::seconds(keep_alive_timeout_sec_),
@@ -57,6 +109,10 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
       const DirectAnswer answer = head ? direct_(*head, stream) : DirectAnswer::kNotAnswered;
       if (answer != DirectAnswer::kNotAnswered) {
         stream.Consume(head->size);
+        const HandOffResult handed = HandOff(
+            stream, sock, answer == DirectAnswer::kAnsweredKeepOpen, left - 1);
+        if (handed == HandOffResult::kHandedOff) return EndConnectionThread(true);
+        if (handed == HandOffResult::kFailed) break;
         ok = stream.Flush();
         if (!ok || answer == DirectAnswer::kAnsweredThenClose) break;
         continue;
@@ -72,14 +128,17 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
     stream.set_raw_fields(std::move(raw));
     bool connection_closed = false;
     ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
+    // A provider that handed its body off ended httplib's write there
+    // (process_request says false); the sender finishes the response.
+    const HandOffResult handed = HandOff(stream, sock, !connection_closed, left - 1);
+    if (handed == HandOffResult::kHandedOff) return EndConnectionThread(true);
+    if (handed == HandOffResult::kFailed) break;
     ok = stream.Flush() && ok;
     if (!ok || connection_closed) break;
   }
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);
-  // The worker waits for its next connection; it must wake like one.
-  UseInteractiveCpuSlice();
-  return ok;
+  return EndConnectionThread(ok);
 }
 
 }  // namespace fanout

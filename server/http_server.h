@@ -6,7 +6,10 @@
 // subclass raises the backlog after binding and serves each connection with
 // a ConnectionStream (write coalescing, fixed send buffers, read-ahead kept across
 // keep-alive requests), reusing httplib's request parsing and routing for
-// every request the direct path (if set) does not answer.
+// every request the direct path (if set) does not answer. A response
+// whose body provider handed the body off (ConnectionStream::HandOff) is
+// finished by the BodySender, which gives a keep-alive connection back to
+// the pool for its next request.
 //
 // Thread-safety: as httplib::Server.
 
@@ -15,8 +18,11 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <functional>
 
+#include "server/body_sender.h"
+#include "server/connection_pool.h"
 #include "server/connection_stream.h"
 #include "server/request_head.h"
 
@@ -35,11 +41,33 @@ class HttpServer final : public httplib::Server {
   using DirectPath = std::function<DirectAnswer(const RequestHead&, ConnectionStream&)>;
   void SetDirectPath(DirectPath direct) { direct_ = std::move(direct); }
 
+  // Connections run on a ConnectionPool of `workers` (see
+  // connection_pool.h); bodies handed off go to `sender` (may be null: no
+  // hand-offs), whose connections count against `workers`. The sender
+  // must be stopped before the server. Set before listening.
+  void UseConnectionPool(std::size_t workers, std::size_t max_overflow, BodySender* sender);
+  BodySender* body_sender() const { return sender_; }
+
  private:
-  // Runs the keep-alive loop of one connection on the calling pool thread.
+  enum class HandOffResult { kNone, kHandedOff, kFailed };
+
   bool process_and_close_socket(socket_t sock) override;
+  // Runs the keep-alive loop of one connection on the calling pool thread,
+  // for at most `requests_left` requests.
+  bool ServeConnection(socket_t sock, std::size_t requests_left);
+  // Sends the head of a response whose body was handed off and submits
+  // the body to the sender; kFailed if the client is gone or the sender
+  // refused (the caller closes the connection).
+  HandOffResult HandOff(ConnectionStream& stream, socket_t sock, bool keep_open,
+                        std::size_t requests_left);
+  // The sender's way back: the connection's next request, on the pool.
+  void Resume(socket_t sock, std::size_t requests_left);
 
   DirectPath direct_;
+  BodySender* sender_ = nullptr;
+  // The pool httplib made with new_task_queue; it lives until listening
+  // ends, after the sender stopped.
+  std::atomic<ConnectionPool*> pool_{nullptr};
 };
 
 }  // namespace fanout

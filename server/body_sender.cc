@@ -1,0 +1,353 @@
+#include "server/body_sender.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "server/cpu_slice.h"
+
+namespace fanout {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How often the loop looks for clients past the write timeout.
+constexpr auto kSweepEvery = std::chrono::milliseconds(250);
+
+// epoll's tag for the loop's own eventfd (connections count from 1).
+constexpr std::uint64_t kWakeTag = 0;
+
+void SetBlocking(int fd, bool blocking) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return;
+  ::fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
+}
+
+void CloseConnection(int fd) {
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+}
+
+}  // namespace
+
+// One event-loop thread and the connections it sends to.
+class BodySender::Loop {
+ public:
+  Loop(const Options& options, std::atomic<std::size_t>* active)
+      : options_(options), active_(active) {
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kWakeTag;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~Loop() {
+    Stop();
+    ::close(wake_fd_);
+    ::close(epoll_fd_);
+  }
+
+  // Any thread. False once stopping (the job stays with the caller).
+  bool Add(std::unique_ptr<Job>& job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    inbox_.push_back(std::move(job));
+    Wake();
+    return true;
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+      Wake();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  // One connection's body in progress.
+  struct Connection final : StreamFile::Watcher {
+    Loop* loop = nullptr;
+    std::uint64_t tag = 0;
+    std::unique_ptr<Job> job;
+    std::uint64_t sent = 0;           // body bytes the client took
+    StreamReader::Extent extent;      // bytes in hand, not yet all sent
+    std::size_t extent_sent = 0;
+    bool has_extent = false;
+    bool watching = false;            // parked at the frontier
+    std::optional<Clock::time_point> blocked_since;  // socket full since
+
+    // On the stream's writer or batcher thread (see StreamFile::Watcher).
+    void StreamMoved() override { loop->Moved(tag); }
+  };
+
+  void Wake() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t w = ::write(wake_fd_, &one, sizeof(one));
+  }
+
+  void Moved(std::uint64_t tag) {
+    std::lock_guard<std::mutex> lock(mu_);
+    moved_.push_back(tag);
+    Wake();
+  }
+
+  void Run() {
+    // Every turn is a bulk send: switched less often, and threads
+    // answering requests run first (see cpu_slice.h).
+    UseBulkCpuSlice();
+    std::vector<epoll_event> events(256);
+    auto last_sweep = Clock::now();
+    std::vector<std::unique_ptr<Job>> inbox;
+    std::vector<std::uint64_t> moved, runnable;
+    for (;;) {
+      const int timeout_ms = runnable_.empty() ? static_cast<int>(kSweepEvery.count()) : 0;
+      const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
+                                 timeout_ms);
+      for (int i = 0; i < n; ++i) {
+        const std::uint64_t tag = events[static_cast<std::size_t>(i)].data.u64;
+        if (tag == kWakeTag) {
+          std::uint64_t count;
+          [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &count, sizeof(count));
+          continue;
+        }
+        Connection* c = Find(tag);
+        if (c == nullptr) continue;
+        const std::uint32_t what = events[static_cast<std::size_t>(i)].events;
+        if ((what & (EPOLLERR | EPOLLHUP)) != 0) {
+          End(*c, Status::IOError("client went away"));
+        } else if (!c->watching) {
+          Pump(*c);
+        }
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) break;
+        inbox.swap(inbox_);
+        moved.swap(moved_);
+      }
+      for (auto& job : inbox) Adopt(std::move(job));
+      inbox.clear();
+      for (std::uint64_t tag : moved) {
+        Connection* c = Find(tag);
+        if (c == nullptr || !c->watching) continue;
+        c->watching = false;
+        Pump(*c);
+      }
+      moved.clear();
+      runnable.swap(runnable_);
+      for (std::uint64_t tag : runnable) {
+        if (Connection* c = Find(tag)) Pump(*c);
+      }
+      runnable.clear();
+      const auto now = Clock::now();
+      if (now - last_sweep >= kSweepEvery) {
+        last_sweep = now;
+        EndStalled(now);
+      }
+    }
+    // Stopping: every job still here ends now; jobs never adopted too.
+    std::vector<std::uint64_t> tags;
+    for (const auto& [tag, c] : connections_) tags.push_back(tag);
+    for (std::uint64_t tag : tags) End(*Find(tag), Status::Cancelled());
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& job : inbox_) {
+      if (job->on_end) job->on_end(Status::Cancelled(), 0);
+      CloseConnection(job->fd);
+      active_->fetch_sub(1, std::memory_order_relaxed);
+    }
+    inbox_.clear();
+  }
+
+  Connection* Find(std::uint64_t tag) {
+    auto it = connections_.find(tag);
+    return it == connections_.end() ? nullptr : it->second.get();
+  }
+
+  void Adopt(std::unique_ptr<Job> job) {
+    auto c = std::make_unique<Connection>();
+    c->loop = this;
+    c->tag = next_tag_++;
+    c->job = std::move(job);
+    SetBlocking(c->job->fd, false);
+    epoll_event ev{};
+    ev.events = EPOLLOUT | EPOLLET;
+    ev.data.u64 = c->tag;
+    Connection& ref = *c;
+    connections_.emplace(c->tag, std::move(c));
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ref.job->fd, &ev) != 0) {
+      End(ref, Status::FromErrno("epoll_ctl", errno));
+      return;
+    }
+    Pump(ref);
+  }
+
+  // Sends what the socket takes, up to one turn's bytes; then waits for
+  // the socket (EPOLLOUT), the stream (Watch) or the next turn.
+  void Pump(Connection& c) {
+    Job& job = *c.job;
+    std::size_t budget = options_.turn_bytes;
+    for (;;) {
+      if (!c.has_extent) {
+        if (c.sent == job.length) {
+          Finish(c);
+          return;
+        }
+        // A deadline in the past: never blocks, says kDeadlineExceeded at
+        // the frontier.
+        StreamReader::Extent extent = job.reader->NextExtent(
+            static_cast<std::size_t>(std::min<std::uint64_t>(job.length - c.sent, SIZE_MAX)),
+            Deadline{});
+        if (extent.status.code() == Status::Code::kDeadlineExceeded) {
+          if (job.reader->Watch(&c)) {
+            c.watching = true;
+            return;
+          }
+          continue;  // the stream moved on meanwhile
+        }
+        if (!extent.status.ok()) {
+          End(c, extent.status);
+          return;
+        }
+        c.extent = extent;
+        c.extent_sent = 0;
+        c.has_extent = true;
+      }
+      const std::size_t want = std::min(c.extent.length - c.extent_sent, budget);
+      ssize_t n;
+      if (c.extent.data != nullptr) {
+        n = ::send(job.fd, c.extent.data + c.extent_sent, want, MSG_NOSIGNAL);
+      } else {
+        // The stream file could not be mapped: the kernel sends from it.
+        off_t offset = static_cast<off_t>(c.extent.offset + c.extent_sent);
+        n = ::sendfile(job.fd, c.extent.fd, &offset, want);
+        if (n == 0) {
+          End(c, Status::Corruption("stream file shorter than its frontier"));
+          return;
+        }
+      }
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          if (!c.blocked_since) c.blocked_since = Clock::now();
+          return;  // EPOLLOUT comes when the client has taken some
+        }
+        End(c, errno == EFAULT ? Status::Corruption("stream file shorter than its frontier")
+                               : Status::IOError(std::string("client went away: ") +
+                                                 std::strerror(errno)));
+        return;
+      }
+      c.blocked_since.reset();
+      const auto sent = static_cast<std::size_t>(n);
+      c.extent_sent += sent;
+      c.sent += sent;
+      if (c.extent_sent == c.extent.length) c.has_extent = false;
+      budget -= std::min(budget, sent);
+      if (budget == 0) {
+        runnable_.push_back(c.tag);  // the others' turn first
+        return;
+      }
+    }
+  }
+
+  // The whole body was sent.
+  void Finish(Connection& c) {
+    std::unique_ptr<Job> job = Forget(c);
+    if (job->on_end) job->on_end(Status::Ok(), job->length);
+    active_->fetch_sub(1, std::memory_order_relaxed);
+    if (job->resume) {
+      SetBlocking(job->fd, true);
+      job->resume(job->fd);
+    } else {
+      CloseConnection(job->fd);
+    }
+  }
+
+  void End(Connection& c, const Status& how) {
+    const std::uint64_t sent = c.sent;
+    std::unique_ptr<Job> job = Forget(c);
+    if (job->on_end) job->on_end(how, sent);
+    CloseConnection(job->fd);
+    active_->fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // Removes c from the loop and from its stream's watchers; returns its job.
+  std::unique_ptr<Job> Forget(Connection& c) {
+    if (c.watching) c.job->reader->Unwatch(&c);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.job->fd, nullptr);
+    std::unique_ptr<Job> job = std::move(c.job);
+    connections_.erase(c.tag);  // destroys c
+    return job;
+  }
+
+  void EndStalled(Clock::time_point now) {
+    std::vector<std::uint64_t> stalled;
+    for (const auto& [tag, c] : connections_) {
+      if (c->blocked_since && now - *c->blocked_since >= options_.write_timeout) {
+        stalled.push_back(tag);
+      }
+    }
+    for (std::uint64_t tag : stalled) {
+      End(*Find(tag), Status::DeadlineExceeded());
+    }
+  }
+
+  const Options options_;
+  std::atomic<std::size_t>* const active_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+
+  std::mutex mu_;  // guards inbox_, moved_, stopping_
+  std::vector<std::unique_ptr<Job>> inbox_;
+  std::vector<std::uint64_t> moved_;  // connections whose stream moved on
+  bool stopping_ = false;
+
+  // Loop thread only.
+  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  std::vector<std::uint64_t> runnable_;  // turns to give without waiting
+  std::uint64_t next_tag_ = kWakeTag + 1;
+
+  std::thread thread_;  // last: starts once the rest is built
+};
+
+BodySender::BodySender(Options options) {
+  const std::size_t threads = std::max<std::size_t>(1, options.threads);
+  for (std::size_t i = 0; i < threads; ++i) {
+    loops_.push_back(std::make_unique<Loop>(options, &active_));
+  }
+}
+
+BodySender::~BodySender() { Stop(); }
+
+bool BodySender::Submit(std::unique_ptr<Job>& job) {
+  Loop& loop = *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+  active_.fetch_add(1, std::memory_order_relaxed);
+  if (loop.Add(job)) {
+    submitted_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  active_.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
+void BodySender::Stop() {
+  for (auto& loop : loops_) loop->Stop();
+}
+
+}  // namespace fanout

@@ -1,0 +1,102 @@
+// BodySender: sends the bodies of many responses at once from a few
+// event-loop threads.
+//
+// A thread per connection spends a large body's whole life blocked in
+// send() or at the frontier. With 1,000 slow clients that is 1,000
+// threads, and each time their socket buffers drain together, 1,000
+// threads become runnable at once and a new request waits behind them
+// (docs/benchmarks.md, S4); with 50 readers catching up on a fetch, the
+// fetch thread gets one 51st of the CPU. So once a response's head has been
+// sent and its body is a byte range of a stream file, the connection
+// thread hands the connection here and goes back to answering requests.
+// Each loop thread sends the bodies of its connections with non-blocking
+// sends from the stream file's shared mapping as their sockets drain
+// (epoll, edge-triggered), a bounded slice per connection per turn so no
+// client holds back the others, and parks a connection whose reader is at
+// the frontier until the stream moves on (StreamReader::Watch). A body
+// sent whole gives the connection back to its owner (keep-alive) or closes
+// it.
+//
+// A job ends early, closing its connection, when the client goes away or
+// reads nothing for write_timeout, when the stream fails or ends short of
+// the body, when the stream file turns out shorter than its frontier
+// (kCorruption), or when the sender stops (kCancelled). The job's on_end is
+// told how it ended either way.
+//
+// Thread-safety: Submit, Stop and active() from any thread. on_end and
+// resume run on a loop thread: they must not block for long.
+
+#ifndef FANOUT_SERVER_BODY_SENDER_H_
+#define FANOUT_SERVER_BODY_SENDER_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "core/status.h"
+#include "core/stream_file.h"
+
+namespace fanout {
+
+class BodySender {
+ public:
+  struct Options {
+    std::size_t threads = 2;
+    // A connection whose client takes no bytes for this long is closed.
+    std::chrono::milliseconds write_timeout{30000};
+    // Bytes sent to one connection before the loop turns to the others.
+    std::size_t turn_bytes = 256 * 1024;
+  };
+
+  struct Job {
+    int fd = -1;  // the connection; its response head already sent
+    // Positioned at the body's first byte; `length` bytes are sent from
+    // there, waiting at the frontier as needed.
+    std::shared_ptr<StreamReader> reader;
+    std::uint64_t length = 0;
+    // How the job ended: OK once every byte was sent; kCancelled if the
+    // sender stopped; kDeadlineExceeded if the client stopped reading;
+    // kIOError if the client went away; kCorruption if the stream file
+    // holds fewer bytes than its frontier (cut under it); the
+    // stream's own error (kStreamFailed, kEndOfStream) if it ended first.
+    // `sent` counts body bytes the client was given.
+    std::function<void(const Status& how, std::uint64_t sent)> on_end;
+    // After a body sent whole: takes the connection back (blocking mode
+    // restored). If null, or when the job ends early, the fd is closed.
+    std::function<void(int fd)> resume;
+  };
+
+  explicit BodySender(Options options);
+  ~BodySender();  // Stop()s
+  BodySender(const BodySender&) = delete;
+  BodySender& operator=(const BodySender&) = delete;
+
+  // Takes the job (job becomes null) and returns true; or, once the sender
+  // is stopping, returns false and leaves the job with the caller.
+  bool Submit(std::unique_ptr<Job>& job);
+
+  // Ends every job (kCancelled, connection closed) and joins the threads.
+  // Later Submits are refused. Idempotent.
+  void Stop();
+
+  // Jobs submitted and not yet ended; jobs taken since the start.
+  std::size_t active() const { return active_.load(std::memory_order_relaxed); }
+  std::uint64_t submitted() const { return submitted_.load(std::memory_order_relaxed); }
+  // For the connection limit: the counter active() reads.
+  const std::atomic<std::size_t>* active_counter() const { return &active_; }
+
+ private:
+  class Loop;
+
+  std::atomic<std::size_t> active_{0};
+  std::atomic<std::uint64_t> submitted_{0};
+  std::atomic<std::size_t> next_loop_{0};
+  std::vector<std::unique_ptr<Loop>> loops_;  // fixed after construction
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_SERVER_BODY_SENDER_H_

@@ -66,8 +66,8 @@ class BodySender::Loop {
   bool Add(std::unique_ptr<Job>& job) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return false;
+    WakeUnlessPending();
     inbox_.push_back(std::move(job));
-    Wake();
     return true;
   }
 
@@ -102,10 +102,17 @@ class BodySender::Loop {
     [[maybe_unused]] const ssize_t w = ::write(wake_fd_, &one, sizeof(one));
   }
 
+  // Under mu_, before adding news: a loop that has news waiting will take
+  // it all at once, so only the first piece needs a wake-up (a stream with
+  // 50 parked readers would otherwise cost its writer 50 system calls).
+  void WakeUnlessPending() {
+    if (inbox_.empty() && moved_.empty()) Wake();
+  }
+
   void Moved(std::uint64_t tag) {
     std::lock_guard<std::mutex> lock(mu_);
+    WakeUnlessPending();
     moved_.push_back(tag);
-    Wake();
   }
 
   void Run() {

@@ -37,7 +37,9 @@ void ConnectionPool::enqueue(std::function<void()> fn) {
     if (!stopping_ && busy_ + queue_.size() > threads_.size() && threads_.size() < workers_) {
       threads_.emplace_back([this] { WorkerLoop(); });
     }
-    lock.unlock();
+    // Signalled under the lock: the body sender enqueues from its own
+    // threads, and shutdown() (whose lock then follows this one) must not
+    // let the pool be destroyed while a signal is still on its way.
     work_available_.notify_one();
     return;
   }

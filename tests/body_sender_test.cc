@@ -1,0 +1,311 @@
+// Unit tests of the body sender (server/body_sender.h) over socket pairs:
+// every byte of a stream still being written reaches every connection, a
+// connection comes back (resume) or is closed as its job says, and each way
+// a job can end early is reported once, with the connection closed.
+// Runs with the core tests, under ThreadSanitizer too.
+
+#include "server/body_sender.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/wakeup_batcher.h"
+#include "tests/test_util.h"
+
+namespace fanout {
+namespace {
+
+using ::fanout::testing::Pattern;
+using ::fanout::testing::TempDir;
+using Code = Status::Code;
+using namespace std::chrono_literals;
+
+// How each job ended, by the job's id; waitable.
+class Endings {
+ public:
+  struct Ending {
+    Status how;
+    std::uint64_t sent = 0;
+    bool resumed = false;
+  };
+
+  std::function<void(const Status&, std::uint64_t)> OnEnd(int id) {
+    return [this, id](const Status& how, std::uint64_t sent) {
+      std::lock_guard<std::mutex> lock(mu_);
+      EXPECT_EQ(endings_.count(id), 0u) << "a job ends once";
+      endings_[id] = Ending{how, sent, false};
+      changed_.notify_all();
+    };
+  }
+  // on_end comes first, then resume.
+  std::function<void(int)> Resume(int id) {
+    return [this, id](int fd) {
+      std::lock_guard<std::mutex> lock(mu_);
+      EXPECT_EQ(endings_.count(id), 1u) << "told how it ended first";
+      endings_[id].resumed = true;
+      ::close(fd);  // the owner's connection now; this test has no use for it
+      changed_.notify_all();
+    };
+  }
+  // Waits (at most 30 s) until n jobs ended; returns them.
+  std::map<int, Ending> WaitFor(std::size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    EXPECT_TRUE(changed_.wait_for(lock, 30s, [&] { return endings_.size() >= n; }))
+        << endings_.size() << " of " << n << " jobs ended";
+    return endings_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<int, Ending> endings_;  // guarded by mu_
+};
+
+class BodySenderTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<StreamFile> NewStream(WakeupBatcher* batcher = nullptr) {
+    StreamFileOptions options;
+    options.dir = dir_.path();
+    options.batcher = batcher;
+    std::shared_ptr<StreamFile> stream;
+    EXPECT_TRUE(StreamFile::Create(options, &stream).ok());
+    return stream;
+  }
+
+  static void Write(StreamFile& s, std::uint64_t offset, std::size_t n) {
+    const std::string bytes = Pattern(offset, n);
+    ASSERT_TRUE(s.Append(bytes.data(), bytes.size()).ok());
+  }
+
+  // A connected pair: [0] for the sender, [1] the client's end.
+  static std::pair<int, int> Pair(int buffer = 0) {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    // A sender that never sends fails the test instead of hanging it.
+    timeval tv{30, 0};
+    ::setsockopt(fds[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (buffer > 0) {
+      ::setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+      ::setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+    }
+    return {fds[0], fds[1]};
+  }
+
+  // Reads the client's end until the sender closes it or `limit` bytes came.
+  static std::string ReadAll(int fd, std::size_t limit = SIZE_MAX) {
+    std::string got;
+    char buf[65536];
+    while (got.size() < limit) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got;
+  }
+
+  // A job with id `fd` (the fds of a test's live pairs are distinct).
+  std::unique_ptr<BodySender::Job> NewJob(const std::shared_ptr<StreamFile>& stream, int fd,
+                                          std::uint64_t offset, std::uint64_t length,
+                                          bool resume) {
+    auto job = std::make_unique<BodySender::Job>();
+    job->fd = fd;
+    job->reader = std::shared_ptr<StreamReader>(stream->OpenReader());
+    job->reader->Seek(offset);
+    job->length = length;
+    job->on_end = endings_.OnEnd(fd);
+    if (resume) job->resume = endings_.Resume(fd);
+    return job;
+  }
+
+  TempDir dir_;
+  Endings endings_;
+};
+
+TEST_F(BodySenderTest, EveryConnectionGetsEveryByteOfAStreamBeingWritten) {
+  WakeupBatcher batcher(std::chrono::milliseconds(1));
+  auto stream = NewStream(&batcher);
+  constexpr std::size_t kTotal = 4 << 20;
+  ASSERT_TRUE(stream->SetExpectedLength(kTotal).ok());
+  BodySender::Options options;
+  options.threads = 2;
+  options.turn_bytes = 64 * 1024;  // many turns
+  BodySender sender(options);
+
+  constexpr int kClients = 16;
+  std::vector<int> server_ends, client_ends;
+  std::vector<std::string> got(kClients);
+  std::vector<std::thread> clients;
+  std::thread writer;
+  for (int i = 0; i < kClients; ++i) {
+    const auto [server_end, client_end] = Pair(32 * 1024);
+    server_ends.push_back(server_end);
+    client_ends.push_back(client_end);
+    // Half ask for the whole body, half for a range; half are handed back
+    // at the end (keep-alive), half closed.
+    const std::uint64_t offset = i % 2 == 0 ? 0 : 1000 * static_cast<std::uint64_t>(i);
+    auto job = NewJob(stream, server_end, offset, kTotal - offset, i % 4 < 2);
+    ASSERT_TRUE(sender.Submit(job));
+    ASSERT_EQ(job, nullptr);
+    clients.emplace_back([&, i, fd = client_end, offset] {
+      got[static_cast<std::size_t>(i)] = ReadAll(fd, kTotal - offset);
+      EXPECT_TRUE(got[static_cast<std::size_t>(i)] == Pattern(offset, kTotal - offset))
+          << "client " << i;
+    });
+    // The writer starts once some jobs wait at the frontier (offset 0).
+    if (i == kClients / 2) {
+      writer = std::thread([&] {
+        for (std::size_t off = 0; off < kTotal; off += 64 * 1024) Write(*stream, off, 64 * 1024);
+        ASSERT_TRUE(stream->Finish().ok());
+      });
+    }
+  }
+  for (auto& t : clients) t.join();
+  writer.join();
+  const auto endings = endings_.WaitFor(kClients);
+  for (const auto& [fd, ending] : endings) {
+    EXPECT_TRUE(ending.how.ok()) << ending.how.ToString();
+  }
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(endings.at(server_ends[static_cast<std::size_t>(i)]).resumed, i % 4 < 2)
+        << "client " << i;
+  }
+  EXPECT_EQ(sender.active(), 0u);
+  EXPECT_EQ(sender.submitted(), static_cast<std::uint64_t>(kClients));
+  for (int fd : client_ends) ::close(fd);
+}
+
+TEST_F(BodySenderTest, AClientThatTakesNothingIsEndedAfterTheWriteTimeout) {
+  auto stream = NewStream();
+  Write(*stream, 0, 4 << 20);
+  ASSERT_TRUE(stream->Finish().ok());
+  BodySender::Options options;
+  options.write_timeout = 300ms;
+  BodySender sender(options);
+  const auto [server_end, client_end] = Pair(16 * 1024);
+  auto job = NewJob(stream, server_end, 0, 4 << 20, /*resume=*/true);
+  ASSERT_TRUE(sender.Submit(job));
+  const auto ending = endings_.WaitFor(1).at(server_end);
+  EXPECT_EQ(ending.how.code(), Code::kDeadlineExceeded);
+  EXPECT_FALSE(ending.resumed);
+  EXPECT_LT(ending.sent, 4u << 20);
+  const std::string got = ReadAll(client_end);
+  EXPECT_EQ(got.size(), ending.sent) << "then closed";
+  EXPECT_TRUE(got == Pattern(0, got.size()));
+  ::close(client_end);
+}
+
+TEST_F(BodySenderTest, AFailedStreamEndsItsParkedJobsAndClosesTheirConnections) {
+  auto stream = NewStream();
+  Write(*stream, 0, 1000);
+  BodySender sender(BodySender::Options{});
+  std::vector<int> client_ends;
+  for (int i = 0; i < 4; ++i) {
+    const auto [server_end, client_end] = Pair();
+    client_ends.push_back(client_end);
+    auto job = NewJob(stream, server_end, 0, 5000, /*resume=*/true);
+    ASSERT_TRUE(sender.Submit(job));
+  }
+  // Every job sends the 1,000 bytes there are, then parks at the frontier.
+  for (int fd : client_ends) EXPECT_TRUE(ReadAll(fd, 1000) == Pattern(0, 1000));
+  stream->Fail("upstream went away");
+  for (const auto& [fd, ending] : endings_.WaitFor(4)) {
+    EXPECT_EQ(ending.how.code(), Code::kStreamFailed);
+    EXPECT_EQ(ending.sent, 1000u);
+    EXPECT_FALSE(ending.resumed);
+  }
+  for (int fd : client_ends) {
+    EXPECT_EQ(ReadAll(fd), "") << "closed, never a whole body";
+    ::close(fd);
+  }
+}
+
+TEST_F(BodySenderTest, AStreamEndingShortOfTheBodyEndsItsJob) {
+  auto stream = NewStream();
+  Write(*stream, 0, 1000);
+  ASSERT_TRUE(stream->Finish().ok());
+  BodySender sender(BodySender::Options{});
+  const auto [server_end, client_end] = Pair();
+  auto job = NewJob(stream, server_end, 0, 2000, /*resume=*/true);
+  ASSERT_TRUE(sender.Submit(job));
+  const auto ending = endings_.WaitFor(1).at(server_end);
+  EXPECT_EQ(ending.how.code(), Code::kEndOfStream);
+  EXPECT_EQ(ending.sent, 1000u);
+  EXPECT_EQ(ReadAll(client_end).size(), 1000u);
+  ::close(client_end);
+}
+
+TEST_F(BodySenderTest, AClientThatGoesAwayEndsItsJobWithAnIOError) {
+  auto stream = NewStream();
+  Write(*stream, 0, 4 << 20);
+  ASSERT_TRUE(stream->Finish().ok());
+  BodySender sender(BodySender::Options{});
+  const auto [server_end, client_end] = Pair(16 * 1024);
+  auto job = NewJob(stream, server_end, 0, 4 << 20, /*resume=*/true);
+  ASSERT_TRUE(sender.Submit(job));
+  EXPECT_GE(ReadAll(client_end, 100).size(), 100u);
+  ::close(client_end);
+  const auto ending = endings_.WaitFor(1).at(server_end);
+  EXPECT_EQ(ending.how.code(), Code::kIOError);
+  EXPECT_FALSE(ending.resumed);
+}
+
+TEST_F(BodySenderTest, AFileCutUnderItsMappingEndsTheJobAsCorruption) {
+  auto stream = NewStream();
+  Write(*stream, 0, 4 << 20);
+  ASSERT_TRUE(stream->Finish().ok());
+  // Mapped before the cut: the reader's first extent points into it.
+  auto probe = stream->OpenReader();
+  ASSERT_NE(probe->NextExtent(1).data, nullptr);
+  std::filesystem::resize_file(stream->path(), 1 << 20);
+  BodySender sender(BodySender::Options{});
+  const auto [server_end, client_end] = Pair();
+  auto job = NewJob(stream, server_end, 0, 4 << 20, /*resume=*/true);
+  ASSERT_TRUE(sender.Submit(job));
+  std::thread client([fd = client_end] { ReadAll(fd); });
+  const auto ending = endings_.WaitFor(1).at(server_end);
+  client.join();
+  EXPECT_EQ(ending.how.code(), Code::kCorruption) << ending.how.ToString();
+  EXPECT_LT(ending.sent, 4u << 20);
+  ::close(client_end);
+}
+
+TEST_F(BodySenderTest, StopEndsEveryJobAsCancelledAndRefusesNewOnes) {
+  auto stream = NewStream();
+  Write(*stream, 0, 10);
+  BodySender sender(BodySender::Options{});
+  std::vector<int> client_ends;
+  for (int i = 0; i < 6; ++i) {
+    const auto [server_end, client_end] = Pair();
+    client_ends.push_back(client_end);
+    auto job = NewJob(stream, server_end, 0, 1000, /*resume=*/true);
+    ASSERT_TRUE(sender.Submit(job));
+  }
+  for (int fd : client_ends) EXPECT_EQ(ReadAll(fd, 10).size(), 10u);
+  sender.Stop();
+  const auto endings = endings_.WaitFor(6);
+  for (const auto& [fd, ending] : endings) EXPECT_EQ(ending.how.code(), Code::kCancelled);
+  for (int fd : client_ends) {
+    EXPECT_EQ(ReadAll(fd), "");
+    ::close(fd);
+  }
+  const auto [server_end, client_end] = Pair();
+  auto refused = NewJob(stream, server_end, 0, 10, false);
+  EXPECT_FALSE(sender.Submit(refused));
+  EXPECT_NE(refused, nullptr) << "left with the caller";
+  ::close(server_end);
+  ::close(client_end);
+}
+
+}  // namespace
+}  // namespace fanout

@@ -24,11 +24,6 @@ using ::fanout::testing::WaitFor;
 
 class BodySenderTest : public ::fanout::testing::FanoutdTest {
  protected:
-  nlohmann::json Stats() {
-    auto res = Admin().Get("/stats");
-    EXPECT_TRUE(res && res->status == 200);
-    return res ? nlohmann::json::parse(res->body) : nlohmann::json::object();
-  }
   int HandedOff() { return Stats()["bodies_handed_off"].get<int>(); }
   int Sending() { return Stats()["bodies_sending"].get<int>(); }
 

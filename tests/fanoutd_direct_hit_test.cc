@@ -22,11 +22,6 @@ using ::fanout::testing::WaitFor;
 
 class DirectHitTest : public ::fanout::testing::FanoutdTest {
  protected:
-  nlohmann::json Stats() {
-    auto res = Admin().Get("/stats");
-    EXPECT_TRUE(res && res->status == 200);
-    return res ? nlohmann::json::parse(res->body) : nlohmann::json::object();
-  }
   int DirectHits() { return Stats()["direct_hits"].get<int>(); }
 
   // Fetches target once and waits until it is stored.

@@ -114,6 +114,13 @@ class FanoutdTest : public ::testing::Test {
     return admin;
   }
 
+  // The admin interface's GET /stats (an empty object if it fails).
+  nlohmann::json Stats() {
+    auto res = Admin().Get("/stats");
+    EXPECT_TRUE(res && res->status == 200);
+    return res ? nlohmann::json::parse(res->body) : nlohmann::json::object();
+  }
+
   // The cache key of a target on the default route.
   std::string Key(const std::string& target) const {
     return "http://127.0.0.1:" + std::to_string(origin_port_) + target;

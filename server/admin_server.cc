@@ -88,6 +88,7 @@ void AdminServer::Install() {
     if (sender_ != nullptr) {
       body["bodies_handed_off"] = sender_->submitted();
       body["bodies_sending"] = sender_->active();
+      body["connections_idle"] = sender_->parked();
     }
     reply(res, body);
   });

@@ -14,7 +14,8 @@
 //                            "join", "revalidate", "stale", "bypass";
 //                            "direct_hits" of the hits (direct_hit.h);
 //                            "bodies_handed_off" so far and "bodies_sending"
-//                            now by the body sender (body_sender.h)}
+//                            now by the body sender, "connections_idle"
+//                            (keep-alive, parked in its loops; body_sender.h)}
 //   POST /purge?url=U        removes one entry; U is a client path ("/a/b?q",
 //   DELETE /entries?url=U    mapped through the routes) or a cache key (the
 //                            upstream URL). A fetch in flight for it is

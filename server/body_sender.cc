@@ -45,8 +45,8 @@ void CloseConnection(int fd) {
 // One event-loop thread and the connections it sends to.
 class BodySender::Loop {
  public:
-  Loop(const Options& options, std::atomic<std::size_t>* active)
-      : options_(options), active_(active) {
+  Loop(const Options& options, Counters* counters)
+      : options_(options), counters_(counters) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event ev{};
@@ -92,6 +92,9 @@ class BodySender::Loop {
     bool has_extent = false;
     bool watching = false;            // parked at the frontier
     std::optional<Clock::time_point> blocked_since;  // socket full since
+    Clock::time_point idle_until;     // a park: closed if nothing comes by then
+
+    bool park() const { return static_cast<bool>(job->on_readable); }
 
     // On the stream's writer or batcher thread (see StreamFile::Watcher).
     void StreamMoved() override { loop->Moved(tag); }
@@ -137,7 +140,9 @@ class BodySender::Loop {
         Connection* c = Find(tag);
         if (c == nullptr) continue;
         const std::uint32_t what = events[static_cast<std::size_t>(i)].events;
-        if ((what & (EPOLLERR | EPOLLHUP)) != 0) {
+        if (c->park()) {
+          Wake(*c);  // bytes, a close or an error: the owner reads which
+        } else if ((what & (EPOLLERR | EPOLLHUP)) != 0) {
           End(*c, Status::IOError("client went away"));
         } else if (!c->watching) {
           Pump(*c);
@@ -175,9 +180,9 @@ class BodySender::Loop {
     for (std::uint64_t tag : tags) End(*Find(tag), Status::Cancelled());
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& job : inbox_) {
+      counters_->Remove(static_cast<bool>(job->on_readable));
       if (job->on_end) job->on_end(Status::Cancelled(), 0);
       CloseConnection(job->fd);
-      active_->fetch_sub(1, std::memory_order_relaxed);
     }
     inbox_.clear();
   }
@@ -192,9 +197,15 @@ class BodySender::Loop {
     c->loop = this;
     c->tag = next_tag_++;
     c->job = std::move(job);
-    SetBlocking(c->job->fd, false);
     epoll_event ev{};
-    ev.events = EPOLLOUT | EPOLLET;
+    if (c->park()) {
+      // Level-triggered: bytes that came before the registration count.
+      ev.events = EPOLLIN | EPOLLRDHUP;
+      c->idle_until = Clock::now() + c->job->idle_timeout;
+    } else {
+      SetBlocking(c->job->fd, false);
+      ev.events = EPOLLOUT | EPOLLET;
+    }
     ev.data.u64 = c->tag;
     Connection& ref = *c;
     connections_.emplace(c->tag, std::move(c));
@@ -202,7 +213,7 @@ class BodySender::Loop {
       End(ref, Status::FromErrno("epoll_ctl", errno));
       return;
     }
-    Pump(ref);
+    if (!ref.park()) Pump(ref);
   }
 
   // Sends what the socket takes, up to one turn's bytes; then waits for
@@ -273,11 +284,18 @@ class BodySender::Loop {
     }
   }
 
+  // A parked connection has news: back to its owner.
+  void Wake(Connection& c) {
+    std::unique_ptr<Job> job = Forget(c);
+    counters_->Remove(true);
+    job->on_readable(job->fd);
+  }
+
   // The whole body was sent.
   void Finish(Connection& c) {
     std::unique_ptr<Job> job = Forget(c);
+    counters_->Remove(false);  // before anyone is told
     if (job->on_end) job->on_end(Status::Ok(), job->length);
-    active_->fetch_sub(1, std::memory_order_relaxed);
     if (job->resume) {
       SetBlocking(job->fd, true);
       job->resume(job->fd);
@@ -288,10 +306,11 @@ class BodySender::Loop {
 
   void End(Connection& c, const Status& how) {
     const std::uint64_t sent = c.sent;
+    const bool park = c.park();
     std::unique_ptr<Job> job = Forget(c);
+    counters_->Remove(park);
     if (job->on_end) job->on_end(how, sent);
     CloseConnection(job->fd);
-    active_->fetch_sub(1, std::memory_order_relaxed);
   }
 
   // Removes c from the loop and from its stream's watchers; returns its job.
@@ -306,7 +325,8 @@ class BodySender::Loop {
   void EndStalled(Clock::time_point now) {
     std::vector<std::uint64_t> stalled;
     for (const auto& [tag, c] : connections_) {
-      if (c->blocked_since && now - *c->blocked_since >= options_.write_timeout) {
+      if ((c->blocked_since && now - *c->blocked_since >= options_.write_timeout) ||
+          (c->park() && now >= c->idle_until)) {
         stalled.push_back(tag);
       }
     }
@@ -316,7 +336,7 @@ class BodySender::Loop {
   }
 
   const Options options_;
-  std::atomic<std::size_t>* const active_;
+  Counters* const counters_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
 
@@ -336,7 +356,7 @@ class BodySender::Loop {
 BodySender::BodySender(Options options) {
   const std::size_t threads = std::max<std::size_t>(1, options.threads);
   for (std::size_t i = 0; i < threads; ++i) {
-    loops_.push_back(std::make_unique<Loop>(options, &active_));
+    loops_.push_back(std::make_unique<Loop>(options, &counters_));
   }
 }
 
@@ -344,12 +364,13 @@ BodySender::~BodySender() { Stop(); }
 
 bool BodySender::Submit(std::unique_ptr<Job>& job) {
   Loop& loop = *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
-  active_.fetch_add(1, std::memory_order_relaxed);
+  const bool park = static_cast<bool>(job->on_readable);
+  counters_.Add(park);
   if (loop.Add(job)) {
-    submitted_.fetch_add(1, std::memory_order_relaxed);
+    if (!park) counters_.bodies_taken.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
-  active_.fetch_sub(1, std::memory_order_relaxed);
+  counters_.Remove(park);
   return false;
 }
 

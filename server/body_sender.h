@@ -17,6 +17,14 @@
 // sent whole gives the connection back to its owner (keep-alive) or closes
 // it.
 //
+// The loops also hold idle keep-alive connections (Park): a browser or apt
+// keeps its connection open between requests, and a thread blocked in
+// recv() for each would let idle clients use up max_connections. A parked
+// connection costs an epoll registration; when its next request arrives,
+// its owner is called back on the loop thread (it answers a plain hit
+// there, or hands the connection to a thread); idle past its timeout, it is
+// closed.
+//
 // A job ends early, closing its connection, when the client goes away or
 // reads nothing for write_timeout, when the stream fails or ends short of
 // the body, when the stream file turns out shorter than its frontier
@@ -53,6 +61,12 @@ class BodySender {
 
   struct Job {
     int fd = -1;  // the connection; its response head already sent
+    // A park instead of a body: called (on a loop thread, blocking mode
+    // restored) once bytes or the client's close arrive; the connection is
+    // the callee's again. `reader` and `length` are unused; `idle_timeout`
+    // bounds the wait (then on_end gets kDeadlineExceeded, fd closed).
+    std::function<void(int fd)> on_readable;
+    std::chrono::milliseconds idle_timeout{5000};
     // Positioned at the body's first byte; `length` bytes are sent from
     // there, waiting at the frontier as needed.
     std::shared_ptr<StreamReader> reader;
@@ -82,17 +96,34 @@ class BodySender {
   // Later Submits are refused. Idempotent.
   void Stop();
 
-  // Jobs submitted and not yet ended; jobs taken since the start.
-  std::size_t active() const { return active_.load(std::memory_order_relaxed); }
-  std::uint64_t submitted() const { return submitted_.load(std::memory_order_relaxed); }
-  // For the connection limit: the counter active() reads.
-  const std::atomic<std::size_t>* active_counter() const { return &active_; }
+  // Bodies being sent now, and taken since the start; parked connections
+  // now; connections held in all (for the connection limit: the counter
+  // active_counter() points at).
+  std::size_t active() const { return counters_.bodies.load(std::memory_order_relaxed); }
+  std::uint64_t submitted() const {
+    return counters_.bodies_taken.load(std::memory_order_relaxed);
+  }
+  std::size_t parked() const { return counters_.parked.load(std::memory_order_relaxed); }
+  const std::atomic<std::size_t>* active_counter() const { return &counters_.held; }
 
  private:
   class Loop;
+  struct Counters {
+    std::atomic<std::size_t> held{0};
+    std::atomic<std::size_t> bodies{0};
+    std::atomic<std::uint64_t> bodies_taken{0};
+    std::atomic<std::size_t> parked{0};
+    void Add(bool park) {
+      held.fetch_add(1, std::memory_order_relaxed);
+      (park ? parked : bodies).fetch_add(1, std::memory_order_relaxed);
+    }
+    void Remove(bool park) {
+      (park ? parked : bodies).fetch_sub(1, std::memory_order_relaxed);
+      held.fetch_sub(1, std::memory_order_relaxed);
+    }
+  };
 
-  std::atomic<std::size_t> active_{0};
-  std::atomic<std::uint64_t> submitted_{0};
+  Counters counters_;
   std::atomic<std::size_t> next_loop_{0};
   std::vector<std::unique_ptr<Loop>> loops_;  // fixed after construction
 };

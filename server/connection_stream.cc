@@ -178,8 +178,26 @@ bool ConnectionStream::Flush() {
   return ok;
 }
 
+ConnectionStream::FlushResult ConnectionStream::FlushWithoutBlocking() {
+  std::size_t sent = 0;
+  FlushResult result = FlushResult::kAllSent;
+  while (sent < pending_.size()) {
+    const ssize_t w = ::send(fd_, pending_.data() + sent, pending_.size() - sent,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      result = FlushResult::kWouldBlock;
+      break;
+    }
+    if (w <= 0) return FlushResult::kFailed;
+    sent += static_cast<std::size_t>(w);
+  }
+  pending_.erase(0, sent);
+  return result;
+}
+
 ssize_t ConnectionStream::write(const char* ptr, size_t size) {
-  if (pending_.size() + size <= kCoalesceBytes) {
+  if (on_event_loop_ || pending_.size() + size <= kCoalesceBytes) {
     pending_.append(ptr, size);
     return static_cast<ssize_t>(size);
   }

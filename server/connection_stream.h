@@ -66,6 +66,22 @@ class ConnectionStream final : public httplib::Stream {
   // Sends the coalesced bytes now. False if the client is gone.
   bool Flush();
 
+  // ---- On an event loop (see HttpServer): nothing may block. ----
+  // While on, every write is held back, whatever its size, until
+  // FlushWithoutBlocking; a direct hit answers only small bodies.
+  void set_on_event_loop(bool on) { on_event_loop_ = on; }
+  bool on_event_loop() const { return on_event_loop_; }
+  enum class FlushResult { kAllSent, kWouldBlock, kFailed };
+  // Sends what the socket takes now; the rest stays held back.
+  FlushResult FlushWithoutBlocking();
+  bool HasPendingOutput() const { return !pending_.empty(); }
+  // One recv of what has arrived, if the read-ahead buffer is empty. False
+  // if nothing came; peer_closed() / read_failed() tell why not.
+  bool ReadAvailable() { return HasBufferedInput() || ReadAhead(MSG_DONTWAIT); }
+  bool peer_closed() const { return peer_closed_; }
+  bool read_failed() const { return read_failed_; }
+  int fd() const { return fd_; }
+
   // Waits up to `timeout` for the start of another request (bytes already
   // read ahead count). False on timeout, close, or when `keep_waiting`
   // returns false (checked every 100 ms, the socket's receive timeout).
@@ -135,6 +151,7 @@ class ConnectionStream final : public httplib::Stream {
   mutable int remote_port_ = -1, local_port_ = -1;
 
   bool file_short_ = false;
+  bool on_event_loop_ = false;
   std::unique_ptr<BodySender::Job> handoff_;
   std::vector<std::pair<std::string, std::string>> raw_fields_;
 };

@@ -91,8 +91,8 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   const CachePolicyOptions policy = CachePolicyOf(*route);
   const auto now = std::chrono::system_clock::now();
   // A large body goes to the sender, which needs the connection to itself.
-  const bool may_hand_off =
-      sender_ != nullptr && stream.BufferedInput().size() == head.size;
+  const bool may_hand_off = sender_ != nullptr && !stream.on_event_loop() &&
+                            stream.BufferedInput().size() == head.size;
   // Anything but a plain fresh hit is judged "revalidate": with may_fetch
   // false that changes nothing in the cache, and the full path takes over.
   auto judge = [&](const ResponseHead& stored, const HeaderList& vary) {

@@ -52,29 +52,92 @@ void HttpServer::UseConnectionPool(std::size_t workers, std::size_t max_overflow
   };
 }
 
-void HttpServer::Resume(socket_t sock, std::size_t requests_left) {
-  ConnectionPool* pool = pool_.load();
-  if (pool == nullptr) {
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
-    return;
-  }
-  pool->enqueue([this, sock, requests_left] { ServeConnection(sock, requests_left); });
+std::shared_ptr<ConnectionStream> HttpServer::NewStream(socket_t sock) const {
+  using std::chrono::microseconds;
+  using std::chrono::seconds;
+  return std::make_shared<ConnectionStream>(
+      sock, seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
+      seconds(write_timeout_sec_) + microseconds(write_timeout_usec_));
 }
 
-HttpServer::HandOffResult HttpServer::HandOff(ConnectionStream& stream, socket_t sock,
+void HttpServer::CloseConnection(ConnectionStream& stream) {
+  ::shutdown(stream.fd(), SHUT_RDWR);
+  ::close(stream.fd());
+}
+
+void HttpServer::Dispatch(std::shared_ptr<ConnectionStream> stream, std::size_t requests_left) {
+  ConnectionPool* pool = pool_.load();
+  if (pool == nullptr) {
+    CloseConnection(*stream);
+    return;
+  }
+  pool->enqueue([this, stream = std::move(stream), requests_left] {
+    ServeConnection(stream, requests_left, /*fresh=*/false);
+  });
+}
+
+bool HttpServer::Park(const std::shared_ptr<ConnectionStream>& stream,
+                      std::size_t requests_left) {
+  if (sender_ == nullptr || requests_left == 0) return false;
+  auto job = std::make_unique<BodySender::Job>();
+  job->fd = stream->fd();
+  job->idle_timeout = std::chrono::seconds(keep_alive_timeout_sec_);
+  job->on_readable = [this, stream, requests_left](int) { OnRequest(stream, requests_left); };
+  return sender_->Submit(job);
+}
+
+void HttpServer::OnRequest(const std::shared_ptr<ConnectionStream>& stream,
+                           std::size_t requests_left) {
+  ConnectionStream& s = *stream;
+  if (!s.ReadAvailable()) {
+    // The client closed, or the wake-up was for nothing.
+    if (s.peer_closed() || s.read_failed() || !Park(stream, requests_left)) CloseConnection(s);
+    return;
+  }
+  // A plain hit, alone in what arrived, is answered here if the answer
+  // leaves at once; anything else goes to a connection thread.
+  if (direct_ && requests_left > 1 && svr_sock_ != INVALID_SOCKET) {
+    const auto head = ParseRequestHead(s.BufferedInput());
+    if (head && head->size == s.BufferedInput().size()) {
+      s.set_on_event_loop(true);
+      const DirectAnswer answer = direct_(*head, s);
+      if (answer != DirectAnswer::kNotAnswered) {
+        s.Consume(head->size);
+        const bool close = answer == DirectAnswer::kAnsweredThenClose;
+        switch (s.FlushWithoutBlocking()) {
+          case ConnectionStream::FlushResult::kFailed:
+            CloseConnection(s);
+            return;
+          case ConnectionStream::FlushResult::kWouldBlock:
+            // A thread sends the rest (and closes, if asked to).
+            Dispatch(stream, close ? 0 : requests_left - 1);
+            return;
+          case ConnectionStream::FlushResult::kAllSent:
+            if (close || !Park(stream, requests_left - 1)) CloseConnection(s);
+            return;
+        }
+      }
+    }
+  }
+  Dispatch(stream, requests_left);
+}
+
+HttpServer::HandOffResult HttpServer::HandOff(const std::shared_ptr<ConnectionStream>& stream,
                                               bool keep_open, std::size_t requests_left) {
-  std::unique_ptr<BodySender::Job> job = stream.TakeHandOff();
+  std::unique_ptr<BodySender::Job> job = stream->TakeHandOff();
   if (!job) return HandOffResult::kNone;
   // The head leaves from here, so the client has its first byte without
   // waiting for a loop's turn.
-  if (!stream.Flush()) {
+  if (!stream->Flush()) {
     if (job->on_end) job->on_end(Status::IOError("client went away"), 0);
     return HandOffResult::kFailed;
   }
-  job->fd = sock;
+  job->fd = stream->fd();
   if (keep_open && requests_left > 0) {
-    job->resume = [this, requests_left](int fd) { Resume(fd, requests_left); };
+    // The next request is waited for in a loop, like any idle connection's.
+    job->resume = [this, stream, requests_left](int) {
+      if (!Park(stream, requests_left)) CloseConnection(*stream);
+    };
   }
   if (sender_ == nullptr || !sender_->Submit(job)) {
     if (job->on_end) job->on_end(Status::Cancelled(), 0);
@@ -84,22 +147,33 @@ HttpServer::HandOffResult HttpServer::HandOff(ConnectionStream& stream, socket_t
 }
 
 bool HttpServer::process_and_close_socket(socket_t sock) {
-  return ServeConnection(sock, keep_alive_max_count_);
+  return ServeConnection(NewStream(sock), keep_alive_max_count_, /*fresh=*/true);
 }
 
-bool HttpServer::ServeConnection(socket_t sock, std::size_t requests_left) {
-  using std::chrono::microseconds;
-  using std::chrono::seconds;
-  ConnectionStream stream(sock, seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
-                          seconds(write_timeout_sec_) + microseconds(write_timeout_usec_));
+bool HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream_ptr,
+                                 std::size_t requests_left, bool fresh) {
+  ConnectionStream& stream = *stream_ptr;
   ConnectionStream::Scope current(&stream);
-  bool ok = false;
-  for (std::size_t left = requests_left; left > 0; --left) {
+  stream.set_on_event_loop(false);
+  // What an event loop could not send at once goes first.
+  bool ok = stream.Flush();
+  for (std::size_t left = requests_left; ok && left > 0; --left) {
     UseInteractiveCpuSlice();
-    const bool request_arrived = stream.WaitForRequest(
-        std::chrono::seconds(keep_alive_timeout_sec_),
-        [this] { return svr_sock_ != INVALID_SOCKET; });
-    if (!request_arrived) break;
+    // A connection whose next request is not here yet waits in a loop, not
+    // on this thread. Not a new one: its first request is on its way, and
+    // a loop busy sending bodies would answer it later than this thread
+    // (nor an overflow connection, answered here).
+    const bool first = fresh && left == requests_left;
+    if (!stream.ReadAvailable()) {
+      if (stream.peer_closed() || stream.read_failed()) break;
+      if (!first && !ConnectionPool::IsOverflowConnection() && Park(stream_ptr, left)) {
+        return EndConnectionThread(true);
+      }
+      const bool request_arrived = stream.WaitForRequest(
+          std::chrono::seconds(keep_alive_timeout_sec_),
+          [this] { return svr_sock_ != INVALID_SOCKET; });
+      if (!request_arrived) break;
+    }
     // httplib answers an invalid Range itself (416), where RFC 9110 says to
     // ignore it: it gets the header under another name (see http_headers.h).
     const bool whole_head = stream.RewriteRequestHead(HeadMentionsRange, HideRangeFromHttplib);
@@ -110,7 +184,7 @@ bool HttpServer::ServeConnection(socket_t sock, std::size_t requests_left) {
       if (answer != DirectAnswer::kNotAnswered) {
         stream.Consume(head->size);
         const HandOffResult handed = HandOff(
-            stream, sock, answer == DirectAnswer::kAnsweredKeepOpen, left - 1);
+            stream_ptr, answer == DirectAnswer::kAnsweredKeepOpen, left - 1);
         if (handed == HandOffResult::kHandedOff) return EndConnectionThread(true);
         if (handed == HandOffResult::kFailed) break;
         ok = stream.Flush();
@@ -130,14 +204,13 @@ bool HttpServer::ServeConnection(socket_t sock, std::size_t requests_left) {
     ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
     // A provider that handed its body off ended httplib's write there
     // (process_request says false); the sender finishes the response.
-    const HandOffResult handed = HandOff(stream, sock, !connection_closed, left - 1);
+    const HandOffResult handed = HandOff(stream_ptr, !connection_closed, left - 1);
     if (handed == HandOffResult::kHandedOff) return EndConnectionThread(true);
     if (handed == HandOffResult::kFailed) break;
     ok = stream.Flush() && ok;
     if (!ok || connection_closed) break;
   }
-  ::shutdown(sock, SHUT_RDWR);
-  ::close(sock);
+  CloseConnection(stream);
   return EndConnectionThread(ok);
 }
 

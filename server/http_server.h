@@ -8,8 +8,10 @@
 // keep-alive requests), reusing httplib's request parsing and routing for
 // every request the direct path (if set) does not answer. A response
 // whose body provider handed the body off (ConnectionStream::HandOff) is
-// finished by the BodySender, which gives a keep-alive connection back to
-// the pool for its next request.
+// finished by the BodySender. Between requests a keep-alive connection
+// waits in the BodySender's loops (parked), not on a thread; a plain hit
+// arriving there is answered on the loop if its answer leaves at once, and
+// anything else goes back to a pool thread with the bytes read.
 //
 // Thread-safety: as httplib::Server.
 
@@ -20,6 +22,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 
 #include "server/body_sender.h"
 #include "server/connection_pool.h"
@@ -52,16 +55,25 @@ class HttpServer final : public httplib::Server {
   enum class HandOffResult { kNone, kHandedOff, kFailed };
 
   bool process_and_close_socket(socket_t sock) override;
+  std::shared_ptr<ConnectionStream> NewStream(socket_t sock) const;
+  static void CloseConnection(ConnectionStream& stream);
   // Runs the keep-alive loop of one connection on the calling pool thread,
-  // for at most `requests_left` requests.
-  bool ServeConnection(socket_t sock, std::size_t requests_left);
+  // for at most `requests_left` requests (0: only sends what is held back);
+  // `fresh`: a new connection, whose first request is waited for here.
+  bool ServeConnection(const std::shared_ptr<ConnectionStream>& stream,
+                       std::size_t requests_left, bool fresh);
+  // Hands the connection to a pool thread.
+  void Dispatch(std::shared_ptr<ConnectionStream> stream, std::size_t requests_left);
+  // Parks an idle connection in the sender's loops until its next request
+  // (OnRequest); false if there is no sender or it is stopping.
+  bool Park(const std::shared_ptr<ConnectionStream>& stream, std::size_t requests_left);
+  // On a loop thread: a parked connection's request arrived.
+  void OnRequest(const std::shared_ptr<ConnectionStream>& stream, std::size_t requests_left);
   // Sends the head of a response whose body was handed off and submits
   // the body to the sender; kFailed if the client is gone or the sender
   // refused (the caller closes the connection).
-  HandOffResult HandOff(ConnectionStream& stream, socket_t sock, bool keep_open,
+  HandOffResult HandOff(const std::shared_ptr<ConnectionStream>& stream, bool keep_open,
                         std::size_t requests_left);
-  // The sender's way back: the connection's next request, on the pool.
-  void Resume(socket_t sock, std::size_t requests_left);
 
   DirectPath direct_;
   BodySender* sender_ = nullptr;

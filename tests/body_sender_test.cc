@@ -1,7 +1,8 @@
 // Unit tests of the body sender (server/body_sender.h) over socket pairs:
 // every byte of a stream still being written reaches every connection, a
 // connection comes back (resume) or is closed as its job says, and each way
-// a job can end early is reported once, with the connection closed.
+// a job can end early is reported once, with the connection closed; a
+// parked connection is handed back when bytes come, closed when idle.
 // Runs with the core tests, under ThreadSanitizer too.
 
 #include "server/body_sender.h"
@@ -58,10 +59,16 @@ class Endings {
       changed_.notify_all();
     };
   }
-  // Waits (at most 30 s) until n jobs ended; returns them.
-  std::map<int, Ending> WaitFor(std::size_t n) {
+  // Waits (at most 30 s) until n jobs ended and `resumed` of them were
+  // handed back; returns them.
+  std::map<int, Ending> WaitFor(std::size_t n, std::size_t resumed = 0) {
     std::unique_lock<std::mutex> lock(mu_);
-    EXPECT_TRUE(changed_.wait_for(lock, 30s, [&] { return endings_.size() >= n; }))
+    auto done = [&] {
+      std::size_t back = 0;
+      for (const auto& [id, e] : endings_) back += e.resumed ? 1 : 0;
+      return endings_.size() >= n && back >= resumed;
+    };
+    EXPECT_TRUE(changed_.wait_for(lock, 30s, done))
         << endings_.size() << " of " << n << " jobs ended";
     return endings_;
   }
@@ -172,7 +179,7 @@ TEST_F(BodySenderTest, EveryConnectionGetsEveryByteOfAStreamBeingWritten) {
   }
   for (auto& t : clients) t.join();
   writer.join();
-  const auto endings = endings_.WaitFor(kClients);
+  const auto endings = endings_.WaitFor(kClients, kClients / 2);
   for (const auto& [fd, ending] : endings) {
     EXPECT_TRUE(ending.how.ok()) << ending.how.ToString();
   }
@@ -305,6 +312,52 @@ TEST_F(BodySenderTest, StopEndsEveryJobAsCancelledAndRefusesNewOnes) {
   EXPECT_NE(refused, nullptr) << "left with the caller";
   ::close(server_end);
   ::close(client_end);
+}
+
+TEST_F(BodySenderTest, AParkedConnectionIsHandedBackWhenBytesComeAndClosedWhenIdle) {
+  BodySender sender(BodySender::Options{});
+  std::mutex mu;
+  std::condition_variable woke;
+  int readable_fd = -1;  // guarded by mu
+  auto park = [&](int fd, std::chrono::milliseconds idle) {
+    auto job = std::make_unique<BodySender::Job>();
+    job->fd = fd;
+    job->idle_timeout = idle;
+    job->on_end = endings_.OnEnd(fd);
+    job->on_readable = [&](int ready) {
+      std::lock_guard<std::mutex> lock(mu);
+      readable_fd = ready;
+      woke.notify_all();
+    };
+    return sender.Submit(job);
+  };
+  const auto [a_server, a_client] = Pair();
+  const auto [b_server, b_client] = Pair();
+  ASSERT_TRUE(park(a_server, 30s));
+  ASSERT_TRUE(park(b_server, 200ms));
+  EXPECT_EQ(sender.parked(), 2u);
+  EXPECT_EQ(sender.active(), 0u) << "parks are not bodies";
+  // Bytes for a: handed back, still open, the bytes unread.
+  ASSERT_EQ(::write(a_client, "GET", 3), 3);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(woke.wait_for(lock, 30s, [&] { return readable_fd != -1; }));
+    EXPECT_EQ(readable_fd, a_server);
+  }
+  char buf[8];
+  EXPECT_EQ(::recv(a_server, buf, sizeof buf, MSG_DONTWAIT), 3);
+  // b says nothing: closed after its idle timeout.
+  const auto ending = endings_.WaitFor(1).at(b_server);
+  EXPECT_EQ(ending.how.code(), Code::kDeadlineExceeded);
+  EXPECT_EQ(ReadAll(b_client), "");
+  EXPECT_EQ(sender.parked(), 0u);
+  // Parked again, then the sender stops: closed, told kCancelled.
+  ASSERT_TRUE(park(a_server, 30s));
+  sender.Stop();
+  EXPECT_EQ(endings_.WaitFor(2).at(a_server).how.code(), Code::kCancelled);
+  EXPECT_EQ(ReadAll(a_client), "");
+  ::close(a_client);
+  ::close(b_client);
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // are sent by a few event-loop threads instead of one thread per
 // connection, keep-alive connections come back for their next request,
 // readers parked at the frontier get every byte, and a client that stops
-// reading is closed after client_timeout. Which bodies the sender has is
+// reading is closed after client_timeout; idle keep-alive connections wait
+// in the same loops, answered there, and closed after the keep-alive timeout. Which bodies the sender has is
 // read from the admin interface's /stats.
 
 #include <fstream>
@@ -26,6 +27,7 @@ class BodySenderTest : public ::fanout::testing::FanoutdTest {
  protected:
   int HandedOff() { return Stats()["bodies_handed_off"].get<int>(); }
   int Sending() { return Stats()["bodies_sending"].get<int>(); }
+  int Idle() { return Stats()["connections_idle"].get<int>(); }
 
   void Store(const std::string& target) {
     ASSERT_TRUE(Get(target).transfer_ok);
@@ -196,6 +198,46 @@ TEST_F(BodySenderTest, AClientThatStopsReadingIsClosedAfterTheClientTimeout) {
   EXPECT_TRUE(WaitFor([&] {
     return fanoutd_.log().find("client stopped reading") != std::string::npos;
   })) << fanoutd_.log();
+}
+
+TEST_F(BodySenderTest, IdleKeepAliveConnectionsWaitWithoutAThreadAndAreAnsweredThere) {
+  StartFanoutd();
+  const std::string target = "/idle.bin?size=3000&cc=max-age%3D600";
+  const std::string body = OriginServer::OriginBody("/idle.bin", 3000);
+  Store(target);
+  constexpr int kClients = 60;
+  std::vector<std::unique_ptr<RawConnection>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawConnection>(fanoutd_.port()));
+    ASSERT_TRUE(clients.back()->Send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(Body(clients.back()->ReadUntil(WholeResponse)) == body);
+  }
+  // All 60 wait for their next request in the loops, not on threads.
+  ASSERT_TRUE(WaitFor([&] { return Idle() == kClients; }));
+  EXPECT_LT(Threads(), 30);
+  const int direct_before = Stats()["direct_hits"].get<int>();
+  // Their next requests are answered from the loops, each in order.
+  for (int round = 0; round < 2; ++round) {
+    for (auto& c : clients) {
+      ASSERT_TRUE(c->Send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    }
+    for (auto& c : clients) {
+      const std::string got = c->ReadUntil(WholeResponse);
+      EXPECT_EQ(Head(got).rfind("HTTP/1.1 200", 0), 0u) << Head(got);
+      EXPECT_TRUE(Body(got) == body);
+    }
+  }
+  EXPECT_EQ(Stats()["direct_hits"].get<int>(), direct_before + 2 * kClients);
+  // A request the loop does not answer (a range) goes to a thread, and the
+  // connection comes back to wait again.
+  ASSERT_TRUE(clients[0]->Send("GET " + target + " HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\n"));
+  const std::string ranged = clients[0]->ReadUntil(WholeResponse);
+  EXPECT_EQ(Head(ranged).rfind("HTTP/1.1 206", 0), 0u) << Head(ranged);
+  EXPECT_EQ(Body(ranged), body.substr(0, 10));
+  EXPECT_TRUE(WaitFor([&] { return Idle() == kClients; }));
+  // Idle past the keep-alive timeout (5 s): closed.
+  ASSERT_TRUE(WaitFor([&] { return Idle() == 0; }));
+  for (auto& c : clients) EXPECT_EQ(c->ReadUntil([](const std::string&) { return false; }), "");
 }
 
 }  // namespace

@@ -54,6 +54,10 @@ constexpr int kKeepAliveTimeoutSec = 5;
 // Connections the kernel may hold for accept() (capped by somaxconn).
 constexpr int kListenBacklog = 4096;
 
+// How long a new connection may wait for its first bytes before it is
+// accepted all the same.
+constexpr int kDeferAcceptSec = 5;
+
 // Overflow threads that answer 503 while every worker is busy.
 constexpr std::size_t kMaxOverflowThreads = 64;
 
@@ -287,6 +291,9 @@ Status FanoutServer::Start() {
   if (port_ <= 0) {
     return Status::IOError("cannot listen on " + config_.listen_host + ":" +
                            std::to_string(config_.listen_port));
+  }
+  if (!http_->DeferAcceptUntilData(kDeferAcceptSec)) {
+    spdlog::warn("cannot defer accepting connections until their request arrives");
   }
   if (!http_->SetListenBacklog(kListenBacklog)) {
     spdlog::warn("cannot raise the listen backlog to {}; bursts of new clients may wait",

@@ -1,5 +1,7 @@
 #include "server/http_server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +41,12 @@ bool EndConnectionThread(bool ok) {
 bool HttpServer::SetListenBacklog(int backlog) {
   const socket_t sock = svr_sock_;
   return sock != INVALID_SOCKET && ::listen(sock, backlog) == 0;
+}
+
+bool HttpServer::DeferAcceptUntilData(int seconds) {
+  const socket_t sock = svr_sock_;
+  return sock != INVALID_SOCKET &&
+         ::setsockopt(sock, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) == 0;
 }
 
 void HttpServer::UseConnectionPool(std::size_t workers, std::size_t max_overflow,

@@ -37,6 +37,12 @@ class HttpServer final : public httplib::Server {
   // bind_to_port / bind_to_any_port. False if the socket refuses.
   bool SetListenBacklog(int backlog);
 
+  // New connections are accepted once their first bytes arrived (up to
+  // `seconds` after the handshake), so the thread that takes one finds its
+  // request there instead of waking again for it (nginx: "deferred").
+  // False if the socket refuses.
+  bool DeferAcceptUntilData(int seconds);
+
   // Offered every request whose head parses as a plain one before httplib
   // sees it (see direct_hit.h); says whether it answered the request, and
   // if so whether the connection closes after it. Set before listening.

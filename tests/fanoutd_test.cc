@@ -661,6 +661,20 @@ TEST_F(FanoutdTest, FullConnectionPoolAnswers503InsteadOfHanging) {
       << "served again once connections free up";
 }
 
+TEST_F(FanoutdTest, ConnectionsThatSendNothingTakeNoWorker) {
+  const std::string config = WriteConfig(R"({"max_connections": 1, "routes": [
+    {"prefix": "/", "upstream": "http://127.0.0.1:)" + std::to_string(origin_port_) + R"("}]})");
+  StartFanoutd({"--config", config});
+  // Accepting waits for a connection's first bytes (TCP_DEFER_ACCEPT): a
+  // client that connects and says nothing does not hold the only worker,
+  // so the next one is served, not told 503.
+  RawConnection silent(fanoutd_.port());
+  ASSERT_TRUE(silent.connected());
+  Fetched f = Get("/after-silent?size=10");
+  EXPECT_EQ(f.status, 200);
+  EXPECT_TRUE(f.transfer_ok);
+}
+
 TEST_F(FanoutdTest, EmptyBodiesAreAnsweredAndKept) {
   StartFanoutd();
   // An empty 200 (kept) and an empty redirect (relayed): both must end,

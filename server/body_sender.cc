@@ -119,8 +119,8 @@ class BodySender::Loop {
   }
 
   void Run() {
-    // Every turn is a bulk send: switched less often, and threads
-    // answering requests run first (see cpu_slice.h).
+    // Most of a loop's time goes to bulk sends: switched less often, and
+    // threads answering requests run first (see cpu_slice.h).
     UseBulkCpuSlice();
     std::vector<epoll_event> events(256);
     auto last_sweep = Clock::now();
@@ -141,7 +141,7 @@ class BodySender::Loop {
         if (c == nullptr) continue;
         const std::uint32_t what = events[static_cast<std::size_t>(i)].events;
         if (c->park()) {
-          Wake(*c);  // bytes, a close or an error: the owner reads which
+          HandBack(*c);  // bytes, a close or an error: the owner reads which
         } else if ((what & (EPOLLERR | EPOLLHUP)) != 0) {
           End(*c, Status::IOError("client went away"));
         } else if (!c->watching) {
@@ -285,7 +285,7 @@ class BodySender::Loop {
   }
 
   // A parked connection has news: back to its owner.
-  void Wake(Connection& c) {
+  void HandBack(Connection& c) {
     std::unique_ptr<Job> job = Forget(c);
     counters_->Remove(true);
     job->on_readable(job->fd);

@@ -244,5 +244,41 @@ TEST_F(BodySenderTest, IdleKeepAliveConnectionsWaitWithoutAThreadAndAreAnsweredT
   for (auto& c : clients) EXPECT_EQ(c->ReadUntil([](const std::string&) { return false; }), "");
 }
 
+TEST_F(BodySenderTest, EveryKindOfRequestOnAParkedConnectionIsAnswered) {
+  StartFanoutd();
+  const std::string hit = "/kinds.bin?size=3000&cc=max-age%3D600";
+  Store(hit);
+  RawConnection conn(fanoutd_.port());
+  ASSERT_TRUE(conn.connected());
+  auto exchange = [&](const std::string& request) {
+    EXPECT_TRUE(conn.Send(request));
+    return conn.ReadUntil(WholeResponse);
+  };
+  // Each request arrives on a parked connection; the loop answers the
+  // plain hit and passes the rest, with the bytes it read, to a thread.
+  std::string got = exchange("GET " + hit + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(Body(got) == OriginServer::OriginBody("/kinds.bin", 3000));
+  ASSERT_TRUE(WaitFor([&] { return Idle() == 1; }));
+  const std::string upload(20000, 'u');
+  got = exchange("POST /kinds-up?size=10 HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n" +
+                 upload);
+  EXPECT_EQ(Head(got).rfind("HTTP/1.1 200", 0), 0u) << Head(got);
+  EXPECT_NE(Head(got).find("X-Origin-Body-Bytes: 20000"), std::string::npos) << Head(got);
+  ASSERT_TRUE(WaitFor([&] { return Idle() == 1; }));
+  // A HEAD answer ends with its head (its Content-Length is a GET's).
+  EXPECT_TRUE(conn.Send("HEAD " + hit + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  got = conn.ReadUntil(
+      [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+  EXPECT_EQ(Head(got).rfind("HTTP/1.1 200", 0), 0u) << Head(got);
+  ASSERT_TRUE(WaitFor([&] { return Idle() == 1; }));
+  got = exchange("GET /kinds-miss?size=5000 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(Head(got).find("X-Cache: MISS"), std::string::npos) << Head(got);
+  EXPECT_TRUE(Body(got) == OriginServer::OriginBody("/kinds-miss", 5000));
+  ASSERT_TRUE(WaitFor([&] { return Idle() == 1; }));
+  // A client that closes while parked: the connection is let go.
+  conn.Close();
+  EXPECT_TRUE(WaitFor([&] { return Idle() == 0; }));
+}
+
 }  // namespace
 }  // namespace fanout

@@ -11,8 +11,10 @@
 //     stream file that was truncated under it) apart from a client error;
 //   - keeps read-ahead bytes across the requests of a keep-alive connection.
 //
-// Thread-safety: used by the one thread serving the connection. Current()
-// is that thread's stream (null on other threads).
+// Thread-safety: used by one thread at a time — the pool thread serving the
+// connection, or a BodySender loop thread while the connection is parked
+// between requests (handed over through the sender's queue, which orders
+// the two). Current() is the calling pool thread's stream (null elsewhere).
 
 #ifndef FANOUT_SERVER_CONNECTION_STREAM_H_
 #define FANOUT_SERVER_CONNECTION_STREAM_H_

@@ -24,7 +24,9 @@
 // header (tests/fanoutd_direct_hit_test.cc compares them).
 //
 // Thread-safety: TryServe may be called from any number of connection
-// threads at once.
+// threads and BodySender loop threads at once (on a loop, the stream is in
+// event-loop mode: a small body only, nothing sent until the caller
+// flushes without blocking).
 
 #ifndef FANOUT_SERVER_DIRECT_HIT_H_
 #define FANOUT_SERVER_DIRECT_HIT_H_

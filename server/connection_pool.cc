@@ -6,8 +6,13 @@ thread_local bool t_overflow_connection = false;
 }  // namespace
 
 ConnectionPool::ConnectionPool(std::size_t workers, std::size_t max_overflow,
-                               const std::atomic<std::size_t>* handed_off)
-    : workers_(workers), max_overflow_(max_overflow), handed_off_(handed_off) {
+                               const std::atomic<std::size_t>* handed_off,
+                               std::chrono::milliseconds idle_exit, std::size_t keep_workers)
+    : workers_(workers),
+      max_overflow_(max_overflow),
+      handed_off_(handed_off),
+      idle_exit_(idle_exit),
+      keep_workers_(keep_workers) {
   threads_.reserve(workers);
 }
 
@@ -51,7 +56,7 @@ void ConnectionPool::enqueue(std::function<void()> fn) {
     fn();
     std::lock_guard<std::mutex> guard(mu_);
     --overflow_running_;
-    overflow_done_.notify_all();
+    thread_gone_.notify_all();
   }).detach();
 }
 
@@ -60,7 +65,13 @@ void ConnectionPool::WorkerLoop() {
     std::function<void()> fn;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_available_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      const bool woke = work_available_.wait_for(
+          lock, idle_exit_, [this] { return stopping_ || !queue_.empty(); });
+      if (!woke && threads_.size() > keep_workers_) {
+        RetireLocked();
+        break;
+      }
+      if (!woke) continue;
       if (queue_.empty()) return;  // stopping, and nothing left to run
       fn = std::move(queue_.front());
       queue_.pop_front();
@@ -70,6 +81,21 @@ void ConnectionPool::WorkerLoop() {
     std::lock_guard<std::mutex> lock(mu_);
     --busy_;
   }
+  // Retired: the last touch of the pool, which shutdown() waits for.
+  std::lock_guard<std::mutex> lock(mu_);
+  --retiring_;
+  thread_gone_.notify_all();
+}
+
+void ConnectionPool::RetireLocked() {
+  const auto me = std::this_thread::get_id();
+  for (auto it = threads_.begin(); it != threads_.end(); ++it) {
+    if (it->get_id() != me) continue;
+    it->detach();
+    threads_.erase(it);
+    break;
+  }
+  ++retiring_;
 }
 
 void ConnectionPool::shutdown() {
@@ -84,7 +110,7 @@ void ConnectionPool::shutdown() {
     if (t.joinable()) t.join();
   }
   std::unique_lock<std::mutex> lock(mu_);
-  overflow_done_.wait(lock, [this] { return overflow_running_ == 0; });
+  thread_gone_.wait(lock, [this] { return overflow_running_ == 0 && retiring_ == 0; });
 }
 
 }  // namespace fanout

@@ -10,7 +10,9 @@
 // instead of left hanging. Past `max_overflow` such threads, connections
 // queue until a worker is free. Connections whose bodies a BodySender is
 // sending count against `workers` too (`handed_off`), though they hold no
-// worker thread: the limit is on connections served at once.
+// worker thread: the limit is on connections served at once. A worker left
+// idle for `idle_exit` leaves (down to `keep_workers`), so the threads a
+// burst of connections started do not stay for good.
 //
 // Thread-safety: enqueue() is called by httplib's accept thread; shutdown()
 // by the server's stop path; IsOverflowConnection() on any connection thread.
@@ -21,6 +23,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -35,7 +38,9 @@ class ConnectionPool : public httplib::TaskQueue {
   // handed_off (may be null) counts connections served elsewhere; it must
   // outlive the pool.
   ConnectionPool(std::size_t workers, std::size_t max_overflow,
-                 const std::atomic<std::size_t>* handed_off = nullptr);
+                 const std::atomic<std::size_t>* handed_off = nullptr,
+                 std::chrono::milliseconds idle_exit = std::chrono::seconds(60),
+                 std::size_t keep_workers = 8);
   ~ConnectionPool() override;
 
   void enqueue(std::function<void()> fn) override;
@@ -49,17 +54,23 @@ class ConnectionPool : public httplib::TaskQueue {
 
  private:
   void WorkerLoop();
+  // An idle worker leaving: its thread is detached and forgotten. REQUIRES
+  // mu_ held (by `lock`).
+  void RetireLocked();
 
   const std::size_t workers_;
   const std::size_t max_overflow_;
   const std::atomic<std::size_t>* const handed_off_;
+  const std::chrono::milliseconds idle_exit_;
+  const std::size_t keep_workers_;
 
   mutable std::mutex mu_;
   std::condition_variable work_available_;  // signalled on enqueue and shutdown
-  std::condition_variable overflow_done_;   // signalled when an overflow thread ends
+  std::condition_variable thread_gone_;  // an overflow or retiring thread ended
   std::deque<std::function<void()>> queue_;  // guarded by mu_
   std::size_t busy_ = 0;                     // guarded by mu_; workers running a task
   std::size_t overflow_running_ = 0;         // guarded by mu_
+  std::size_t retiring_ = 0;                 // guarded by mu_; leaving idle workers
   bool stopping_ = false;                    // guarded by mu_
 
   std::vector<std::thread> threads_;  // guarded by mu_; workers started so far

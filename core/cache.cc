@@ -395,6 +395,12 @@ Status Cache::Refresh(const std::shared_ptr<Entry>& entry, const std::shared_ptr
   return Install(entry, std::move(meta), /*owns_body=*/false);
 }
 
+void Cache::DropDamaged(const std::shared_ptr<Entry>& entry, const std::string& why) {
+  if (!entry->complete()) return;
+  Warn("dropping damaged cache entry " + entry->key() + ": " + why);
+  Drop(entry);
+}
+
 void Cache::Drop(const std::shared_ptr<Entry>& entry) {
   std::vector<std::string> doomed;
   {

@@ -138,6 +138,12 @@ class Cache {
   // a stored one leaves the disk. Its readers go on.
   void Drop(const std::shared_ptr<Entry>& entry);
 
+  // A stored entry whose body file turned out damaged while it was served
+  // (fewer bytes than recorded: cut on disk): warns (Options::warn) with
+  // `why`, and drops it so that no later request is served from it. An
+  // entry still being fetched is left alone (its fetch decides).
+  void DropDamaged(const std::shared_ptr<Entry>& entry, const std::string& why);
+
   // Removes the key's stored entry, and those of its variants, and forgets
   // their fetches in flight (whose readers finish; nothing of them is
   // kept). True if there was any.

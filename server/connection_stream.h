@@ -76,7 +76,6 @@ class ConnectionStream final : public httplib::Stream {
   enum class FlushResult { kAllSent, kWouldBlock, kFailed };
   // Sends what the socket takes now; the rest stays held back.
   FlushResult FlushWithoutBlocking();
-  bool HasPendingOutput() const { return !pending_.empty(); }
   // One recv of what has arrived, if the read-ahead buffer is empty. False
   // if nothing came; peer_closed() / read_failed() tell why not.
   bool ReadAvailable() { return HasBufferedInput() || ReadAhead(MSG_DONTWAIT); }

@@ -1,7 +1,5 @@
 #include "server/direct_hit.h"
 
-#include <spdlog/spdlog.h>
-
 #include <array>
 #include <chrono>
 #include <memory>
@@ -117,9 +115,8 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   if (length > 0 && !hand_off) {
     const auto read = acquired.entry->stream()->OpenReader()->ReadAt(0, body.data(), length);
     if (!read.status.ok() || read.bytes != length) {
-      spdlog::warn("dropping damaged cache entry {}: {}", key,
-                   read.status.ok() ? "short body" : read.status.message());
-      cache_->Drop(acquired.entry);
+      cache_->DropDamaged(acquired.entry,
+                          read.status.ok() ? "short body" : read.status.message());
       return kNotAnswered;
     }
   }

@@ -1,7 +1,5 @@
 #include "server/entry_body_job.h"
 
-#include <spdlog/spdlog.h>
-
 #include <utility>
 
 namespace fanout {
@@ -33,12 +31,7 @@ std::unique_ptr<BodySender::Job> NewEntryBodyJob(std::shared_ptr<StreamReader> r
         return;
       case Status::Code::kCorruption:
         record->MarkIncomplete(how.ToString());
-        if (entry->complete()) {
-          // The entry's file lost bytes under it (cut on disk): no later
-          // request may be served from it.
-          spdlog::warn("dropping damaged cache entry {}: {}", entry->key(), how.message());
-          cache->Drop(entry);
-        }
+        cache->DropDamaged(entry, how.message());
         return;
       default:
         record->MarkIncomplete(how.ToString());

@@ -100,12 +100,8 @@ struct BodyProvider {
     } else {
       record->MarkIncomplete(status.ToString());
     }
-    if (status.code() == Status::Code::kIOError && entry->complete()) {
-      // The entry's file lost bytes under it (cut on disk): no later
-      // request may be served from it.
-      spdlog::warn("dropping damaged cache entry {}: {}", entry->key(), status.message());
-      cache->Drop(entry);
-    }
+    // kIOError: the entry's file lost bytes under it (cut on disk).
+    if (status.code() == Status::Code::kIOError) cache->DropDamaged(entry, status.message());
     return false;
   }
 

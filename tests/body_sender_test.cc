@@ -135,6 +135,20 @@ class BodySenderTest : public ::testing::Test {
     return job;
   }
 
+  // n jobs of `length` bytes from offset 0 on new pairs, submitted to
+  // `sender` (kept on resume); returns the client ends.
+  std::vector<int> SubmitMany(BodySender& sender, const std::shared_ptr<StreamFile>& stream,
+                              int n, std::uint64_t length) {
+    std::vector<int> client_ends;
+    for (int i = 0; i < n; ++i) {
+      const auto [server_end, client_end] = Pair();
+      client_ends.push_back(client_end);
+      auto job = NewJob(stream, server_end, 0, length, /*resume=*/true);
+      EXPECT_TRUE(sender.Submit(job));
+    }
+    return client_ends;
+  }
+
   TempDir dir_;
   Endings endings_;
 };
@@ -216,13 +230,7 @@ TEST_F(BodySenderTest, AFailedStreamEndsItsParkedJobsAndClosesTheirConnections) 
   auto stream = NewStream();
   Write(*stream, 0, 1000);
   BodySender sender(BodySender::Options{});
-  std::vector<int> client_ends;
-  for (int i = 0; i < 4; ++i) {
-    const auto [server_end, client_end] = Pair();
-    client_ends.push_back(client_end);
-    auto job = NewJob(stream, server_end, 0, 5000, /*resume=*/true);
-    ASSERT_TRUE(sender.Submit(job));
-  }
+  const std::vector<int> client_ends = SubmitMany(sender, stream, 4, 5000);
   // Every job sends the 1,000 bytes there are, then parks at the frontier.
   for (int fd : client_ends) EXPECT_TRUE(ReadAll(fd, 1000) == Pattern(0, 1000));
   stream->Fail("upstream went away");
@@ -291,13 +299,7 @@ TEST_F(BodySenderTest, StopEndsEveryJobAsCancelledAndRefusesNewOnes) {
   auto stream = NewStream();
   Write(*stream, 0, 10);
   BodySender sender(BodySender::Options{});
-  std::vector<int> client_ends;
-  for (int i = 0; i < 6; ++i) {
-    const auto [server_end, client_end] = Pair();
-    client_ends.push_back(client_end);
-    auto job = NewJob(stream, server_end, 0, 1000, /*resume=*/true);
-    ASSERT_TRUE(sender.Submit(job));
-  }
+  const std::vector<int> client_ends = SubmitMany(sender, stream, 6, 1000);
   for (int fd : client_ends) EXPECT_EQ(ReadAll(fd, 10).size(), 10u);
   sender.Stop();
   const auto endings = endings_.WaitFor(6);

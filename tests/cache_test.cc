@@ -116,6 +116,23 @@ TEST_F(CacheTest, StoredEntriesSurviveARestartWithTheirHeadAndBytes) {
   EXPECT_TRUE(warnings_.empty());
 }
 
+TEST_F(CacheTest, AnEntryFoundDamagedWhileServedIsDroppedWithAWarning) {
+  auto cache = OpenCache();
+  auto stored = Store(*cache, "http://o/cut", Pattern(0, 1000));
+  auto in_flight = cache->Acquire("http://o/flight", Fresh).fetch;
+  ASSERT_NE(in_flight, nullptr);
+  cache->DropDamaged(in_flight, "short");
+  EXPECT_EQ(cache->Acquire("http://o/flight", Fresh).lookup, Cache::Lookup::kJoin)
+      << "a fetch in flight is its fetch's to end";
+  EXPECT_TRUE(warnings_.empty());
+  cache->DropDamaged(stored, "1000 bytes recorded, 10 on disk");
+  ASSERT_EQ(warnings_.size(), 1u);
+  EXPECT_NE(warnings_[0].find("http://o/cut"), std::string::npos) << warnings_[0];
+  EXPECT_NE(warnings_[0].find("10 on disk"), std::string::npos) << warnings_[0];
+  EXPECT_EQ(cache->Acquire("http://o/cut", Fresh).lookup, Cache::Lookup::kMiss);
+  EXPECT_FALSE(fs::exists(cache_path("http://o/cut")));
+}
+
 TEST_F(CacheTest, DamagedEntriesAndLeftoversAreDiscardedAtOpen) {
   {
     auto cache = OpenCache();

@@ -29,11 +29,6 @@ class BodySenderTest : public ::fanout::testing::FanoutdTest {
   int Sending() { return Stats()["bodies_sending"].get<int>(); }
   int Idle() { return Stats()["connections_idle"].get<int>(); }
 
-  void Store(const std::string& target) {
-    ASSERT_TRUE(Get(target).transfer_ok);
-    WaitUntilHit(target);
-  }
-
   // The daemon's thread count, from /proc.
   int Threads() {
     std::ifstream status("/proc/" + std::to_string(fanoutd_.pid()) + "/status");

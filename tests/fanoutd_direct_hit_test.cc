@@ -24,12 +24,6 @@ class DirectHitTest : public ::fanout::testing::FanoutdTest {
  protected:
   int DirectHits() { return Stats()["direct_hits"].get<int>(); }
 
-  // Fetches target once and waits until it is stored.
-  void Store(const std::string& target) {
-    Get(target);
-    WaitUntilHit(target);
-  }
-
   // Headers as name → values, without the ones that legitimately differ
   // between two answers a moment apart.
   static std::multimap<std::string, std::string> Comparable(const httplib::Headers& h) {

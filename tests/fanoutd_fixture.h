@@ -114,6 +114,12 @@ class FanoutdTest : public ::testing::Test {
     return admin;
   }
 
+  // Fetches target whole once and waits until it is stored.
+  void Store(const std::string& target) {
+    EXPECT_TRUE(Get(target).transfer_ok) << target;
+    WaitUntilHit(target);
+  }
+
   // The admin interface's GET /stats (an empty object if it fails).
   nlohmann::json Stats() {
     auto res = Admin().Get("/stats");

@@ -10,7 +10,7 @@ namespace {
 
 // Bodies repeat with a prime period, so a byte served from the wrong offset
 // is caught, and serving needs no per-byte work.
-constexpr std::uint64_t kPeriod = 65521;
+constexpr std::uint64_t kPeriod = OriginServer::kBodyWindowBytes;
 constexpr std::size_t kSendChunk = 64 * 1024;
 
 constexpr std::uint64_t kFnvOffset = 1469598103934665603ull;
@@ -130,6 +130,10 @@ bool OriginServer::MatchesOrigin(const std::string& path, std::uint64_t offset,
     n -= window;
   }
   return true;
+}
+
+const char* OriginServer::BodyWindow(const std::string& path, std::uint64_t offset) {
+  return PatternTable().data() + (offset + PathSeed(path)) % kPeriod;
 }
 
 std::string OriginServer::OriginBody(const std::string& path, std::uint64_t size) {

@@ -101,6 +101,11 @@ class OriginServer {
   // windows of a precomputed table, for load clients that check every byte).
   static bool MatchesOrigin(const std::string& path, std::uint64_t offset, const char* data,
                             std::size_t n);
+  // Bodies repeat every kBodyWindowBytes bytes: path's body at `offset`,
+  // valid for kBodyWindowBytes bytes, from the shared table (for servers
+  // that send bodies without generating them).
+  static constexpr std::size_t kBodyWindowBytes = 65521;
+  static const char* BodyWindow(const std::string& path, std::uint64_t offset);
 
  private:
   void Install();

@@ -326,9 +326,13 @@ bool StreamFile::AddWatcher(Watcher* w, std::uint64_t position,
                             const std::atomic<bool>& cancelled) {
   {
     std::lock_guard<std::mutex> lock(watch_mu_);
-    watchers_.push_back(w);
-    watcher_count_.fetch_add(1, std::memory_order_seq_cst);
-    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    // At most one registration per watcher: a watcher registered twice
+    // would be told twice, and could be freed between the two notices.
+    if (std::find(watchers_.begin(), watchers_.end(), w) == watchers_.end()) {
+      watchers_.push_back(w);
+      watcher_count_.fetch_add(1, std::memory_order_seq_cst);
+      waiters_.fetch_add(1, std::memory_order_seq_cst);
+    }
   }
   // As in Wait(): registered first, checked after, so either this sees the
   // writer's news or the writer sees the registration.

@@ -331,8 +331,10 @@ class StreamReader {
   // told once (Watcher::StreamMoved) when bytes lie past the position or
   // the stream ends or fails, woken in the same batches as blocked readers.
   // Returns false, registering nothing, if that is so already (read on).
-  // Owner thread; at most one registration per reader at a time; Unwatch
-  // before destroying w or the reader.
+  // A watcher is registered at most once: watching again while still
+  // registered keeps the one registration (and its one notice). Owner
+  // thread; Unwatch before destroying w or the reader — always, even after
+  // a notice, since a notice may belong to an earlier registration.
   bool Watch(StreamFile::Watcher* w);
   // Withdraws w's registration, if any. Once it returns, w is neither
   // being told nor will be. Owner thread.

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/cache_policy.h"
+#include "server/request_target.h"
 
 namespace fanout {
 
@@ -33,9 +34,12 @@ void AdminServer::Stop() { http_.stop(); }
 
 std::string AdminServer::KeyOf(const std::string& url) const {
   if (url.empty() || url[0] != '/') return url;
-  const Route* route = router_->Match(url);
+  // The key a client request for this path would have (request_target.h).
+  std::string target;
+  if (!NormalizeRequestTarget(url, &target).ok()) return url;
+  const Route* route = router_->Match(target);
   if (route == nullptr) return url;
-  return route->upstream.Origin() + Router::UpstreamTarget(*route, url);
+  return route->upstream.Origin() + Router::UpstreamTarget(*route, target);
 }
 
 CachePolicyOptions AdminServer::PolicyForKey(const std::string& key) const {

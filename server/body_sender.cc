@@ -90,7 +90,9 @@ class BodySender::Loop {
     StreamReader::Extent extent;      // bytes in hand, not yet all sent
     std::size_t extent_sent = 0;
     bool has_extent = false;
-    bool watching = false;            // parked at the frontier
+    // Parked at the frontier, as far as the loop knows: a late notice of
+    // an earlier registration can clear it while c is registered again.
+    bool watching = false;
     std::optional<Clock::time_point> blocked_since;  // socket full since
     Clock::time_point idle_until;     // a park: closed if nothing comes by then
 
@@ -315,7 +317,10 @@ class BodySender::Loop {
 
   // Removes c from the loop and from its stream's watchers; returns its job.
   std::unique_ptr<Job> Forget(Connection& c) {
-    if (c.watching) c.job->reader->Unwatch(&c);
+    // Whatever `watching` says: a notice that raced a registration (told
+    // while Watch was still checking) leaves `watching` false with c still
+    // registered, and c is freed below.
+    if (c.job->reader) c.job->reader->Unwatch(&c);
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.job->fd, nullptr);
     std::unique_ptr<Job> job = std::move(c.job);
     connections_.erase(c.tag);  // destroys c

@@ -115,6 +115,12 @@ class ConnectionStream final : public httplib::Stream {
     return raw_fields_;
   }
 
+  // Set by a handler whose response must be the connection's last (an
+  // error after which the rest of the bytes cannot be trusted as the next
+  // request); the connection loop closes after it. Cleared per request.
+  void set_close_after_response(bool close = true) { close_after_response_ = close; }
+  bool close_after_response() const { return close_after_response_; }
+
   // A response body to be sent by the BodySender instead of this thread:
   // set by a body provider (which then ends httplib's write), taken by the
   // connection loop once the response head is out. Only when
@@ -153,6 +159,7 @@ class ConnectionStream final : public httplib::Stream {
 
   bool file_short_ = false;
   bool on_event_loop_ = false;
+  bool close_after_response_ = false;
   std::unique_ptr<BodySender::Job> handoff_;
   std::vector<std::pair<std::string, std::string>> raw_fields_;
 };

@@ -8,6 +8,7 @@
 #include "core/header_text.h"
 #include "server/access_log.h"
 #include "server/connection_pool.h"
+#include "server/request_target.h"
 #include "server/entry_body_job.h"
 
 namespace fanout {
@@ -83,6 +84,12 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   }
   // An overflow connection gets its 503 from the full path.
   if (ConnectionPool::IsOverflowConnection()) return kNotAnswered;
+  // A target not in its normal form (request_target.h) takes the full
+  // path, which normalizes it or answers 400.
+  std::string normal;
+  if (!NormalizeRequestTarget(head.target, &normal).ok() || normal != head.target) {
+    return kNotAnswered;
+  }
   const Route* route = router_->Match(head.target);
   if (route == nullptr) return kNotAnswered;
   const std::string key = route->upstream.Origin() + Router::UpstreamTarget(*route, head.target);

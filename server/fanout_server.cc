@@ -11,6 +11,7 @@
 #include "server/cpu_slice.h"
 #include "server/entry_body_job.h"
 #include "server/http_headers.h"
+#include "server/request_target.h"
 #include "core/byte_range.h"
 #include "core/cache_policy.h"
 
@@ -60,6 +61,13 @@ constexpr int kDeferAcceptSec = 5;
 
 // Overflow threads that answer 503 while every worker is busy.
 constexpr std::size_t kMaxOverflowThreads = 64;
+
+// Ends the connection after this response: said in its head, and done by
+// the connection loop (httplib would keep the connection open).
+void CloseAfterResponse(httplib::Response& res) {
+  res.set_header("Connection", "close");
+  if (ConnectionStream* conn = ConnectionStream::Current()) conn->set_close_after_response();
+}
 
 // Sends one response's body from its own reader of the entry's stream
 // file, on the connection's thread (httplib calls the provider there).
@@ -242,7 +250,7 @@ Status FanoutServer::Start() {
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (ConnectionPool::IsOverflowConnection()) {
       res.set_header("Retry-After", "1");
-      res.set_header("Connection", "close");
+      CloseAfterResponse(res);
       ReplyError(res, 503,
                  "fanoutd: too many connections (max_connections is " +
                      std::to_string(config_.max_connections) + ")",
@@ -362,17 +370,27 @@ std::uint64_t FanoutServer::MaxObjectSize() const {
 }
 
 const Route* FanoutServer::MatchRoute(const httplib::Request& req, httplib::Response& res,
-                                      const Record& record) {
-  const Route* route = router_.Match(req.target);
-  if (route == nullptr) ReplyError(res, 404, "fanoutd: no route for " + req.path, record);
+                                      const Record& record, std::string* upstream_target) {
+  std::string target;
+  if (Status st = NormalizeRequestTarget(req.target, &target); !st.ok()) {
+    CloseAfterResponse(res);
+    ReplyError(res, 400, "fanoutd: bad request target: " + st.message(), record);
+    return nullptr;
+  }
+  const Route* route = router_.Match(target);
+  if (route == nullptr) {
+    ReplyError(res, 404, "fanoutd: no route for " + target.substr(0, target.find('?')), record);
+    return nullptr;
+  }
+  *upstream_target = Router::UpstreamTarget(*route, target);
   return route;
 }
 
 void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Response& res) {
   Record record = NewRecord(req);
-  const Route* route = MatchRoute(req, res, record);
+  std::string target;
+  const Route* route = MatchRoute(req, res, record, &target);
   if (route == nullptr) return;
-  const std::string target = Router::UpstreamTarget(*route, req.target);
   if (RequestMustBypass(req)) {
     ServePrivate(req, res, *route, target, record);
     return;
@@ -507,9 +525,9 @@ void FanoutServer::HandleAuthorized(
 
 void FanoutServer::HandlePassThrough(const httplib::Request& req, httplib::Response& res) {
   Record record = NewRecord(req);
-  const Route* route = MatchRoute(req, res, record);
+  std::string target;
+  const Route* route = MatchRoute(req, res, record, &target);
   if (route == nullptr) return;
-  const std::string target = Router::UpstreamTarget(*route, req.target);
   auto entry = StartPrivateFetch(MakeJob(req, *route, target, /*shared=*/false), res, record);
   if (!entry) return;
   InvalidateAfterUnsafe(req, *route, target, *entry);
@@ -545,19 +563,19 @@ void FanoutServer::InvalidateAfterUnsafe(const httplib::Request& req, const Rout
 void FanoutServer::HandleUpload(const httplib::Request& req, httplib::Response& res,
                                 const httplib::ContentReader& read_body) {
   Record record = NewRecord(req);
-  const Route* route = MatchRoute(req, res, record);
+  std::string job_target;
+  const Route* route = MatchRoute(req, res, record, &job_target);
   if (route == nullptr) {
-    res.set_header("Connection", "close");  // the unread body is still on the socket
+    CloseAfterResponse(res);  // the unread body is still on the socket
     return;
   }
-  const std::string job_target = Router::UpstreamTarget(*route, req.target);
   FetchJob job = MakeJob(req, *route, job_target, /*shared=*/false);
   auto pipe = std::make_shared<BytePipe>(kRequestBodyPipeBytes);
   job.body_stream = pipe;
   job.body_length = RequestBodyLength(req);
   std::shared_ptr<Entry> entry = StartPrivateFetch(std::move(job), res, record);
   if (!entry) {
-    res.set_header("Connection", "close");
+    CloseAfterResponse(res);
     return;
   }
   // This thread reads the client's body into the pipe while the fetch
@@ -575,7 +593,7 @@ void FanoutServer::HandleUpload(const httplib::Request& req, httplib::Response& 
     // The client side failed (body too large, cut off, or too slow); the
     // upstream saw an incomplete request and the fetch fails with it.
     pipe->Fail("the client's request body broke off");
-    res.set_header("Connection", "close");  // part of the body may be unread
+    CloseAfterResponse(res);  // part of the body may be unread
     const bool too_large = res.status == 413;
     ReplyError(res, too_large ? 413 : 400,
                too_large ? "fanoutd: request body larger than max_request_body (" +

@@ -56,9 +56,11 @@ class FanoutServer {
  private:
   using Record = std::shared_ptr<AccessLogRecord>;
 
-  // The request's route, or null after answering 404.
+  // The request's route and, in *upstream_target, the target to send
+  // upstream (from the normalized request target: request_target.h); or
+  // null after answering 400 (a bad target) or 404 (no route).
   const Route* MatchRoute(const httplib::Request& req, httplib::Response& res,
-                          const Record& record);
+                          const Record& record, std::string* upstream_target);
   void HandleCacheable(const httplib::Request& req, httplib::Response& res);
   // A GET/HEAD with Authorization: served from the cache only by entries
   // that allow it, otherwise fetched on its own (and stored if allowed).

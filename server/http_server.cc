@@ -209,7 +209,9 @@ bool HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream
     }
     stream.set_raw_fields(std::move(raw));
     bool connection_closed = false;
+    stream.set_close_after_response(false);
     ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
+    connection_closed = connection_closed || stream.close_after_response();
     // A provider that handed its body off ended httplib's write there
     // (process_request says false); the sender finishes the response.
     const HandOffResult handed = HandOff(stream_ptr, !connection_closed, left - 1);

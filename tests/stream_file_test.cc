@@ -782,6 +782,35 @@ TEST_F(StreamFileTest, WatcherIsToldOnceWhenBytesArrive) {
   EXPECT_EQ(r->NextExtent(1000, Deadline{}).status.code(), Code::kEndOfStream);
 }
 
+// An event loop may call Watch again for a watcher still registered (a
+// notice it took for this registration belonged to an earlier one): it must
+// stay one registration, or the watcher is told twice and a later Unwatch
+// leaves a registration behind for a freed watcher (a crash under fan-out).
+TEST_F(StreamFileTest, WatchingAgainWhileRegisteredKeepsOneRegistration) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  CountingWatcher w;
+  ASSERT_TRUE(r->Watch(&w));
+  ASSERT_TRUE(r->Watch(&w)) << "still at the frontier: still waiting";
+  EXPECT_EQ(s->WaitingReadersForTesting(), 1);
+  AppendPattern(*s, 0, 100);
+  EXPECT_EQ(w.told.load(), 1) << "one notice, however often Watch was called";
+  EXPECT_EQ(s->WaitingReadersForTesting(), 0);
+}
+
+TEST_F(StreamFileTest, UnwatchAfterRepeatedWatchLeavesNothingToTell) {
+  auto s = NewStream();
+  auto r = s->OpenReader();
+  CountingWatcher w;
+  ASSERT_TRUE(r->Watch(&w));
+  ASSERT_TRUE(r->Watch(&w));
+  r->Unwatch(&w);
+  EXPECT_EQ(s->WaitingReadersForTesting(), 0);
+  AppendPattern(*s, 0, 100);
+  ASSERT_TRUE(s->Finish().ok());
+  EXPECT_EQ(w.told.load(), 0) << "withdrawn: never told again";
+}
+
 TEST_F(StreamFileTest, WatcherIsToldOfFailure) {
   auto s = NewStream();
   auto r = s->OpenReader();

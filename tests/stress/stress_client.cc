@@ -221,9 +221,10 @@ Request RandomRequest(StressRng& rng, std::uint64_t size) {
 // How a client reads.
 struct ReadStyle {
   std::size_t recv_bytes = kMaxRecv;
-  // The first slow_bytes body bytes are read slow_recv_bytes at a time,
-  // with slow_pause after each read.
+  // The first slow_bytes body bytes, or those of the first slow_for, are
+  // read slow_recv_bytes at a time, with slow_pause after each read.
   std::uint64_t slow_bytes = 0;
+  std::chrono::milliseconds slow_for{0};
   std::size_t slow_recv_bytes = 2048;
   std::chrono::microseconds slow_pause{0};
   // Once this many body bytes arrived, stop reading for pause_for.
@@ -310,6 +311,7 @@ class Reader {
     }
     std::vector<char> buf(std::max(style.recv_bytes, style.slow_recv_bytes));
     bool paused = false;
+    const auto slow_until = Clock::now() + style.slow_for;
     while (out->parser.state() == ResponseParser::State::kHead ||
            out->parser.state() == ResponseParser::State::kBody) {
       const std::uint64_t have = out->parser.head_done() ? out->parser.body_bytes() : 0;
@@ -322,7 +324,7 @@ class Reader {
         paused = true;
         std::this_thread::sleep_for(style.pause_for);  // the behaviour, not a synchronisation
       }
-      const bool slow = have < style.slow_bytes;
+      const bool slow = have < style.slow_bytes && Clock::now() < slow_until;
       std::size_t want = slow ? style.slow_recv_bytes : style.recv_bytes;
       if (style.close_at && out->parser.head_done()) {
         want = static_cast<std::size_t>(
@@ -786,6 +788,7 @@ bool RunClient(const ClientEnv& env, const UrlFacts& url, Behaviour behaviour, S
       s.slow_bytes = std::min<std::uint64_t>(BodyLength(r, url), kMaxSlowBytes);
       s.slow_recv_bytes = static_cast<std::size_t>(rng.Between(256, 4096));
       s.slow_pause = std::chrono::microseconds(rng.Between(200, 5000));
+      s.slow_for = std::chrono::milliseconds(rng.Between(200, 3000));
       const int buffer = static_cast<int>(rng.Between(2048, 16384));
       return client.Connect(buffer) && client.Exchange(r, s, true) && client.ok();
     }
@@ -840,31 +843,46 @@ bool GetAndCloseAt(const ClientEnv& env, const UrlFacts& url, std::uint64_t clos
   return ok;
 }
 
-bool PurgeThroughAdmin(const ClientEnv& env, int admin_port, const std::string& path) {
-  ++env.run->purges;
+namespace {
+
+// POSTs target to the admin port; true if answered with one of `accepted`.
+bool AdminPost(const ClientEnv& env, int admin_port, const std::string& target,
+               const std::string& about, std::initializer_list<int> accepted) {
   auto fail = [&](const std::string& what) {
-    env.run->Fail(path, env.label + " purge", what);
+    env.run->Fail(about, env.label + " admin POST " + target, what);
     return false;
   };
   Connection conn;
-  if (!conn.Open(admin_port, 0, env.read_timeout)) return fail("admin: " + conn.error());
-  const std::string wire = "POST /purge?url=" + path +
+  if (!conn.Open(admin_port, 0, env.read_timeout)) return fail(conn.error());
+  const std::string wire = "POST " + target +
                            " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
                            "Connection: close\r\n\r\n";
-  if (!conn.Send(wire)) return fail("admin: " + conn.error());
+  if (!conn.Send(wire)) return fail(conn.error());
   ResponseParser parser(false);
   char buf[4096];
   while (!parser.complete() && parser.state() != ResponseParser::State::kError) {
     const ssize_t n = conn.Receive(buf, sizeof buf);
-    if (n <= 0) return fail("admin: the purge's answer ended early");
+    if (n <= 0) return fail("the answer ended early");
     parser.Feed(buf, static_cast<std::size_t>(n), nullptr);
   }
-  if (!parser.complete()) return fail("admin: malformed purge answer: " + parser.error());
+  if (!parser.complete()) return fail("malformed answer: " + parser.error());
   const int status = parser.head().status;
-  if (status != 200 && status != 404) {
-    return fail("admin: purge answered " + std::to_string(status));
+  for (int ok : accepted) {
+    if (status == ok) return true;
   }
-  return true;
+  return fail("answered " + std::to_string(status));
+}
+
+}  // namespace
+
+bool PurgeThroughAdmin(const ClientEnv& env, int admin_port, const std::string& path) {
+  ++env.run->purges;
+  return AdminPost(env, admin_port, "/purge?url=" + path, path, {200, 404});
+}
+
+bool PurgeAllThroughAdmin(const ClientEnv& env, int admin_port) {
+  ++env.run->purges;
+  return AdminPost(env, admin_port, "/purge-all", "(all)", {200});
 }
 
 }  // namespace fanout::stress

@@ -84,6 +84,8 @@ bool GetAndCloseAt(const ClientEnv& env, const UrlFacts& url, std::uint64_t clos
 // POST /purge?url=PATH on the admin port. True if answered 200 or 404
 // (nothing stored); otherwise records a failure.
 bool PurgeThroughAdmin(const ClientEnv& env, int admin_port, const std::string& path);
+// POST /purge-all. True if answered 200; otherwise records a failure.
+bool PurgeAllThroughAdmin(const ClientEnv& env, int admin_port);
 
 }  // namespace fanout::stress
 

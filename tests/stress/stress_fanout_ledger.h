@@ -51,6 +51,12 @@ class FanoutLedger {
     ++purges_[path];
   }
 
+  // Call before sending a purge of everything (POST /purge-all).
+  void AddPurgeAll() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [path, purges] : purges_) ++purges;
+  }
+
   // Remembers a URL the run asked for, for CheckAll.
   void AddUrl(const std::string& path) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -41,7 +41,8 @@ constexpr int kMaxCrowd = 50;
 constexpr int kMaxCrowds = 6;
 // Clients per disk-full round, and how long the disk may take to be freed
 // once nobody holds the failed stream (its file goes with its last reader).
-constexpr int kDiskFullClients = 3;
+constexpr int kDiskFullClients = 8;  // per object
+constexpr int kDiskFullHits = 2;     // of a stored entry, during the round
 constexpr auto kDiskFreedLimit = std::chrono::seconds(15);
 // A disk-full run refuses a cache directory with more free space than this:
 // filling it would take too long and prove nothing.
@@ -327,6 +328,71 @@ std::uint64_t FreeBytes(const std::string& dir) {
 
 }  // namespace
 
+// How a disk-full round fills the cache's file system.
+enum class DiskRound {
+  kLarger,     // one object larger than the free space: the fetch fails mid-body
+  kExactFit,   // one object that takes the last free bytes: the body fits,
+               // its metadata file does not
+  kTwoAtOnce,  // two objects, each fitting alone, fetched together
+  kFullAlready,  // a stored filler leaves a few KiB: the fetch fails at its
+                 // first write, or when its file is created
+};
+constexpr int kDiskRoundKinds = 4;
+
+void RunDiskFullRound(ScenarioEnv& env, int round, const UrlFacts& stored) {
+  const std::string label = "round " + std::to_string(round);
+  StressRng rng = StressRng::Derive(env.run->seed(), {kRoundStream, static_cast<std::uint64_t>(round)});
+  const auto kind = static_cast<DiskRound>(round % kDiskRoundKinds);
+  if (kind == DiskRound::kFullAlready) {
+    // Stored whole (its metadata still fits), leaving next to nothing.
+    const std::uint64_t filler_size = FreeBytes(env.daemon->cache_dir()) - 3 * 4096;
+    const UrlFacts filler = DefineUrl(env, "/filler-" + std::to_string(round) + ".bin",
+                                      filler_size, false, false);
+    if (!GetAndCloseAt(ClientEnvFor(env, label + " filler"), filler, filler_size, false)) return;
+  }
+  const std::uint64_t free = FreeBytes(env.daemon->cache_dir());
+  std::vector<std::uint64_t> sizes;
+  switch (kind) {
+    case DiskRound::kLarger: sizes = {free + 4 * kMiB}; break;
+    case DiskRound::kExactFit: sizes = {std::max(free - rng.Between(0, 4095), kMiB)}; break;
+    case DiskRound::kTwoAtOnce: sizes = {free * 6 / 10, free * 6 / 10}; break;
+    case DiskRound::kFullAlready: sizes = {rng.Between(kMiB, 4 * kMiB)}; break;
+  }
+  std::vector<UrlFacts> urls;
+  for (std::size_t u = 0; u < sizes.size(); ++u) {
+    const std::string path = "/d" + std::to_string(round) + "-" + std::to_string(u) + ".bin";
+    const bool chunked = rng.Chance(0.5);
+    // Not in the fan-out ledger: a full disk fails fetches the origin cannot count.
+    env.origin->Define(path, OriginObject{sizes[u], chunked, false});
+    ++env.run->urls;
+    urls.push_back(UrlFacts{path, sizes[u], chunked, StressOrigin::ETagOf(path, sizes[u])});
+  }
+  const int clients = kDiskFullClients * static_cast<int>(urls.size());
+  std::latch start(clients + kDiskFullHits);
+  ThreadGroup threads;
+  for (int i = 0; i < clients; ++i) {
+    const UrlFacts* url = &urls[static_cast<std::size_t>(i) % urls.size()];
+    const Behaviour behaviour = RandomBehaviour(rng);
+    const StressRng client_rng = StressRng::Derive(
+        env.run->seed(), {kRoundStream, static_cast<std::uint64_t>(round), static_cast<std::uint64_t>(i) + 1});
+    threads.Start([&env, &start, &label, url, behaviour, client_rng, i] {
+      ClientEnv client = ClientEnvFor(env, label + " client " + std::to_string(i));
+      client.failures_expected = true;  // the disk makes the fetch fail
+      start.arrive_and_wait();
+      RunClient(client, *url, behaviour, client_rng);
+    });
+  }
+  // A stored entry is served whole while the disk is full.
+  for (int i = 0; i < kDiskFullHits; ++i) {
+    threads.Start([&env, &start, &label, &stored, i] {
+      start.arrive_and_wait();
+      GetAndCloseAt(ClientEnvFor(env, label + " hit " + std::to_string(i)), stored, stored.size,
+                    false);
+    });
+  }
+  threads.JoinAll();
+}
+
 void RunDiskFull(ScenarioEnv& env) {
   const std::string dir = env.daemon->cache_dir();
   const std::uint64_t initially_free = FreeBytes(dir);
@@ -337,36 +403,25 @@ void RunDiskFull(ScenarioEnv& env) {
                       "tmpfs of a few dozen MiB, see tests/stress/disk_full.sh)");
     return;
   }
+  const UrlFacts stored = DefineUrl(env, "/disk-full-hit.bin", kProbeSize, false, false);
   for (int round = 0; round < env.settings.rounds && !env.run->stopping(); ++round) {
     const std::string label = "round " + std::to_string(round);
-    // Larger than what is free: the fetch runs out of space mid-body.
-    const std::uint64_t size = std::max(FreeBytes(dir) + 4 * kMiB, 8 * kMiB);
-    const std::string path = "/d" + std::to_string(round) + ".bin";
-    env.origin->Define(path, OriginObject{size, round % 2 == 1, false});
-    ++env.run->urls;
-    const UrlFacts url{path, size, round % 2 == 1, StressOrigin::ETagOf(path, size)};
-    std::latch start(kDiskFullClients);
-    ThreadGroup clients;
-    for (int i = 0; i < kDiskFullClients; ++i) {
-      clients.Start([&env, &url, &start, &label, i] {
-        ClientEnv client = ClientEnvFor(env, label + " client " + std::to_string(i));
-        client.failures_expected = true;  // the disk makes the fetch fail
-        start.arrive_and_wait();
-        GetAndCloseAt(client, url, url.size, false);
-      });
-    }
-    clients.JoinAll();
+    // Stored before the disk fills (the purge of the last round took it).
+    if (!GetAndCloseAt(ClientEnvFor(env, label + " store"), stored, stored.size, false)) return;
+    RunDiskFullRound(env, round, stored);
     if (!CheckAlive(env, label)) return;
-    // The failed stream's file goes once its last reader does; wait for the
-    // space to come back before the next round measures it.
+    // Everything goes; a failed stream's file goes with its last reader.
+    // Wait for the space to come back before the next round measures it.
+    env.ledger->AddPurgeAll();
+    if (!PurgeAllThroughAdmin(ClientEnvFor(env, label), env.daemon->admin_port())) return;
     const auto limit = Clock::now() + kDiskFreedLimit;
     while (FreeBytes(dir) + 2 * kMiB < initially_free && Clock::now() < limit) {
       std::this_thread::sleep_for(milliseconds(20));
     }
     if (FreeBytes(dir) + 2 * kMiB < initially_free) {
-      env.run->Fail(path, label, "the cache's file system stayed full " +
-                                     std::to_string(kDiskFreedLimit.count()) +
-                                     " s after every client of the failed fetch left");
+      env.run->Fail(dir, label, "the cache's file system stayed full " +
+                                    std::to_string(kDiskFreedLimit.count()) +
+                                    " s after every client left and everything was purged");
       return;
     }
     if (!CheckDaemonServes(env, label)) return;

@@ -12,10 +12,14 @@
 //   cancelling-joiners  per round, a 16 MiB bystander download plus 12
 //                       joiners of a new 4 MiB URL that each close (FIN or
 //                       RST) at a random point.
-//   disk-full           per round, 3 clients GET a new URL larger than the
-//                       free space of the cache directory (a small file
-//                       system the caller provides); bodies may be cut but
-//                       never wrong, and fanoutd must live on.
+//   disk-full           per round, the cache's file system (a small one the
+//                       caller provides) fills up: an object larger than the
+//                       free space, one that takes its last bytes (the body
+//                       fits, its metadata does not), or two that only fit
+//                       alone; 3 clients of random behaviour per object and
+//                       2 of a stored entry meanwhile. Bodies may be cut but
+//                       never wrong, the stored entry comes whole, fanoutd
+//                       lives on, and the space comes back once purged.
 // Every scenario checks after each round (or crowd) that fanoutd is alive
 // and answers a fresh GET, and stops at the first failure.
 //

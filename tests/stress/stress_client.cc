@@ -55,7 +55,10 @@ class Connection {
   // Connects to 127.0.0.1:port; receive_buffer > 0 shrinks SO_RCVBUF first.
   bool Open(int port, int receive_buffer, std::chrono::milliseconds timeout) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return false;
+    if (fd_ < 0) {
+      error_ = std::string("socket: ") + std::strerror(errno);
+      return false;
+    }
     if (receive_buffer > 0) {
       ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +71,7 @@ bool StressDaemon::Start(std::string* error) {
   }
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
     ::execv(argv[0], argv.data());
@@ -129,6 +131,12 @@ std::string StressDaemon::DeathReason() {
            ")";
   }
   return "exited with code " + std::to_string(WEXITSTATUS(s));
+}
+
+void StressDaemon::Kill() {
+  std::lock_guard<std::mutex> lock(mu_);
+  PollLocked();
+  if (pid_ > 0 && !wait_status_) ::kill(pid_, SIGKILL);
 }
 
 int StressDaemon::DeathSignal() {

@@ -7,8 +7,11 @@
 // writes its report; SanitizerReport() finds one. Alive() tells a crash from
 // a clean stop by the exit status (DeathReason()).
 //
-// Thread-safety: Alive(), DeathReason(), Log() and the accessors may be
-// called from any thread; Start() and Stop() from the owner.
+// The process dies with the stress test's (PR_SET_PDEATHSIG), so a run
+// killed by a test timeout leaves no daemon behind.
+//
+// Thread-safety: Alive(), DeathReason(), Kill(), Log() and the accessors
+// may be called from any thread; Start() and Stop() from the owner.
 
 #ifndef FANOUT_TESTS_STRESS_STRESS_DAEMON_H_
 #define FANOUT_TESTS_STRESS_STRESS_DAEMON_H_
@@ -47,6 +50,9 @@ class StressDaemon {
   // SIGTERM, then SIGKILL after `patience`. Returns the exit code, or -1 if
   // it was killed or died by a signal (DeathReason() says which).
   int Stop(std::chrono::seconds patience = std::chrono::seconds(30));
+
+  // SIGKILL now (a stuck run's last act).
+  void Kill();
 
   // True while the process runs.
   bool Alive();

@@ -168,6 +168,7 @@ class StuckWatchdog {
                        run->replay_command().c_str(), daemon->log_path().c_str(),
                        daemon->LogTail(kLogTailLines).c_str());
           std::fflush(stderr);
+          daemon->Kill();
           _exit(1);
         }) {}
   ~StuckWatchdog() {

@@ -233,6 +233,9 @@ struct ReadStyle {
   // Once this many body bytes arrived, stop reading for pause_for.
   std::optional<std::uint64_t> pause_at;
   std::chrono::milliseconds pause_for{0};
+  // The pause is longer than fanoutd's client_timeout: a cut after it is
+  // fanoutd's right.
+  bool pause_past_timeout = false;
   // Once this many body bytes arrived, close the connection.
   std::optional<std::uint64_t> close_at;
   bool reset_on_close = false;
@@ -267,6 +270,7 @@ struct Received {
   ResponseParser parser;
   Ending ending = Ending::kComplete;
   std::string socket_error;
+  bool stalled_past_timeout = false;    // the client paused past client_timeout
   bool compared_body = false;           // the body was compared (200 GET or a sound 206)
   std::uint64_t body_origin_offset = 0; // origin offset of body byte 0
   std::optional<std::uint64_t> mismatch_at;  // first body offset that differs
@@ -326,6 +330,7 @@ class Reader {
       if (style.pause_at && !paused && out->parser.head_done() && have >= *style.pause_at) {
         paused = true;
         std::this_thread::sleep_for(style.pause_for);  // the behaviour, not a synchronisation
+        out->stalled_past_timeout = style.pause_past_timeout;
       }
       const bool slow = have < style.slow_bytes && Clock::now() < slow_until;
       std::size_t want = slow ? style.slow_recv_bytes : style.recv_bytes;
@@ -387,7 +392,15 @@ class Reader {
 // ---- Judging a response. ----
 
 // What a response turned out to be, for the tallies.
-enum class Verdict { kBad, kWhole, kClosedByClient, kCutAfterFault, kUpstreamError, kNoBody };
+enum class Verdict {
+  kBad,
+  kWhole,
+  kClosedByClient,
+  kDroppedStalled,  // cut by fanoutd after the client stalled past client_timeout
+  kCutAfterFault,
+  kUpstreamError,
+  kNoBody,
+};
 
 struct Judgement {
   Verdict verdict = Verdict::kBad;
@@ -488,6 +501,7 @@ class Judge {
     if (got.ending == Ending::kTimedOut || got.ending == Ending::kSocketError) {
       return Bad(how + " " + where);
     }
+    if (got.stalled_past_timeout) return {Verdict::kDroppedStalled, ""};
     if (!FailureExplained()) {
       return Bad(how + " " + where + ", and the origin injected no fault on this URL");
     }
@@ -644,6 +658,9 @@ class Client {
       case Verdict::kClosedByClient:
         ++env_.run->closed_by_client;
         return false;
+      case Verdict::kDroppedStalled:
+        ++env_.run->dropped_stalled;
+        return false;
       case Verdict::kCutAfterFault:
         ++env_.run->cut_after_fault;
         return false;
@@ -741,6 +758,7 @@ const char* BehaviourName(Behaviour behaviour) {
     case Behaviour::kStopAndResume: return "stop-and-resume";
     case Behaviour::kCloseMidBody: return "close-mid-body";
     case Behaviour::kConditional: return "conditional";
+    case Behaviour::kStallPastTimeout: return "stall-past-timeout";
   }
   return "?";
 }
@@ -817,6 +835,16 @@ bool RunClient(const ClientEnv& env, const UrlFacts& url, Behaviour behaviour, S
       s.close_at = rng.Between(0, BodyLength(r, url));
       s.reset_on_close = reset;
       return client.Exchange(r, s, true) && client.ok();
+    }
+    case Behaviour::kStallPastTimeout: {
+      Request r;
+      r.close = true;
+      ReadStyle s = FullSpeed(rng);
+      s.pause_at = rng.Between(0, url.size);
+      s.pause_for = env.daemon_client_timeout + std::chrono::milliseconds(rng.Between(500, 1500));
+      s.pause_past_timeout = true;
+      return client.Connect(static_cast<int>(rng.Between(0, 1) * 16384)) &&
+             client.Exchange(r, s, true) && client.ok();
     }
     case Behaviour::kConditional: {
       Request head;

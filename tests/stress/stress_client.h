@@ -7,9 +7,9 @@
 //   - a body is either whole (exactly the object's size, or the range's)
 //     or visibly incomplete: the connection ended before Content-Length
 //     bytes or before the last chunk. A visibly incomplete body is accepted
-//     only if the client stopped reading on purpose, or the origin had
-//     injected a fault on the URL by then; never a short body that looks
-//     complete;
+//     only if the client stopped reading on purpose (or for longer than
+//     fanoutd's client_timeout), or the origin had injected a fault on the
+//     URL by then; never a short body that looks complete;
 //   - the status fits the request (200, 206 with the right Content-Range,
 //     416 with "bytes */size", 304 only for a matching If-None-Match; 502
 //     and 504 only after an upstream fault), X-Cache is MISS, JOIN or HIT,
@@ -54,8 +54,9 @@ enum class Behaviour {
   kStopAndResume,  // reads, stops for up to a second, reads on
   kCloseMidBody,   // closes (FIN or RST) at a random point, maybe before the head
   kConditional,    // HEAD, then GET with If-None-Match: the ETag it saw (or a wrong one)
+  kStallPastTimeout,  // stops reading for longer than fanoutd's client_timeout,
+                      // then reads on: the body comes whole or visibly cut
 };
-inline constexpr int kBehaviourCount = 9;
 const char* BehaviourName(Behaviour behaviour);
 
 struct ClientEnv {
@@ -64,6 +65,8 @@ struct ClientEnv {
   const StressOrigin* origin = nullptr;
   // A client that gets no byte for this long reports a hang.
   std::chrono::milliseconds read_timeout{20000};
+  // fanoutd's client_timeout (kStallPastTimeout stalls longer).
+  std::chrono::milliseconds daemon_client_timeout{6000};
   std::string label;  // who the client is, for reports ("crowd 3 client 17")
   // The scenario makes fetches fail by itself (a full disk): cut bodies and
   // 500, 502 and 504 answers are accepted without an origin fault.

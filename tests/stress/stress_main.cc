@@ -192,7 +192,8 @@ void PrintSummary(const RunContext& run, const StressOrigin& origin, double seco
   std::printf(
       "summary: %.1f s, %llu URLs, %llu clients, %llu requests, %llu responses checked, "
       "%.1f MiB of body bytes compared with the origin\n"
-      "  bodies whole %llu, closed by their client %llu, cut after an upstream fault %llu; "
+      "  bodies whole %llu, closed by their client %llu, cut after the client stalled past "
+      "client_timeout %llu, cut after an upstream fault %llu; "
       "502/504 after a fault %llu, 304 %llu, 206/416 %llu, purges %llu\n"
       "  origin: %d requests, %d faults (",
       seconds, static_cast<unsigned long long>(run.urls.load()),
@@ -202,6 +203,7 @@ void PrintSummary(const RunContext& run, const StressOrigin& origin, double seco
       static_cast<double>(run.bytes_checked.load()) / (1 << 20),
       static_cast<unsigned long long>(run.complete_bodies.load()),
       static_cast<unsigned long long>(run.closed_by_client.load()),
+      static_cast<unsigned long long>(run.dropped_stalled.load()),
       static_cast<unsigned long long>(run.cut_after_fault.load()),
       static_cast<unsigned long long>(run.upstream_errors.load()),
       static_cast<unsigned long long>(run.not_modified.load()),
@@ -274,6 +276,7 @@ int Run(const char* argv0, Flags flags) {
   env.settings.max_size = ParseSize(flags.max_size);
   env.settings.max_clients = flags.max_clients;
   env.settings.client_read_timeout = std::chrono::milliseconds(flags.client_read_timeout_ms);
+  env.settings.daemon_client_timeout = std::chrono::milliseconds(flags.client_timeout_ms);
 
   const auto started = Clock::now();
   bool was_alive = true;  // when the run ended, before it was stopped

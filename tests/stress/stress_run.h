@@ -44,6 +44,8 @@ class RunContext {
   std::atomic<std::uint64_t> bytes_checked{0};    // body bytes compared with the origin
   std::atomic<std::uint64_t> complete_bodies{0};  // bodies received whole and identical
   std::atomic<std::uint64_t> closed_by_client{0}; // bodies the client stopped on purpose
+  std::atomic<std::uint64_t> dropped_stalled{0};  // cut by fanoutd after a client stalled
+                                                  // past its client_timeout
   std::atomic<std::uint64_t> cut_after_fault{0};  // bodies visibly cut after an upstream fault
   std::atomic<std::uint64_t> upstream_errors{0};  // 502/504 answers after an upstream fault
   std::atomic<std::uint64_t> not_modified{0};     // 304 answers

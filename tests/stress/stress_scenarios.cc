@@ -54,6 +54,7 @@ ClientEnv ClientEnvFor(ScenarioEnv& env, std::string label) {
   c.run = env.run;
   c.origin = env.origin;
   c.read_timeout = env.settings.client_read_timeout;
+  c.daemon_client_timeout = env.settings.daemon_client_timeout;
   c.label = std::move(label);
   return c;
 }
@@ -88,6 +89,7 @@ Behaviour RandomBehaviour(StressRng& rng) {
       {Behaviour::kFullGet, 3},       {Behaviour::kRange, 3},        {Behaviour::kHead, 1},
       {Behaviour::kKeepAlive, 2},     {Behaviour::kPipeline, 2},     {Behaviour::kSlowReader, 1},
       {Behaviour::kStopAndResume, 1}, {Behaviour::kCloseMidBody, 3}, {Behaviour::kConditional, 1},
+      {Behaviour::kStallPastTimeout, 1},
   };
   int total = 0;
   for (const auto& [b, w] : kWeights) total += w;
@@ -186,17 +188,24 @@ void RunCrowd(ScenarioEnv& env, ClientSlots& slots, int index, int clients) {
       slots.Release();
     });
   }
-  // Purges while the crowd runs: one or two in a quarter of the crowds.
+  // Purges while the crowd runs: one or two in a quarter of the crowds
+  // (now and then of everything, which hits the other crowds too).
   if (rng.Chance(0.25)) {
     const int purges = static_cast<int>(rng.Between(1, 2));
     for (int p = 0; p < purges; ++p) {
       const auto at = t0 + milliseconds(rng.Between(0, static_cast<std::uint64_t>(spread_ms) + 500));
-      threads.Start([&env, &url, at, index] {
+      const bool everything = rng.Chance(0.1);
+      threads.Start([&env, &url, at, index, everything] {
         std::this_thread::sleep_until(at);
         if (env.run->stopping()) return;
-        env.ledger->AddPurge(url.path);
-        PurgeThroughAdmin(ClientEnvFor(env, "crowd " + std::to_string(index)),
-                          env.daemon->admin_port(), url.path);
+        const ClientEnv admin = ClientEnvFor(env, "crowd " + std::to_string(index));
+        if (everything) {
+          env.ledger->AddPurgeAll();
+          PurgeAllThroughAdmin(admin, env.daemon->admin_port());
+        } else {
+          env.ledger->AddPurge(url.path);
+          PurgeThroughAdmin(admin, env.daemon->admin_port(), url.path);
+        }
       });
     }
   }

@@ -46,6 +46,7 @@ struct ScenarioSettings {
   std::uint64_t max_size = 64ull << 20;
   int max_clients = 200;              // connections open at once, at most
   std::chrono::milliseconds client_read_timeout{20000};
+  std::chrono::milliseconds daemon_client_timeout{6000};  // fanoutd's client_timeout
 };
 
 // What a scenario works with; all owned by the caller.

@@ -53,6 +53,12 @@ struct Config {
   int max_connections = 512;
   // A client that accepts no bytes for this long is dropped. Default: 30s.
   std::chrono::milliseconds client_timeout{30000};
+  // A request head must arrive whole within this long of its first byte;
+  // a slower client gets 408 and is closed. Default: 10s.
+  std::chrono::milliseconds request_head_timeout{10000};
+  // Most connections one client address may hold at once; more get 503.
+  // 0: no limit beyond max_connections. Default: 0.
+  int max_connections_per_client = 0;
   // Largest request body passed through to an upstream. Default: 64 MiB.
   std::uint64_t max_request_body = 64ull << 20;
 

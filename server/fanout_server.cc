@@ -231,6 +231,9 @@ Status FanoutServer::Start() {
   http_ = std::make_unique<HttpServer>();
   http_->UseConnectionPool(static_cast<std::size_t>(config_.max_connections),
                            kMaxOverflowThreads, sender_.get());
+  client_limit_ =
+      std::make_unique<ClientLimit>(static_cast<std::size_t>(config_.max_connections_per_client));
+  http_->SetRequestLimits(config_.request_head_timeout, client_limit_.get());
   http_->set_tcp_nodelay(true);
   http_->set_keep_alive_max_count(kKeepAliveMaxCount);
   http_->set_keep_alive_timeout(kKeepAliveTimeoutSec);
@@ -248,6 +251,8 @@ Status FanoutServer::Start() {
   http_->set_payload_max_length(config_.max_request_body);
 
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // httplib parsed the request: the connection may go on after it.
+    if (ConnectionStream* conn = ConnectionStream::Current()) conn->set_close_after_response(false);
     if (ConnectionPool::IsOverflowConnection()) {
       res.set_header("Retry-After", "1");
       CloseAfterResponse(res);

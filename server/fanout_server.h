@@ -119,6 +119,7 @@ class FanoutServer {
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<UpstreamFetcher> fetcher_;
   ServerStats stats_;
+  std::unique_ptr<ClientLimit> client_limit_;  // before http_: its connections hold slots
   std::unique_ptr<BodySender> sender_;     // before http_: its threads use it
   std::unique_ptr<DirectHit> direct_hit_;  // before http_: its threads use it
   std::unique_ptr<HttpServer> http_;

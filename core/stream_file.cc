@@ -64,7 +64,28 @@ std::string UniqueStreamName() {
   return name;
 }
 
+bool IsHex(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+bool IsDecimal(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 }  // namespace
+
+bool StreamFile::IsStreamFileName(std::string_view name) {
+  constexpr std::string_view kPrefix = "stream-", kSuffix = ".part";
+  if (name.size() < kPrefix.size() + 16 + 2 + kSuffix.size() ||
+      name.substr(0, kPrefix.size()) != kPrefix ||
+      name.substr(name.size() - kSuffix.size()) != kSuffix) {
+    return false;
+  }
+  const std::string_view unique =
+      name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+  return unique.size() > 17 && unique[16] == '-' && IsHex(unique.substr(0, 16)) &&
+         IsDecimal(unique.substr(17));
+}
 
 Status StreamFile::Create(const StreamFileOptions& options,
                           std::shared_ptr<StreamFile>* out) {

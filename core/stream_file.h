@@ -45,6 +45,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -92,6 +93,11 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   static Status OpenCommitted(const StreamFileOptions& options, const std::string& path,
                               std::uint64_t expected_length,
                               std::shared_ptr<StreamFile>* out);
+
+  // Whether `name` (a file name, no directory) is one Create() makes:
+  // "stream-<16 hex>-<counter>.part". How a cache tells its own leftovers
+  // from files it must not touch.
+  static bool IsStreamFileName(std::string_view name);
 
   ~StreamFile();
   StreamFile(const StreamFile&) = delete;

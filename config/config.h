@@ -72,6 +72,11 @@ struct Config {
   // Larger responses are streamed to their clients but not kept.
   // Default: no limit beyond 90% of max_cache_size.
   std::uint64_t max_object_size = 0;
+  // Disk a response that is not kept may take at once: it is fetched at
+  // most this far ahead of its slowest client, and the bytes every client
+  // has read are freed. Its fetch stops when its last client leaves.
+  // Default: 256 MiB.
+  std::uint64_t max_uncached_buffer = 256ull << 20;
 
   // ---- Admin interface (entry list, purge) ----
   // "host:port"; empty: none. Default: 127.0.0.1:8081 (loopback only).

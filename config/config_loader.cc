@@ -269,7 +269,7 @@ Status ParseConfig(std::string_view json_text, Config* config) {
                                  "max_connections", "client_timeout",
                                  "max_request_body", "log", "max_cache_size",
                                  "max_object_size", "admin_listen", "request_head_timeout",
-                                 "max_connections_per_client"});
+                                 "max_connections_per_client", "max_uncached_buffer"});
   if (!st.ok()) return st;
   if (root.contains("listen")) {
     std::string listen;
@@ -314,6 +314,11 @@ Status ParseConfig(std::string_view json_text, Config* config) {
   if (root.contains("max_object_size") &&
       !(st = GetSize(root["max_object_size"], "max_object_size", &config->max_object_size))
            .ok()) {
+    return st;
+  }
+  if (root.contains("max_uncached_buffer") &&
+      !(st = GetSize(root["max_uncached_buffer"], "max_uncached_buffer",
+                     &config->max_uncached_buffer)).ok()) {
     return st;
   }
   if (root.contains("request_head_timeout") &&

@@ -337,6 +337,7 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
           r.lookup = Lookup::kMiss;
           r.fetch = r.entry;
           r.stale = entry;
+          r.interest = Entry::Attach(r.entry);
           return r;
         }
         lru_.splice(lru_.begin(), lru_, stored.lru);
@@ -372,7 +373,10 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
     if (!may_fetch && !hit) return nothing();
     r.entry = flight->second;
     r.lookup = hit ? Lookup::kHit : Lookup::kJoin;
-    if (!hit) r.entry->CountJoin();
+    if (!hit) {
+      r.entry->CountJoin();
+      r.interest = Entry::Attach(r.entry);
+    }
     return r;
   }
   if (!may_fetch) return nothing();
@@ -383,6 +387,7 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
   in_flight_.emplace(key, r.entry);
   r.lookup = Lookup::kMiss;
   r.fetch = r.entry;
+  r.interest = Entry::Attach(r.entry);
   return r;
 }
 

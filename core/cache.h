@@ -81,6 +81,10 @@ class Cache {
     // The stored entry that fetch revalidates (its validators go upstream;
     // a 304 makes `fetch` adopt its body). Null for a plain miss.
     std::shared_ptr<Entry> stale;
+    // For kMiss and kJoin: the request's interest in `entry`'s fetch,
+    // taken under the cache's lock so that no fetch can find itself
+    // without readers between a join and its first read (Entry::Interest).
+    std::shared_ptr<Entry::Interest> interest;
     // For kOtherVariant: the selecting values the stored response has.
     HeaderList vary;
     Status status;  // kIOError if no stream file could be made

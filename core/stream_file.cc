@@ -1,6 +1,7 @@
 #include "core/stream_file.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -435,8 +436,59 @@ void StreamFile::CancelWaiters() {
 // ---------------------------------------------------------------- readers
 
 std::unique_ptr<StreamReader> StreamFile::OpenReader() {
+  std::unique_ptr<StreamReader> reader(new StreamReader(shared_from_this()));
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  readers_.push_back(reader.get());
   open_readers_.fetch_add(1, std::memory_order_relaxed);
-  return std::unique_ptr<StreamReader>(new StreamReader(shared_from_this()));
+  return reader;
+}
+
+void StreamFile::ReaderClosed(const StreamReader* reader) {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  const auto it = std::find(readers_.begin(), readers_.end(), reader);
+  if (it != readers_.end()) {
+    *it = readers_.back();
+    readers_.pop_back();
+  }
+  open_readers_.fetch_sub(1, std::memory_order_relaxed);
+  if (progress_wanted_.load(std::memory_order_relaxed)) progress_moved_.notify_all();
+}
+
+void StreamFile::NoteReaderProgress() {
+  // One relaxed load per read when no writer waits: the common case.
+  if (!progress_wanted_.load(std::memory_order_relaxed)) return;
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  progress_moved_.notify_all();
+}
+
+StreamFile::ReaderProgress StreamFile::Progress() const {
+  ReaderProgress progress;
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  progress.readers = readers_.size();
+  for (const StreamReader* reader : readers_) {
+    const std::uint64_t position = reader->position();
+    if (!progress.slowest || position < *progress.slowest) progress.slowest = position;
+  }
+  return progress;
+}
+
+void StreamFile::WaitForReaderProgress(Deadline deadline) {
+  std::unique_lock<std::mutex> lock(readers_mu_);
+  // Set under the lock: a reader that moves on after this sees it, and
+  // takes the lock to notify, so its notice cannot fall between the flag
+  // and the wait.
+  progress_wanted_.store(true, std::memory_order_seq_cst);
+  if (!failed_.load(std::memory_order_acquire)) progress_moved_.wait_until(lock, deadline);
+  progress_wanted_.store(false, std::memory_order_relaxed);
+}
+
+void StreamFile::ReleaseBelow(std::uint64_t offset) {
+  const std::uint64_t end = offset / kReleaseUnit * kReleaseUnit;
+  if (end <= released_) return;
+  // Errors (a file system without hole punching) only cost the disk space.
+  (void)::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    static_cast<off_t>(released_), static_cast<off_t>(end - released_));
+  released_ = end;
 }
 
 StreamFile::State StreamFile::state() const {
@@ -531,20 +583,21 @@ void StreamReader::Cancel() {
 void StreamReader::Close() {
   Cancel();
   if (!closed_.exchange(true, std::memory_order_acq_rel)) {
-    stream_->ReaderClosed();
+    stream_->ReaderClosed(this);
   }
 }
 
 Status StreamReader::WaitPastPosition(Deadline deadline, std::uint64_t* frontier) {
   StreamFile& s = *stream_;
+  const std::uint64_t position = this->position();
   *frontier = s.frontier();
   // Fast path: bytes are already there; no lock, no wait.
-  if (*frontier > position_ && !s.failed_.load(std::memory_order_acquire) &&
+  if (*frontier > position && !s.failed_.load(std::memory_order_acquire) &&
       !cancelled_.load(std::memory_order_acquire)) {
     return Status::Ok();
   }
   const Status st = s.Wait(
-      [&] { return s.frontier_.load(std::memory_order_seq_cst) > position_; }, cancelled_,
+      [&] { return s.frontier_.load(std::memory_order_seq_cst) > position; }, cancelled_,
       deadline);
   *frontier = s.frontier();
   return st;
@@ -556,30 +609,32 @@ StreamReader::Result StreamReader::Read(void* buf, std::size_t len,
   std::uint64_t frontier = 0;
   Status st = WaitPastPosition(deadline, &frontier);
   if (!st.ok()) return {0, st};
+  const std::uint64_t position = this->position();
   const std::size_t n =
-      static_cast<std::size_t>(std::min<std::uint64_t>(len, frontier - position_));
-  st = stream_->ReadFile(position_, buf, n);
+      static_cast<std::size_t>(std::min<std::uint64_t>(len, frontier - position));
+  st = stream_->ReadFile(position, buf, n);
   if (!st.ok()) return {0, st};
-  position_ += n;
+  Advance(position + n);
   return {n, Status::Ok()};
 }
 
 bool StreamReader::Watch(StreamFile::Watcher* w) {
-  return stream_->AddWatcher(w, position_, cancelled_);
+  return stream_->AddWatcher(w, position(), cancelled_);
 }
 
 void StreamReader::Unwatch(StreamFile::Watcher* w) { stream_->RemoveWatcher(w); }
 
 StreamReader::Extent StreamReader::NextExtent(std::size_t max, Deadline deadline) {
-  if (max == 0) return {stream_->fd_, position_, 0, Status::Ok(), nullptr};
+  const std::uint64_t position = this->position();
+  if (max == 0) return {stream_->fd_, position, 0, Status::Ok(), nullptr};
   std::uint64_t frontier = 0;
   const Status st = WaitPastPosition(deadline, &frontier);
-  if (!st.ok()) return {-1, position_, 0, st, nullptr};
+  if (!st.ok()) return {-1, position, 0, st, nullptr};
   const std::size_t n =
-      static_cast<std::size_t>(std::min<std::uint64_t>(max, frontier - position_));
-  Extent extent{stream_->fd_, position_, n, Status::Ok(), nullptr};
-  if (const char* map = stream_->Mapping()) extent.data = map + position_;
-  position_ += n;
+      static_cast<std::size_t>(std::min<std::uint64_t>(max, frontier - position));
+  Extent extent{stream_->fd_, position, n, Status::Ok(), nullptr};
+  if (const char* map = stream_->Mapping()) extent.data = map + position;
+  Advance(position + n);
   return extent;
 }
 

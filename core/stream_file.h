@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -172,6 +173,32 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
     return open_readers_.load(std::memory_order_relaxed);
   }
 
+  // ---- For a writer that must not run far ahead of its readers (a
+  // response streamed to its clients but not kept). ----
+
+  // The smallest position of the open readers (nullopt if none), and how
+  // many are open.
+  struct ReaderProgress {
+    std::optional<std::uint64_t> slowest;
+    std::size_t readers = 0;
+  };
+  ReaderProgress Progress() const;
+  // Waits until a reader moves on or closes, the stream fails, or the
+  // deadline passes. Writer.
+  void WaitForReaderProgress(Deadline deadline);
+  // Gives the disk space of the bytes below `offset` (rounded down to
+  // kReleaseUnit) back to the file system: they read as zeros afterwards.
+  // REQUIRES: no reader, open now or later, reads or sends bytes below
+  // `offset` again (so at most the slowest position, less what a sender may
+  // still hold: see kMaxSendExtent). Errors are ignored (a file system
+  // that cannot punch holes keeps the bytes). Writer.
+  static constexpr std::uint64_t kReleaseUnit = 1 << 20;
+  void ReleaseBelow(std::uint64_t offset);
+  // Most bytes a sender should take in one NextExtent when the stream may
+  // release what its readers passed (the position moves past an extent
+  // when it is handed out, before its bytes are sent).
+  static constexpr std::size_t kMaxSendExtent = 1 << 20;
+
   // Readers asleep at the frontier right now, and how many times waiting
   // readers were woken, so tests can synchronise on them and count batching.
   int WaitingReadersForTesting() const;
@@ -215,7 +242,9 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   void MaybeWakeReadersLocked();
   // True if the file at path_ is still this stream's inode.
   bool PathIsOursLocked() const;
-  void ReaderClosed() { open_readers_.fetch_sub(1, std::memory_order_relaxed); }
+  void ReaderClosed(const StreamReader* reader);
+  // A reader's position moved on: wakes a writer waiting for that.
+  void NoteReaderProgress();
   void CancelWaiters();
   // Registers w unless bytes lie past `position` or the stream ended
   // (then returns false, w not registered). See StreamReader::Watch.
@@ -249,6 +278,13 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   std::mutex watch_mu_;
   std::vector<Watcher*> watchers_;  // guarded by watch_mu_
   std::atomic<std::size_t> open_readers_{0};
+  // Guards readers_ (and progress_moved_'s waits); taken when a reader
+  // opens or closes, never on a read.
+  mutable std::mutex readers_mu_;
+  std::vector<const StreamReader*> readers_;  // guarded by readers_mu_
+  std::condition_variable progress_moved_;    // a reader moved on or closed
+  std::atomic<bool> progress_wanted_{false};  // a writer waits on progress_moved_
+  std::uint64_t released_ = 0;                // writer only: bytes given back
   // The mapping Mapping() made (null until then), and its length.
   std::atomic<const char*> mapping_{nullptr};
   std::size_t mapping_length_ = 0;  // written once, under mu_, before mapping_
@@ -324,8 +360,8 @@ class StreamReader {
                 Deadline deadline = kNoDeadline) const;
 
   // Positions the next Read at offset (which may lie beyond the frontier).
-  void Seek(std::uint64_t offset) { position_ = offset; }
-  std::uint64_t position() const { return position_; }
+  void Seek(std::uint64_t offset) { Advance(offset); }
+  std::uint64_t position() const { return position_.load(std::memory_order_relaxed); }
 
   // Wakes a blocked Read/ReadAt with kCancelled; later reads return
   // kCancelled too. Any thread; idempotent.
@@ -351,11 +387,17 @@ class StreamReader {
  private:
   friend class StreamFile;
   explicit StreamReader(std::shared_ptr<StreamFile> stream);
-  // Waits until bytes lie beyond position_; returns the frontier seen.
+  // Waits until bytes lie beyond the position; returns the frontier seen.
   Status WaitPastPosition(Deadline deadline, std::uint64_t* frontier);
+  // Moves the position (and tells a writer waiting on readers' progress).
+  void Advance(std::uint64_t position) {
+    position_.store(position, std::memory_order_relaxed);
+    stream_->NoteReaderProgress();
+  }
 
   const std::shared_ptr<StreamFile> stream_;
-  std::uint64_t position_ = 0;  // owner thread only
+  // Written by the owner thread only; read by the writer (Progress()).
+  std::atomic<std::uint64_t> position_{0};
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> closed_{false};
 };

@@ -221,6 +221,7 @@ Status FanoutServer::Start() {
   UpstreamFetcher::Options fetch_options;
   fetch_options.connect_timeout = config_.upstream_connect_timeout;
   fetch_options.read_timeout = config_.upstream_read_timeout;
+  fetch_options.max_uncached_buffer = config_.max_uncached_buffer;
   fetcher_ = std::make_unique<UpstreamFetcher>(fetch_options, cache_.get());
 
   BodySender::Options sender_options;
@@ -485,6 +486,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
       ServePrivate(req, res, *route, target, record);
       return;
     }
+    if (acquired.interest) record->Hold(acquired.interest);
     ServeEntry(req, res, acquired.entry, cache_status, record);
     return;
   }
@@ -524,6 +526,7 @@ void FanoutServer::HandleAuthorized(
     ReplyError(res, 500, "fanoutd: cache unavailable: " + st.message(), record);
     return;
   }
+  record->Hold(Entry::Attach(entry));
   fetcher_->Start(MakeJob(req, route, target, /*shared=*/true), entry);
   ServeEntry(req, res, entry, "MISS", record);
 }
@@ -618,6 +621,7 @@ std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, httplib::Re
     ReplyError(res, 500, "fanoutd: cannot buffer the response: " + st.message(), record);
     return nullptr;
   }
+  record->Hold(Entry::Attach(entry));
   fetcher_->Start(std::move(job), entry);
   return entry;
 }

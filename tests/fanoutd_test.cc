@@ -384,7 +384,7 @@ TEST_F(FanoutdTest, EntryFilesAreNamedByKeyHashNeverByRequestPath) {
   auto files = [&] {
     std::vector<std::string> names;
     for (const auto& e :
-         std::filesystem::recursive_directory_iterator(dir_.path() + "/cache")) {
+         std::filesystem::recursive_directory_iterator(dir_.path() + "/cache/entries")) {
       if (e.is_regular_file()) names.push_back(e.path().filename().string());
     }
     return names;

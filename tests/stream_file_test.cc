@@ -877,3 +877,68 @@ TEST_F(StreamFileTest, WatchingReaderGetsEveryByteWithoutBlocking) {
 
 }  // namespace
 }  // namespace fanout
+
+namespace fanout {
+namespace {
+
+TEST_F(StreamFileTest, ProgressReportsTheSlowestOpenReader) {
+  auto s = NewStream();
+  EXPECT_FALSE(s->Progress().slowest) << "no reader";
+  AppendPattern(*s, 0, 100);
+  auto slow = s->OpenReader();
+  auto fast = s->OpenReader();
+  char buf[100];
+  ASSERT_TRUE(slow->Read(buf, 10).status.ok());
+  ASSERT_TRUE(fast->Read(buf, 60).status.ok());
+  auto progress = s->Progress();
+  EXPECT_EQ(progress.readers, 2u);
+  ASSERT_TRUE(progress.slowest);
+  EXPECT_EQ(*progress.slowest, 10u);
+  slow->Close();
+  progress = s->Progress();
+  EXPECT_EQ(progress.readers, 1u);
+  EXPECT_EQ(*progress.slowest, 60u);
+  fast.reset();
+  EXPECT_FALSE(s->Progress().slowest);
+}
+
+TEST_F(StreamFileTest, AWriterWaitingForReadersWakesWhenOneMovesOn) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 100);
+  auto r = s->OpenReader();
+  std::atomic<bool> woke{false};
+  std::thread writer([&] {
+    s->WaitForReaderProgress(std::chrono::steady_clock::now() + std::chrono::minutes(1));
+    woke = true;
+  });
+  char buf[10];
+  // Reads until the waiting writer has seen one (each read is progress).
+  ASSERT_TRUE(::fanout::testing::WaitFor([&] {
+    r->Seek(0);
+    (void)r->Read(buf, sizeof buf);
+    return woke.load();
+  }));
+  writer.join();
+}
+
+TEST_F(StreamFileTest, ReleasedBytesGiveBackTheirDiskAndTheRestStaysReadable) {
+  auto s = NewStream();
+  constexpr std::size_t kSize = 8 << 20;
+  AppendPattern(*s, 0, kSize);
+  struct stat before {};
+  ASSERT_EQ(::stat(s->path().c_str(), &before), 0);
+  s->ReleaseBelow(6 * StreamFile::kReleaseUnit + 123);
+  struct stat after {};
+  ASSERT_EQ(::stat(s->path().c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, before.st_size) << "the length stays";
+  EXPECT_LE(after.st_blocks * 512, before.st_blocks * 512 - 6 * StreamFile::kReleaseUnit)
+      << "six whole units given back";
+  auto r = s->OpenReader();
+  r->Seek(6 * StreamFile::kReleaseUnit);
+  std::string rest(kSize - 6 * StreamFile::kReleaseUnit, '\0');
+  ASSERT_TRUE(r->ReadAt(6 * StreamFile::kReleaseUnit, rest.data(), rest.size()).status.ok());
+  EXPECT_TRUE(rest == Pattern(6 * StreamFile::kReleaseUnit, rest.size()));
+}
+
+}  // namespace
+}  // namespace fanout

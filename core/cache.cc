@@ -275,6 +275,7 @@ Status Cache::NewEntry(const std::string& key, std::shared_ptr<Entry>* out) {
   StreamFileOptions so;
   so.dir = tmp_dir_;
   so.batcher = options_.batcher;
+  so.spill_budget = options_.spill_budget;
   std::shared_ptr<StreamFile> stream;
   Status st = StreamFile::Create(so, &stream);
   if (!st.ok()) return st;

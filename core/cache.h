@@ -45,6 +45,7 @@
 
 namespace fanout {
 
+class MemoryBudget;
 class WakeupBatcher;
 
 class Cache {
@@ -54,6 +55,9 @@ class Cache {
     std::string dir;
     // Passed to every stream file. May be null. Must outlive the cache.
     WakeupBatcher* batcher = nullptr;
+    // Memory for stream bytes a full disk refuses (StreamFileOptions::
+    // spill_budget). May be null. Must outlive the cache.
+    MemoryBudget* spill_budget = nullptr;
     // Most bytes of stored bodies; 0: no limit.
     std::uint64_t max_size = 0;
     // Eviction stops once stored bytes are at most this share of max_size.

@@ -13,9 +13,11 @@
 #include <climits>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "core/durable_file.h"
+#include "core/memory_budget.h"
 #include "core/wakeup_batcher.h"
 
 namespace fanout {
@@ -152,6 +154,7 @@ StreamFile::StreamFile(const StreamFileOptions& options, int fd,
       ino_(ino),
       batcher_(options.batcher),
       wake_batch_bytes_(options.wake_batch_bytes),
+      spill_budget_(options.spill_budget),
       path_(std::move(path)),
       last_wake_(std::chrono::steady_clock::now()) {}
 
@@ -163,6 +166,7 @@ StreamFile::~StreamFile() {
   }
   if (const char* map = mapping_.load()) ::munmap(const_cast<char*>(map), mapping_length_);
   ::close(fd_);
+  if (spill_budget_ != nullptr) spill_budget_->Give(spill_bytes_);
 }
 
 const char* StreamFile::Mapping() {
@@ -193,6 +197,13 @@ bool StreamFile::PathIsOursLocked() const {
 
 // ---------------------------------------------------------------- writer
 
+namespace {
+
+// Errors that mean the disk has no room for the bytes (not that it broke).
+bool IsDiskFull(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
+
+}  // namespace
+
 Status StreamFile::Append(const void* data, std::size_t n) {
   DeferredWake wake(*this);
   // Only the writer moves the frontier, so it can read it without the lock.
@@ -210,14 +221,21 @@ Status StreamFile::Append(const void* data, std::size_t n) {
   }
   const char* p = static_cast<const char*>(data);
   std::size_t done = 0;
-  while (done < n) {
+  // Once the disk was full, the rest of the stream stays in memory: bytes
+  // written after a gap would not make the file any more whole.
+  while (done < n && spill_from_.load(std::memory_order_relaxed) == UINT64_MAX) {
     const ssize_t w = ::pwrite(fd_, p + done, n - done,
                                static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      const Status st = Status::FromErrno("write stream file " + path(),
-                                          w < 0 ? errno : EIO);
+      const int err = w < 0 ? errno : EIO;
       std::lock_guard<std::mutex> lock(mu_);
+      const Status st = Status::FromErrno("write stream file " + path_, err);
+      if (IsDiskFull(err) && spill_budget_ != nullptr) {
+        spill_why_ = st.message();
+        spill_from_.store(offset + done, std::memory_order_release);
+        break;
+      }
       FailLocked(st.message());
       return st;
     }
@@ -228,11 +246,41 @@ Status StreamFile::Append(const void* data, std::size_t n) {
     // Fail() was called while the bytes were being written.
     return Status::StreamFailed(failure_);
   }
+  if (done < n && !SpillLocked(offset + done, p + done, n - done)) {
+    FailLocked(spill_why_ + "; no memory is left to hold the rest (" +
+               std::to_string(spill_budget_->total()) + " bytes for all full-disk streams)");
+    return Status::IOError(failure_);
+  }
   // seq_cst, paired with Wait(): either a registering waiter sees these
   // bytes, or MaybeWakeReadersLocked sees the waiter.
   frontier_.store(offset + n, std::memory_order_seq_cst);
   MaybeWakeReadersLocked();
   return Status::Ok();
+}
+
+bool StreamFile::SpillLocked(std::uint64_t offset, const char* data, std::size_t n) {
+  if (spill_budget_ == nullptr || !spill_budget_->Take(n)) return false;
+  std::lock_guard<std::mutex> lock(spill_mu_);
+  spill_offsets_.push_back(offset);
+  spill_chunks_.emplace_back(data, n);
+  spill_bytes_ += n;
+  return true;
+}
+
+std::pair<const char*, std::size_t> StreamFile::SpilledAt(std::uint64_t offset) const {
+  std::lock_guard<std::mutex> lock(spill_mu_);
+  const auto next = std::upper_bound(spill_offsets_.begin(), spill_offsets_.end(), offset);
+  const std::size_t i = static_cast<std::size_t>(next - spill_offsets_.begin()) - 1;
+  const std::string& chunk = spill_chunks_[i];
+  const std::size_t within = static_cast<std::size_t>(offset - spill_offsets_[i]);
+  return {chunk.data() + within, chunk.size() - within};
+}
+
+std::optional<StreamFile::Spill> StreamFile::spilled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::uint64_t from = spill_from_.load(std::memory_order_acquire);
+  if (from == UINT64_MAX) return std::nullopt;
+  return Spill{from, spill_why_};
 }
 
 Status StreamFile::SetExpectedLength(std::uint64_t length) {
@@ -292,6 +340,11 @@ Status StreamFile::Commit(const std::string& path) {
       return Status::InvalidArgument("commit of an unfinished stream");
     }
     if (removed_) return Status::InvalidArgument("commit of a removed stream");
+    if (const std::uint64_t from = spill_from_.load(std::memory_order_acquire);
+        from != UINT64_MAX) {
+      return Status::IOError("the cache disk filled up after " + std::to_string(from) +
+                             " bytes: " + spill_why_);
+    }
   }
   if (::fdatasync(fd_) != 0) {
     return Status::FromErrno("fdatasync stream file " + this->path(), errno);
@@ -554,10 +607,14 @@ Status StreamFile::Wait(const Ready& ready, const std::atomic<bool>& cancelled,
 Status StreamFile::ReadFile(std::uint64_t offset, void* buf,
                             std::size_t n) const {
   char* p = static_cast<char*>(buf);
+  const std::uint64_t spill_from = spill_from_.load(std::memory_order_acquire);
+  const std::size_t on_disk =
+      offset < spill_from ? static_cast<std::size_t>(std::min<std::uint64_t>(n, spill_from - offset))
+                          : 0;
   std::size_t done = 0;
-  while (done < n) {
+  while (done < on_disk) {
     const ssize_t r =
-        ::pread(fd_, p + done, n - done, static_cast<off_t>(offset + done));
+        ::pread(fd_, p + done, on_disk - done, static_cast<off_t>(offset + done));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return Status::FromErrno("read stream file " + path(), errno);
     if (r == 0) {
@@ -566,6 +623,12 @@ Status StreamFile::ReadFile(std::uint64_t offset, void* buf,
                              std::to_string(frontier()) + " bytes)");
     }
     done += static_cast<std::size_t>(r);
+  }
+  while (done < n) {
+    const auto [bytes, length] = SpilledAt(offset + done);
+    const std::size_t take = std::min(length, n - done);
+    std::memcpy(p + done, bytes, take);
+    done += take;
   }
   return Status::Ok();
 }
@@ -630,11 +693,20 @@ StreamReader::Extent StreamReader::NextExtent(std::size_t max, Deadline deadline
   std::uint64_t frontier = 0;
   const Status st = WaitPastPosition(deadline, &frontier);
   if (!st.ok()) return {-1, position, 0, st, nullptr};
-  const std::size_t n =
-      static_cast<std::size_t>(std::min<std::uint64_t>(max, frontier - position));
+  std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(max, frontier - position));
   Extent extent{stream_->fd_, position, n, Status::Ok(), nullptr};
-  if (const char* map = stream_->Mapping()) extent.data = map + position;
-  Advance(position + n);
+  const std::uint64_t spill_from = stream_->spill_from_.load(std::memory_order_acquire);
+  if (position >= spill_from) {
+    // Bytes the disk refused: in memory, one chunk at a time.
+    const auto [bytes, length] = stream_->SpilledAt(position);
+    extent.fd = -1;
+    extent.length = std::min(n, length);
+    extent.data = bytes;
+  } else {
+    extent.length = static_cast<std::size_t>(std::min<std::uint64_t>(n, spill_from - position));
+    if (const char* map = stream_->Mapping()) extent.data = map + position;
+  }
+  Advance(position + extent.length);
   return extent;
 }
 

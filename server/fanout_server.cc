@@ -59,6 +59,11 @@ constexpr int kListenBacklog = 4096;
 // accepted all the same.
 constexpr int kDeferAcceptSec = 5;
 
+// Memory that responses in flight may use, all together, for bytes the
+// cache disk has no room for: they reach their clients whole (and are not
+// kept) instead of being cut off; past this a full disk cuts them.
+constexpr std::uint64_t kDiskFullMemory = 256ull << 20;
+
 // Overflow threads that answer 503 while every worker is busy.
 constexpr std::size_t kMaxOverflowThreads = 64;
 
@@ -206,9 +211,11 @@ FanoutServer::~FanoutServer() {
 
 Status FanoutServer::Start() {
   batcher_ = std::make_unique<WakeupBatcher>(kWakeMaxDelay);
+  spill_budget_ = std::make_unique<MemoryBudget>(kDiskFullMemory);
   Cache::Options cache_options;
   cache_options.dir = config_.cache_dir;
   cache_options.batcher = batcher_.get();
+  cache_options.spill_budget = spill_budget_.get();
   cache_options.max_size = config_.max_cache_size;
   cache_options.warn = [](const std::string& message) { spdlog::warn("cache: {}", message); };
   const auto open_started = std::chrono::steady_clock::now();

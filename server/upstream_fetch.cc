@@ -123,7 +123,19 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
       cache_->Drop(entry);
     }
     if (!keep && !PaceUncached(*entry, stream, n, &stopped_why)) return false;
-    return stream.Append(data, n).ok();
+    const bool was_spilled = stream.has_spilled();
+    if (!stream.Append(data, n).ok()) return false;
+    if (!was_spilled && stream.has_spilled()) {
+      // The clients still get every byte (from memory); the store fails.
+      const auto spill = stream.spilled();
+      spdlog::warn("cache disk full: {} goes on from memory after {} bytes{} ({})", url,
+                   spill->disk_bytes, keep ? " and will not be kept" : "", spill->why);
+      if (keep) {
+        keep = false;
+        cache_->Drop(entry);
+      }
+    }
+    return true;
   };
   if (job.body_stream) AttachBodyStream(job, req);
   const Transfer transfer = Send(job, req);

@@ -67,6 +67,15 @@ std::string UniqueStreamName() {
   return name;
 }
 
+// Errors that mean the disk has no room for the bytes (not that it broke).
+bool IsDiskFull(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
+
+// Errors that mean no stream file can be made here now, where the bytes
+// could still be served from memory.
+bool IsDiskRefusal(int err) {
+  return IsDiskFull(err) || err == EROFS || err == EACCES || err == EPERM || err == ENOENT;
+}
+
 bool IsHex(std::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
@@ -98,8 +107,21 @@ Status StreamFile::Create(const StreamFileOptions& options,
     const int fd =
         ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
-      if (errno == EEXIST) continue;
-      return Status::FromErrno("create stream file " + path, errno);
+      const int err = errno;
+      if (err == EEXIST) continue;
+      // The directory was deleted under the daemon: make it again, once.
+      if (err == ENOENT && attempt == 0 && ::mkdir(dir.c_str(), 0755) == 0) continue;
+      const Status st = Status::FromErrno("create stream file " + path, err);
+      if (IsDiskRefusal(err) && options.spill_budget != nullptr) {
+        // No file to be had (full, read-only, not ours to write): a stream
+        // in memory alone serves its readers all the same, and is never kept.
+        std::shared_ptr<StreamFile> stream(new StreamFile(options, -1, "", 0, 0));
+        stream->spill_why_ = st.message();
+        stream->spill_from_.store(0, std::memory_order_release);
+        *out = std::move(stream);
+        return Status::Ok();
+      }
+      return st;
     }
     struct stat st;
     if (::fstat(fd, &st) != 0) {
@@ -165,7 +187,7 @@ StreamFile::~StreamFile() {
     if (!committed_ && !removed_ && PathIsOursLocked()) ::unlink(path_.c_str());
   }
   if (const char* map = mapping_.load()) ::munmap(const_cast<char*>(map), mapping_length_);
-  ::close(fd_);
+  if (fd_ >= 0) ::close(fd_);
   if (spill_budget_ != nullptr) spill_budget_->Give(spill_bytes_);
 }
 
@@ -179,7 +201,7 @@ const char* StreamFile::Mapping() {
   } else if (state_ == State::kFinished) {
     length = frontier_.load(std::memory_order_relaxed);
   }
-  if (length == 0 || state_ == State::kFailed) return nullptr;
+  if (length == 0 || state_ == State::kFailed || fd_ < 0) return nullptr;
   // Mapping past the current end of a file still being written is allowed;
   // only bytes below the frontier (already in the file) are ever used.
   void* map = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);
@@ -196,13 +218,6 @@ bool StreamFile::PathIsOursLocked() const {
 }
 
 // ---------------------------------------------------------------- writer
-
-namespace {
-
-// Errors that mean the disk has no room for the bytes (not that it broke).
-bool IsDiskFull(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
-
-}  // namespace
 
 Status StreamFile::Append(const void* data, std::size_t n) {
   DeferredWake wake(*this);

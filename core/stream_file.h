@@ -92,8 +92,11 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
     kFailed,    // ended with an error; no read succeeds any more
   };
 
-  // Creates a new, empty stream file with a unique name in options.dir.
-  // Returns kIOError if the file cannot be created.
+  // Creates a new, empty stream file with a unique name in options.dir
+  // (made again if it was deleted). If the directory refuses a new file
+  // (full, read-only, not writable) and options.spill_budget is set, the
+  // stream lives in memory alone (spilled() from byte 0; never committed).
+  // Returns kIOError if no stream can be made.
   static Status Create(const StreamFileOptions& options,
                        std::shared_ptr<StreamFile>* out);
 

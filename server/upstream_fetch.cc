@@ -114,7 +114,8 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     if (!keep) cache_->Drop(entry);
     return true;
   };
-  std::string stopped_why;  // set when the fetch stops itself
+  std::string stopped_why;    // set when the fetch stops itself
+  bool spill_logged = false;  // the disk refused bytes, and the log said so
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
     if (keep && job.max_object_size > 0 && stream.frontier() + n > job.max_object_size) {
       // Streamed on to its readers, but too large to keep.
@@ -123,10 +124,10 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
       cache_->Drop(entry);
     }
     if (!keep && !PaceUncached(*entry, stream, n, &stopped_why)) return false;
-    const bool was_spilled = stream.has_spilled();
     if (!stream.Append(data, n).ok()) return false;
-    if (!was_spilled && stream.has_spilled()) {
+    if (!spill_logged && stream.has_spilled()) {
       // The clients still get every byte (from memory); the store fails.
+      spill_logged = true;
       const auto spill = stream.spilled();
       spdlog::warn("cache disk full: {} goes on from memory after {} bytes{} ({})", url,
                    spill->disk_bytes, keep ? " and will not be kept" : "", spill->why);

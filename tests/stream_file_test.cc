@@ -1056,3 +1056,39 @@ TEST_F(StreamFileDiskFullTest, WithoutABudgetAFullDiskFailsTheStream) {
 
 }  // namespace
 }  // namespace fanout
+
+namespace fanout {
+namespace {
+
+TEST_F(StreamFileDiskFullTest, ADeletedDirectoryIsMadeAgain) {
+  const std::string dir = dir_.path() + "/tmp";
+  StreamFileOptions options;
+  options.dir = dir;
+  std::shared_ptr<StreamFile> s;
+  ASSERT_TRUE(StreamFile::Create(options, &s).ok());
+  EXPECT_FALSE(s->has_spilled()) << "a file, in the directory made again";
+  EXPECT_EQ(s->path().rfind(dir + "/stream-", 0), 0u) << s->path();
+}
+
+TEST_F(StreamFileDiskFullTest, WhereNoFileCanBeMadeTheStreamLivesInMemory) {
+  MemoryBudget budget(1 << 20);
+  StreamFileOptions options;
+  options.dir = dir_.path() + "/gone/tmp";  // cannot be made: its parent is gone
+  options.spill_budget = &budget;
+  std::shared_ptr<StreamFile> s;
+  ASSERT_TRUE(StreamFile::Create(options, &s).ok());
+  ASSERT_TRUE(s->spilled());
+  EXPECT_EQ(s->spilled()->disk_bytes, 0u);
+  auto r = s->OpenReader();
+  AppendPattern(*s, 0, 300000);
+  ASSERT_TRUE(s->Finish().ok());
+  auto [bytes, end] = ReadAll(*r, 65536);
+  EXPECT_EQ(end.code(), Code::kEndOfStream);
+  EXPECT_TRUE(bytes == Pattern(0, 300000));
+  EXPECT_FALSE(s->Commit(dir_.path() + "/x.body").ok());
+  options.spill_budget = nullptr;
+  EXPECT_FALSE(StreamFile::Create(options, &s).ok()) << "no budget: an error, as before";
+}
+
+}  // namespace
+}  // namespace fanout

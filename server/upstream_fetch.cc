@@ -129,8 +129,8 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
       // The clients still get every byte (from memory); the store fails.
       spill_logged = true;
       const auto spill = stream.spilled();
-      spdlog::warn("cache disk full: {} goes on from memory after {} bytes{} ({})", url,
-                   spill->disk_bytes, keep ? " and will not be kept" : "", spill->why);
+      spdlog::warn("cannot write to the cache ({}): {} goes on from memory after {} bytes{}",
+                   spill->why, url, spill->disk_bytes, keep ? " and will not be kept" : "");
       if (keep) {
         keep = false;
         cache_->Drop(entry);

@@ -736,7 +736,11 @@ bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& re
       const std::uint64_t needed = spec.closed() ? *spec.last : (std::uint64_t{1} << 62);
       char byte;
       const auto deadline = std::chrono::steady_clock::now() + config_.upstream_read_timeout;
-      const auto r = stream->OpenReader()->ReadAt(needed, &byte, 1, deadline);
+      // Positioned where it waits, so that it never counts as a reader
+      // still at byte 0 (a fetch that paces itself to its readers).
+      const auto probe = stream->OpenReader();
+      probe->Seek(needed);
+      const auto r = probe->ReadAt(needed, &byte, 1, deadline);
       if (r.status.code() == Status::Code::kEndOfStream) length = stream->frontier();
       else if (!r.status.ok()) return false;  // failed or too slow: the full path reports it
     }

@@ -53,6 +53,12 @@ struct Config {
   int max_connections = 512;
   // A client that accepts no bytes for this long is dropped. Default: 30s.
   std::chrono::milliseconds client_timeout{30000};
+  // A request head must arrive whole within this long of its first byte;
+  // a slower client gets 408 and is closed. Default: 10s.
+  std::chrono::milliseconds request_head_timeout{10000};
+  // Most connections one client address may hold at once; more get 503.
+  // 0: no limit beyond max_connections. Default: 0.
+  int max_connections_per_client = 0;
   // Largest request body passed through to an upstream. Default: 64 MiB.
   std::uint64_t max_request_body = 64ull << 20;
 
@@ -66,6 +72,11 @@ struct Config {
   // Larger responses are streamed to their clients but not kept.
   // Default: no limit beyond 90% of max_cache_size.
   std::uint64_t max_object_size = 0;
+  // Disk a response that is not kept may take at once: it is fetched at
+  // most this far ahead of its slowest client, and the bytes every client
+  // has read are freed. Its fetch stops when its last client leaves.
+  // Default: 256 MiB.
+  std::uint64_t max_uncached_buffer = 256ull << 20;
 
   // ---- Admin interface (entry list, purge) ----
   // "host:port"; empty: none. Default: 127.0.0.1:8081 (loopback only).

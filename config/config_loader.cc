@@ -268,7 +268,8 @@ Status ParseConfig(std::string_view json_text, Config* config) {
                                 {"listen", "cache_dir", "routes", "upstream",
                                  "max_connections", "client_timeout",
                                  "max_request_body", "log", "max_cache_size",
-                                 "max_object_size", "admin_listen"});
+                                 "max_object_size", "admin_listen", "request_head_timeout",
+                                 "max_connections_per_client", "max_uncached_buffer"});
   if (!st.ok()) return st;
   if (root.contains("listen")) {
     std::string listen;
@@ -314,6 +315,28 @@ Status ParseConfig(std::string_view json_text, Config* config) {
       !(st = GetSize(root["max_object_size"], "max_object_size", &config->max_object_size))
            .ok()) {
     return st;
+  }
+  if (root.contains("max_uncached_buffer") &&
+      !(st = GetSize(root["max_uncached_buffer"], "max_uncached_buffer",
+                     &config->max_uncached_buffer)).ok()) {
+    return st;
+  }
+  if (root.contains("request_head_timeout") &&
+      !(st = GetDuration(root["request_head_timeout"], "request_head_timeout",
+                         &config->request_head_timeout)).ok()) {
+    return st;
+  }
+  if (root.contains("max_connections_per_client")) {
+    const json& v = root["max_connections_per_client"];
+    if (!v.is_number_integer()) {
+      return KeyError("max_connections_per_client",
+                      std::string("expected a whole number, got ") + TypeName(v));
+    }
+    const auto n = v.get<std::int64_t>();
+    if (n < 0 || n > 100000) {
+      return KeyError("max_connections_per_client", "must be 0 (no limit) to 100000");
+    }
+    config->max_connections_per_client = static_cast<int>(n);
   }
   if (root.contains("admin_listen")) {
     std::string admin;

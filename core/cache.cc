@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <unordered_set>
 
 #include "core/durable_file.h"
@@ -52,18 +54,99 @@ Cache::Cache(const Options& options)
       tmp_dir_(options.dir + "/tmp"),
       entries_dir_(options.dir + "/entries") {}
 
+namespace {
+
+// The cache directory's tag (the Cache Directory Tagging Specification,
+// so backup tools skip it); fanoutd deletes files only in a directory that
+// carries its tag.
+constexpr const char* kTagFile = "CACHEDIR.TAG";
+constexpr std::string_view kTagSignature = "Signature: 8a477f597d28d172789f06886806bc55";
+constexpr std::string_view kTagOwner = "fanoutd";
+constexpr const char* kTagText =
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by fanoutd.\n"
+    "# This directory is fanout's cache: fanoutd manages (and deletes) the\n"
+    "# files it made under tmp/ and entries/. For information about cache\n"
+    "# directory tags see https://bford.info/cachedir/\n";
+
+bool IsHexName(std::string_view s, std::size_t length) {
+  return s.size() == length && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// "<64 hex>.meta", its "<64 hex>.meta.tmp" while written, and
+// "<64 hex>.<16 hex>-<counter>.body" (BodyFileName): what fanoutd puts in
+// a shard of entries/.
+enum class EntryFile { kMeta, kMetaTemp, kBody, kForeign };
+EntryFile ClassifyEntryFile(std::string_view name) {
+  if (name.size() < 65 || !IsHexName(name.substr(0, 64), 64) || name[64] != '.') {
+    return EntryFile::kForeign;
+  }
+  const std::string_view rest = name.substr(65);
+  if (rest == "meta") return EntryFile::kMeta;
+  if (rest == "meta.tmp") return EntryFile::kMetaTemp;
+  if (EndsWith(std::string(rest), ".body") &&
+      StreamFile::IsStreamFileName("stream-" + std::string(rest.substr(0, rest.size() - 5)) +
+                                   ".part")) {
+    return EntryFile::kBody;
+  }
+  return EntryFile::kForeign;
+}
+
+// Makes sure `dir` is fanout's to manage: it carries fanout's tag, or is
+// new or empty (then tagged), or holds only tmp/ and entries/ (a cache of
+// an earlier version, then tagged). Anything else is refused: a mistyped
+// cache_dir must never cost someone their files.
+Status ClaimCacheDirectory(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("cannot create cache_dir " + dir + ": " + ec.message());
+  const std::string tag_path = dir + "/" + kTagFile;
+  if (fs::exists(tag_path, ec)) {
+    std::ifstream in(tag_path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.rfind(kTagSignature, 0) == 0 && text.find(kTagOwner) != std::string::npos) {
+      return Status::Ok();
+    }
+    return Status::InvalidArgument("cache_dir " + dir +
+                                   " is another program's cache (its CACHEDIR.TAG is not "
+                                   "fanoutd's): refusing to use it");
+  }
+  for (fs::directory_iterator f(dir, ec), end; !ec && f != end; f.increment(ec)) {
+    const std::string name = f->path().filename();
+    if ((name == "tmp" || name == "entries") && f->is_directory()) continue;
+    return Status::InvalidArgument(
+        "cache_dir " + dir + " is not empty and is not a fanout cache (it holds '" + name +
+        "' and no CACHEDIR.TAG from fanoutd): refusing to use it, so that nothing in it is "
+        "deleted; give fanoutd an empty or new directory");
+  }
+  if (ec) return Status::IOError("cannot read cache_dir " + dir + ": " + ec.message());
+  return WriteFileAtomically(tag_path, kTagText);
+}
+
+}  // namespace
+
 Status Cache::Open(const Options& options, std::unique_ptr<Cache>* out) {
   std::unique_ptr<Cache> cache(new Cache(options));
+  Status st = ClaimCacheDirectory(options.dir);
+  if (!st.ok()) return st;
   std::error_code ec;
-  // Stream files left in tmp/ by an earlier run were never committed:
-  // partial by definition.
-  fs::remove_all(cache->tmp_dir_, ec);
-  if (ec) return Status::IOError("cannot clear " + cache->tmp_dir_ + ": " + ec.message());
   for (const std::string& dir : {cache->tmp_dir_, cache->entries_dir_}) {
     fs::create_directories(dir, ec);
     if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
   }
-  Status st = cache->Load();
+  // Stream files left in tmp/ by an earlier run were never committed:
+  // partial by definition. Nothing else there is fanout's to delete.
+  std::vector<std::string> leftovers;
+  for (fs::directory_iterator f(cache->tmp_dir_, ec), end; !ec && f != end; f.increment(ec)) {
+    if (StreamFile::IsStreamFileName(f->path().filename().string())) {
+      leftovers.push_back(f->path());
+    } else {
+      cache->Warn("leaving " + f->path().string() + " alone: not a file fanoutd made");
+    }
+  }
+  if (ec) return Status::IOError("cannot read " + cache->tmp_dir_ + ": " + ec.message());
+  cache->RemoveFiles(leftovers);
+  st = cache->Load();
   if (!st.ok()) return st;
   *out = std::move(cache);
   return Status::Ok();
@@ -74,8 +157,8 @@ namespace {
 // What one shard directory of entries/ holds.
 struct ShardScan {
   std::vector<EntryMeta> loaded;
-  std::vector<std::string> doomed;    // files to delete
-  std::vector<std::string> warnings;  // damaged entries, by metadata file
+  std::vector<std::string> doomed;    // files to delete (all fanoutd's own)
+  std::vector<std::string> warnings;  // damaged entries and foreign files
   Status status;
 };
 
@@ -90,13 +173,18 @@ ShardScan ScanShard(const fs::path& shard) {
   for (fs::directory_iterator f(shard, ec), end; !ec && f != end; f.increment(ec)) {
     const std::string path = f->path();
     const std::string name = f->path().filename();
-    if (EndsWith(name, ".body")) {
-      bodies.push_back(path);
-      continue;
-    }
-    if (!EndsWith(name, ".meta")) {
-      scan.doomed.push_back(path);  // *.tmp of an interrupted metadata write, strays
-      continue;
+    switch (ClassifyEntryFile(name)) {
+      case EntryFile::kBody:
+        bodies.push_back(path);
+        continue;
+      case EntryFile::kMetaTemp:
+        scan.doomed.push_back(path);  // an interrupted metadata write
+        continue;
+      case EntryFile::kForeign:
+        scan.warnings.push_back("leaving " + path + " alone: not a file fanoutd made");
+        continue;
+      case EntryFile::kMeta:
+        break;
     }
     EntryMeta meta;
     Status st = ReadEntryMeta(path, &meta);
@@ -145,8 +233,11 @@ Status Cache::Load() {
   std::vector<std::string> doomed;
   std::error_code ec;
   for (fs::directory_iterator sub(entries_dir_, ec), end; !ec && sub != end; sub.increment(ec)) {
-    if (sub->is_directory()) shards.push_back(sub->path());
-    else doomed.push_back(sub->path());
+    if (sub->is_directory() && IsHexName(sub->path().filename().string(), 2)) {
+      shards.push_back(sub->path());
+    } else {
+      Warn("leaving " + sub->path().string() + " alone: not a file fanoutd made");
+    }
   }
   if (ec) return Status::IOError("cannot read " + entries_dir_ + ": " + ec.message());
   std::vector<ShardScan> scans(shards.size());
@@ -184,6 +275,7 @@ Status Cache::NewEntry(const std::string& key, std::shared_ptr<Entry>* out) {
   StreamFileOptions so;
   so.dir = tmp_dir_;
   so.batcher = options_.batcher;
+  so.spill_budget = options_.spill_budget;
   std::shared_ptr<StreamFile> stream;
   Status st = StreamFile::Create(so, &stream);
   if (!st.ok()) return st;
@@ -246,6 +338,7 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
           r.lookup = Lookup::kMiss;
           r.fetch = r.entry;
           r.stale = entry;
+          r.interest = Entry::Attach(r.entry);
           return r;
         }
         lru_.splice(lru_.begin(), lru_, stored.lru);
@@ -281,7 +374,10 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
     if (!may_fetch && !hit) return nothing();
     r.entry = flight->second;
     r.lookup = hit ? Lookup::kHit : Lookup::kJoin;
-    if (!hit) r.entry->CountJoin();
+    if (!hit) {
+      r.entry->CountJoin();
+      r.interest = Entry::Attach(r.entry);
+    }
     return r;
   }
   if (!may_fetch) return nothing();
@@ -292,6 +388,7 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
   in_flight_.emplace(key, r.entry);
   r.lookup = Lookup::kMiss;
   r.fetch = r.entry;
+  r.interest = Entry::Attach(r.entry);
   return r;
 }
 

@@ -45,6 +45,7 @@
 
 namespace fanout {
 
+class MemoryBudget;
 class WakeupBatcher;
 
 class Cache {
@@ -54,6 +55,9 @@ class Cache {
     std::string dir;
     // Passed to every stream file. May be null. Must outlive the cache.
     WakeupBatcher* batcher = nullptr;
+    // Memory for stream bytes a full disk refuses (StreamFileOptions::
+    // spill_budget). May be null. Must outlive the cache.
+    MemoryBudget* spill_budget = nullptr;
     // Most bytes of stored bodies; 0: no limit.
     std::uint64_t max_size = 0;
     // Eviction stops once stored bytes are at most this share of max_size.
@@ -81,6 +85,10 @@ class Cache {
     // The stored entry that fetch revalidates (its validators go upstream;
     // a 304 makes `fetch` adopt its body). Null for a plain miss.
     std::shared_ptr<Entry> stale;
+    // For kMiss and kJoin: the request's interest in `entry`'s fetch,
+    // taken under the cache's lock so that no fetch can find itself
+    // without readers between a join and its first read (Entry::Interest).
+    std::shared_ptr<Entry::Interest> interest;
     // For kOtherVariant: the selecting values the stored response has.
     HeaderList vary;
     Status status;  // kIOError if no stream file could be made

@@ -68,6 +68,12 @@ void Entry::FailBeforeHead(UpstreamError error, std::string message) {
   head_ready_.notify_all();
 }
 
+Entry::Interest::Interest(std::shared_ptr<Entry> entry) : entry_(std::move(entry)) {
+  entry_->interested_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+Entry::Interest::~Interest() { entry_->interested_.fetch_sub(1, std::memory_order_acq_rel); }
+
 void Entry::MarkComplete() { complete_.store(true, std::memory_order_release); }
 
 std::optional<Entry::HeadOutcome> Entry::WaitForHead(Deadline deadline) const {

@@ -74,6 +74,26 @@ class Entry {
   // The published selecting values (empty without Vary or before the head).
   HeaderList vary() const;
   bool complete() const { return complete_.load(std::memory_order_acquire); }
+  // Held by a request from the moment it picks this entry (before its
+  // fetch can start or be joined) until its response ends, so that the
+  // fetch of a response nobody keeps can stop once nobody is left to read
+  // it. Any thread.
+  class Interest {
+   public:
+    explicit Interest(std::shared_ptr<Entry> entry);
+    ~Interest();
+    Interest(const Interest&) = delete;
+    Interest& operator=(const Interest&) = delete;
+
+   private:
+    const std::shared_ptr<Entry> entry_;
+  };
+  static std::shared_ptr<Interest> Attach(std::shared_ptr<Entry> entry) {
+    return std::make_shared<Interest>(std::move(entry));
+  }
+  // Requests holding an Interest now.
+  int interested() const { return interested_.load(std::memory_order_acquire); }
+
   // Requests that attached to this fetch while it was in flight (the Cache
   // counts them; for the admin interface).
   void CountJoin() { joins_.fetch_add(1, std::memory_order_relaxed); }
@@ -83,6 +103,7 @@ class Entry {
   const std::string key_;
   std::atomic<bool> complete_{false};
   std::atomic<std::uint64_t> joins_{0};
+  std::atomic<int> interested_{0};
 
   mutable std::mutex mu_;
   std::shared_ptr<StreamFile> stream_;          // guarded by mu_

@@ -1,6 +1,7 @@
 #include "core/stream_file.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,9 +13,11 @@
 #include <climits>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "core/durable_file.h"
+#include "core/memory_budget.h"
 #include "core/wakeup_batcher.h"
 
 namespace fanout {
@@ -64,7 +67,37 @@ std::string UniqueStreamName() {
   return name;
 }
 
+// Errors that mean the disk has no room for the bytes (not that it broke).
+bool IsDiskFull(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
+
+// Errors that mean no stream file can be made here now, where the bytes
+// could still be served from memory.
+bool IsDiskRefusal(int err) {
+  return IsDiskFull(err) || err == EROFS || err == EACCES || err == EPERM || err == ENOENT;
+}
+
+bool IsHex(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+bool IsDecimal(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 }  // namespace
+
+bool StreamFile::IsStreamFileName(std::string_view name) {
+  constexpr std::string_view kPrefix = "stream-", kSuffix = ".part";
+  if (name.size() < kPrefix.size() + 16 + 2 + kSuffix.size() ||
+      name.substr(0, kPrefix.size()) != kPrefix ||
+      name.substr(name.size() - kSuffix.size()) != kSuffix) {
+    return false;
+  }
+  const std::string_view unique =
+      name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+  return unique.size() > 17 && unique[16] == '-' && IsHex(unique.substr(0, 16)) &&
+         IsDecimal(unique.substr(17));
+}
 
 Status StreamFile::Create(const StreamFileOptions& options,
                           std::shared_ptr<StreamFile>* out) {
@@ -74,8 +107,21 @@ Status StreamFile::Create(const StreamFileOptions& options,
     const int fd =
         ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
-      if (errno == EEXIST) continue;
-      return Status::FromErrno("create stream file " + path, errno);
+      const int err = errno;
+      if (err == EEXIST) continue;
+      // The directory was deleted under the daemon: make it again, once.
+      if (err == ENOENT && attempt == 0 && ::mkdir(dir.c_str(), 0755) == 0) continue;
+      const Status st = Status::FromErrno("create stream file " + path, err);
+      if (IsDiskRefusal(err) && options.spill_budget != nullptr) {
+        // No file to be had (full, read-only, not ours to write): a stream
+        // in memory alone serves its readers all the same, and is never kept.
+        std::shared_ptr<StreamFile> stream(new StreamFile(options, -1, "", 0, 0));
+        stream->spill_why_ = st.message();
+        stream->spill_from_.store(0, std::memory_order_release);
+        *out = std::move(stream);
+        return Status::Ok();
+      }
+      return st;
     }
     struct stat st;
     if (::fstat(fd, &st) != 0) {
@@ -130,6 +176,7 @@ StreamFile::StreamFile(const StreamFileOptions& options, int fd,
       ino_(ino),
       batcher_(options.batcher),
       wake_batch_bytes_(options.wake_batch_bytes),
+      spill_budget_(options.spill_budget),
       path_(std::move(path)),
       last_wake_(std::chrono::steady_clock::now()) {}
 
@@ -140,7 +187,8 @@ StreamFile::~StreamFile() {
     if (!committed_ && !removed_ && PathIsOursLocked()) ::unlink(path_.c_str());
   }
   if (const char* map = mapping_.load()) ::munmap(const_cast<char*>(map), mapping_length_);
-  ::close(fd_);
+  if (fd_ >= 0) ::close(fd_);
+  if (spill_budget_ != nullptr) spill_budget_->Give(spill_bytes_);
 }
 
 const char* StreamFile::Mapping() {
@@ -153,7 +201,7 @@ const char* StreamFile::Mapping() {
   } else if (state_ == State::kFinished) {
     length = frontier_.load(std::memory_order_relaxed);
   }
-  if (length == 0 || state_ == State::kFailed) return nullptr;
+  if (length == 0 || state_ == State::kFailed || fd_ < 0) return nullptr;
   // Mapping past the current end of a file still being written is allowed;
   // only bytes below the frontier (already in the file) are ever used.
   void* map = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);
@@ -188,14 +236,21 @@ Status StreamFile::Append(const void* data, std::size_t n) {
   }
   const char* p = static_cast<const char*>(data);
   std::size_t done = 0;
-  while (done < n) {
+  // Once the disk was full, the rest of the stream stays in memory: bytes
+  // written after a gap would not make the file any more whole.
+  while (done < n && spill_from_.load(std::memory_order_relaxed) == UINT64_MAX) {
     const ssize_t w = ::pwrite(fd_, p + done, n - done,
                                static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      const Status st = Status::FromErrno("write stream file " + path(),
-                                          w < 0 ? errno : EIO);
+      const int err = w < 0 ? errno : EIO;
       std::lock_guard<std::mutex> lock(mu_);
+      const Status st = Status::FromErrno("write stream file " + path_, err);
+      if (IsDiskFull(err) && spill_budget_ != nullptr) {
+        spill_why_ = st.message();
+        spill_from_.store(offset + done, std::memory_order_release);
+        break;
+      }
       FailLocked(st.message());
       return st;
     }
@@ -206,11 +261,41 @@ Status StreamFile::Append(const void* data, std::size_t n) {
     // Fail() was called while the bytes were being written.
     return Status::StreamFailed(failure_);
   }
+  if (done < n && !SpillLocked(offset + done, p + done, n - done)) {
+    FailLocked(spill_why_ + "; no memory is left to hold the rest (" +
+               std::to_string(spill_budget_->total()) + " bytes for all full-disk streams)");
+    return Status::IOError(failure_);
+  }
   // seq_cst, paired with Wait(): either a registering waiter sees these
   // bytes, or MaybeWakeReadersLocked sees the waiter.
   frontier_.store(offset + n, std::memory_order_seq_cst);
   MaybeWakeReadersLocked();
   return Status::Ok();
+}
+
+bool StreamFile::SpillLocked(std::uint64_t offset, const char* data, std::size_t n) {
+  if (spill_budget_ == nullptr || !spill_budget_->Take(n)) return false;
+  std::lock_guard<std::mutex> lock(spill_mu_);
+  spill_offsets_.push_back(offset);
+  spill_chunks_.emplace_back(data, n);
+  spill_bytes_ += n;
+  return true;
+}
+
+std::pair<const char*, std::size_t> StreamFile::SpilledAt(std::uint64_t offset) const {
+  std::lock_guard<std::mutex> lock(spill_mu_);
+  const auto next = std::upper_bound(spill_offsets_.begin(), spill_offsets_.end(), offset);
+  const std::size_t i = static_cast<std::size_t>(next - spill_offsets_.begin()) - 1;
+  const std::string& chunk = spill_chunks_[i];
+  const std::size_t within = static_cast<std::size_t>(offset - spill_offsets_[i]);
+  return {chunk.data() + within, chunk.size() - within};
+}
+
+std::optional<StreamFile::Spill> StreamFile::spilled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::uint64_t from = spill_from_.load(std::memory_order_acquire);
+  if (from == UINT64_MAX) return std::nullopt;
+  return Spill{from, spill_why_};
 }
 
 Status StreamFile::SetExpectedLength(std::uint64_t length) {
@@ -270,6 +355,11 @@ Status StreamFile::Commit(const std::string& path) {
       return Status::InvalidArgument("commit of an unfinished stream");
     }
     if (removed_) return Status::InvalidArgument("commit of a removed stream");
+    if (const std::uint64_t from = spill_from_.load(std::memory_order_acquire);
+        from != UINT64_MAX) {
+      return Status::IOError("the cache disk filled up after " + std::to_string(from) +
+                             " bytes: " + spill_why_);
+    }
   }
   if (::fdatasync(fd_) != 0) {
     return Status::FromErrno("fdatasync stream file " + this->path(), errno);
@@ -414,8 +504,59 @@ void StreamFile::CancelWaiters() {
 // ---------------------------------------------------------------- readers
 
 std::unique_ptr<StreamReader> StreamFile::OpenReader() {
+  std::unique_ptr<StreamReader> reader(new StreamReader(shared_from_this()));
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  readers_.push_back(reader.get());
   open_readers_.fetch_add(1, std::memory_order_relaxed);
-  return std::unique_ptr<StreamReader>(new StreamReader(shared_from_this()));
+  return reader;
+}
+
+void StreamFile::ReaderClosed(const StreamReader* reader) {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  const auto it = std::find(readers_.begin(), readers_.end(), reader);
+  if (it != readers_.end()) {
+    *it = readers_.back();
+    readers_.pop_back();
+  }
+  open_readers_.fetch_sub(1, std::memory_order_relaxed);
+  if (progress_wanted_.load(std::memory_order_relaxed)) progress_moved_.notify_all();
+}
+
+void StreamFile::NoteReaderProgress() {
+  // One relaxed load per read when no writer waits: the common case.
+  if (!progress_wanted_.load(std::memory_order_relaxed)) return;
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  progress_moved_.notify_all();
+}
+
+StreamFile::ReaderProgress StreamFile::Progress() const {
+  ReaderProgress progress;
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  progress.readers = readers_.size();
+  for (const StreamReader* reader : readers_) {
+    const std::uint64_t position = reader->position();
+    if (!progress.slowest || position < *progress.slowest) progress.slowest = position;
+  }
+  return progress;
+}
+
+void StreamFile::WaitForReaderProgress(Deadline deadline) {
+  std::unique_lock<std::mutex> lock(readers_mu_);
+  // Set under the lock: a reader that moves on after this sees it, and
+  // takes the lock to notify, so its notice cannot fall between the flag
+  // and the wait.
+  progress_wanted_.store(true, std::memory_order_seq_cst);
+  if (!failed_.load(std::memory_order_acquire)) progress_moved_.wait_until(lock, deadline);
+  progress_wanted_.store(false, std::memory_order_relaxed);
+}
+
+void StreamFile::ReleaseBelow(std::uint64_t offset) {
+  const std::uint64_t end = offset / kReleaseUnit * kReleaseUnit;
+  if (end <= released_) return;
+  // Errors (a file system without hole punching) only cost the disk space.
+  (void)::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    static_cast<off_t>(released_), static_cast<off_t>(end - released_));
+  released_ = end;
 }
 
 StreamFile::State StreamFile::state() const {
@@ -481,10 +622,14 @@ Status StreamFile::Wait(const Ready& ready, const std::atomic<bool>& cancelled,
 Status StreamFile::ReadFile(std::uint64_t offset, void* buf,
                             std::size_t n) const {
   char* p = static_cast<char*>(buf);
+  const std::uint64_t spill_from = spill_from_.load(std::memory_order_acquire);
+  const std::size_t on_disk =
+      offset < spill_from ? static_cast<std::size_t>(std::min<std::uint64_t>(n, spill_from - offset))
+                          : 0;
   std::size_t done = 0;
-  while (done < n) {
+  while (done < on_disk) {
     const ssize_t r =
-        ::pread(fd_, p + done, n - done, static_cast<off_t>(offset + done));
+        ::pread(fd_, p + done, on_disk - done, static_cast<off_t>(offset + done));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return Status::FromErrno("read stream file " + path(), errno);
     if (r == 0) {
@@ -493,6 +638,12 @@ Status StreamFile::ReadFile(std::uint64_t offset, void* buf,
                              std::to_string(frontier()) + " bytes)");
     }
     done += static_cast<std::size_t>(r);
+  }
+  while (done < n) {
+    const auto [bytes, length] = SpilledAt(offset + done);
+    const std::size_t take = std::min(length, n - done);
+    std::memcpy(p + done, bytes, take);
+    done += take;
   }
   return Status::Ok();
 }
@@ -510,20 +661,21 @@ void StreamReader::Cancel() {
 void StreamReader::Close() {
   Cancel();
   if (!closed_.exchange(true, std::memory_order_acq_rel)) {
-    stream_->ReaderClosed();
+    stream_->ReaderClosed(this);
   }
 }
 
 Status StreamReader::WaitPastPosition(Deadline deadline, std::uint64_t* frontier) {
   StreamFile& s = *stream_;
+  const std::uint64_t position = this->position();
   *frontier = s.frontier();
   // Fast path: bytes are already there; no lock, no wait.
-  if (*frontier > position_ && !s.failed_.load(std::memory_order_acquire) &&
+  if (*frontier > position && !s.failed_.load(std::memory_order_acquire) &&
       !cancelled_.load(std::memory_order_acquire)) {
     return Status::Ok();
   }
   const Status st = s.Wait(
-      [&] { return s.frontier_.load(std::memory_order_seq_cst) > position_; }, cancelled_,
+      [&] { return s.frontier_.load(std::memory_order_seq_cst) > position; }, cancelled_,
       deadline);
   *frontier = s.frontier();
   return st;
@@ -535,30 +687,41 @@ StreamReader::Result StreamReader::Read(void* buf, std::size_t len,
   std::uint64_t frontier = 0;
   Status st = WaitPastPosition(deadline, &frontier);
   if (!st.ok()) return {0, st};
+  const std::uint64_t position = this->position();
   const std::size_t n =
-      static_cast<std::size_t>(std::min<std::uint64_t>(len, frontier - position_));
-  st = stream_->ReadFile(position_, buf, n);
+      static_cast<std::size_t>(std::min<std::uint64_t>(len, frontier - position));
+  st = stream_->ReadFile(position, buf, n);
   if (!st.ok()) return {0, st};
-  position_ += n;
+  Advance(position + n);
   return {n, Status::Ok()};
 }
 
 bool StreamReader::Watch(StreamFile::Watcher* w) {
-  return stream_->AddWatcher(w, position_, cancelled_);
+  return stream_->AddWatcher(w, position(), cancelled_);
 }
 
 void StreamReader::Unwatch(StreamFile::Watcher* w) { stream_->RemoveWatcher(w); }
 
 StreamReader::Extent StreamReader::NextExtent(std::size_t max, Deadline deadline) {
-  if (max == 0) return {stream_->fd_, position_, 0, Status::Ok(), nullptr};
+  const std::uint64_t position = this->position();
+  if (max == 0) return {stream_->fd_, position, 0, Status::Ok(), nullptr};
   std::uint64_t frontier = 0;
   const Status st = WaitPastPosition(deadline, &frontier);
-  if (!st.ok()) return {-1, position_, 0, st, nullptr};
-  const std::size_t n =
-      static_cast<std::size_t>(std::min<std::uint64_t>(max, frontier - position_));
-  Extent extent{stream_->fd_, position_, n, Status::Ok(), nullptr};
-  if (const char* map = stream_->Mapping()) extent.data = map + position_;
-  position_ += n;
+  if (!st.ok()) return {-1, position, 0, st, nullptr};
+  std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(max, frontier - position));
+  Extent extent{stream_->fd_, position, n, Status::Ok(), nullptr};
+  const std::uint64_t spill_from = stream_->spill_from_.load(std::memory_order_acquire);
+  if (position >= spill_from) {
+    // Bytes the disk refused: in memory, one chunk at a time.
+    const auto [bytes, length] = stream_->SpilledAt(position);
+    extent.fd = -1;
+    extent.length = std::min(n, length);
+    extent.data = bytes;
+  } else {
+    extent.length = static_cast<std::size_t>(std::min<std::uint64_t>(n, spill_from - position));
+    if (const char* map = stream_->Mapping()) extent.data = map + position;
+  }
+  Advance(position + extent.length);
   return extent;
 }
 

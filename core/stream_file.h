@@ -39,18 +39,23 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
 
 namespace fanout {
 
+class MemoryBudget;
 class StreamReader;
 class WakeupBatcher;
 
@@ -70,6 +75,13 @@ struct StreamFileOptions {
   // arrived since the last wake-up, without waiting for max_delay.
   // Default: 256 KiB (a reader's whole buffer's worth for most clients).
   std::size_t wake_batch_bytes = 256 * 1024;
+
+  // When the disk refuses bytes for lack of space (ENOSPC, EDQUOT,
+  // EFBIG), the stream keeps them in memory drawn from this budget, so its
+  // readers still get every byte; such a stream can never be committed.
+  // Null, or the budget spent: the stream fails instead. Must outlive the
+  // stream file. Default: null.
+  MemoryBudget* spill_budget = nullptr;
 };
 
 class StreamFile : public std::enable_shared_from_this<StreamFile> {
@@ -80,8 +92,11 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
     kFailed,    // ended with an error; no read succeeds any more
   };
 
-  // Creates a new, empty stream file with a unique name in options.dir.
-  // Returns kIOError if the file cannot be created.
+  // Creates a new, empty stream file with a unique name in options.dir
+  // (made again if it was deleted). If the directory refuses a new file
+  // (full, read-only, not writable) and options.spill_budget is set, the
+  // stream lives in memory alone (spilled() from byte 0; never committed).
+  // Returns kIOError if no stream can be made.
   static Status Create(const StreamFileOptions& options,
                        std::shared_ptr<StreamFile>* out);
 
@@ -93,6 +108,11 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
                               std::uint64_t expected_length,
                               std::shared_ptr<StreamFile>* out);
 
+  // Whether `name` (a file name, no directory) is one Create() makes:
+  // "stream-<16 hex>-<counter>.part". How a cache tells its own leftovers
+  // from files it must not touch.
+  static bool IsStreamFileName(std::string_view name);
+
   ~StreamFile();
   StreamFile(const StreamFile&) = delete;
   StreamFile& operator=(const StreamFile&) = delete;
@@ -102,7 +122,9 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // Appends n bytes at the frontier and makes them visible to readers.
   // Errors: kInvalidArgument if the stream already ended (nothing written);
   // kStreamFailed if the bytes would pass the expected length, kIOError if
-  // the disk refuses (e.g. full): in both cases the stream is now failed.
+  // the disk refuses (and, for a full disk, the spill budget is spent): in
+  // both cases the stream is now failed. A full disk with budget left is no
+  // error: the bytes are held in memory (see spilled()).
   Status Append(const void* data, std::size_t n);
 
   // Announces the total length, so readers know it before the end. A stream
@@ -122,7 +144,8 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
 
   // Makes the file durable and renames it to `path` (on the same file
   // system), replacing any file there. REQUIRES: the stream finished.
-  // Errors: kInvalidArgument if not finished or removed; kIOError.
+  // Errors: kInvalidArgument if not finished or removed; kIOError, also
+  // for a stream whose bytes did not all fit on the disk (spilled()).
   Status Commit(const std::string& path);
 
   // Unlinks the file now if it still carries this stream's bytes (it is
@@ -161,10 +184,44 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   std::string failure() const;
   std::optional<std::uint64_t> expected_length() const;
   std::string path() const;
+  // Set once the disk refused the stream's bytes for lack of space: where
+  // the file ends (the rest is in memory), and the system's reason.
+  struct Spill {
+    std::uint64_t disk_bytes = 0;
+    std::string why;
+  };
+  std::optional<Spill> spilled() const;
+  bool has_spilled() const { return spill_from_.load(std::memory_order_acquire) != UINT64_MAX; }
   // Readers currently open on this stream.
   std::size_t open_readers() const {
     return open_readers_.load(std::memory_order_relaxed);
   }
+
+  // ---- For a writer that must not run far ahead of its readers (a
+  // response streamed to its clients but not kept). ----
+
+  // The smallest position of the open readers (nullopt if none), and how
+  // many are open.
+  struct ReaderProgress {
+    std::optional<std::uint64_t> slowest;
+    std::size_t readers = 0;
+  };
+  ReaderProgress Progress() const;
+  // Waits until a reader moves on or closes, the stream fails, or the
+  // deadline passes. Writer.
+  void WaitForReaderProgress(Deadline deadline);
+  // Gives the disk space of the bytes below `offset` (rounded down to
+  // kReleaseUnit) back to the file system: they read as zeros afterwards.
+  // REQUIRES: no reader, open now or later, reads or sends bytes below
+  // `offset` again (so at most the slowest position, less what a sender may
+  // still hold: see kMaxSendExtent). Errors are ignored (a file system
+  // that cannot punch holes keeps the bytes). Writer.
+  static constexpr std::uint64_t kReleaseUnit = 1 << 20;
+  void ReleaseBelow(std::uint64_t offset);
+  // Most bytes a sender should take in one NextExtent when the stream may
+  // release what its readers passed (the position moves past an extent
+  // when it is handed out, before its bytes are sent).
+  static constexpr std::size_t kMaxSendExtent = 1 << 20;
 
   // Readers asleep at the frontier right now, and how many times waiting
   // readers were woken, so tests can synchronise on them and count batching.
@@ -199,17 +256,26 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // once the length is known; null before that or if mmap fails.
   const char* Mapping();
 
-  // Reads exactly n bytes at offset from the file (all below the frontier).
-  // kIOError if the file is shorter than the frontier says (truncated by
-  // someone else) or the read fails.
+  // Reads exactly n bytes at offset (all below the frontier), from the
+  // file and, past spill_from_, from memory. kIOError if the file is
+  // shorter than the frontier says (truncated by someone else) or the read
+  // fails.
   Status ReadFile(std::uint64_t offset, void* buf, std::size_t n) const;
+  // Holds bytes the disk refused in memory. False if the budget is spent.
+  // Writer, under mu_.
+  bool SpillLocked(std::uint64_t offset, const char* data, std::size_t n);
+  // The in-memory bytes at offset (>= spill_from_, below the frontier): a
+  // pointer and how many bytes follow it in one piece.
+  std::pair<const char*, std::size_t> SpilledAt(std::uint64_t offset) const;
 
   void FailLocked(std::string reason);
   void WakeReadersLocked();
   void MaybeWakeReadersLocked();
   // True if the file at path_ is still this stream's inode.
   bool PathIsOursLocked() const;
-  void ReaderClosed() { open_readers_.fetch_sub(1, std::memory_order_relaxed); }
+  void ReaderClosed(const StreamReader* reader);
+  // A reader's position moved on: wakes a writer waiting for that.
+  void NoteReaderProgress();
   void CancelWaiters();
   // Registers w unless bytes lie past `position` or the stream ended
   // (then returns false, w not registered). See StreamReader::Watch.
@@ -243,6 +309,24 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   std::mutex watch_mu_;
   std::vector<Watcher*> watchers_;  // guarded by watch_mu_
   std::atomic<std::size_t> open_readers_{0};
+  // Guards readers_ (and progress_moved_'s waits); taken when a reader
+  // opens or closes, never on a read.
+  mutable std::mutex readers_mu_;
+  std::vector<const StreamReader*> readers_;  // guarded by readers_mu_
+  std::condition_variable progress_moved_;    // a reader moved on or closed
+  std::atomic<bool> progress_wanted_{false};  // a writer waits on progress_moved_
+  std::uint64_t released_ = 0;                // writer only: bytes given back
+  // Where the file ends when the disk refused bytes (UINT64_MAX: it never
+  // did). Written once by the writer before the frontier passes it.
+  std::atomic<std::uint64_t> spill_from_{UINT64_MAX};
+  MemoryBudget* const spill_budget_;
+  // Guards the spilled bytes: chunks only ever added, never moved or freed
+  // before the stream, so pointers into them stay valid for readers.
+  mutable std::mutex spill_mu_;
+  std::deque<std::string> spill_chunks_;         // guarded by spill_mu_
+  std::vector<std::uint64_t> spill_offsets_;     // guarded by spill_mu_; chunk starts
+  std::uint64_t spill_bytes_ = 0;                // guarded by spill_mu_; budget taken
+  std::string spill_why_;                        // guarded by mu_
   // The mapping Mapping() made (null until then), and its length.
   std::atomic<const char*> mapping_{nullptr};
   std::size_t mapping_length_ = 0;  // written once, under mu_, before mapping_
@@ -298,7 +382,8 @@ class StreamReader {
   // When the stream's length is known (announced or final), `data` also
   // points at the same bytes in a read-only mapping of the file shared by
   // all its readers (valid while the reader is open), so they can be sent
-  // from memory with one copy; null otherwise. A send from a mapping of a
+  // from memory with one copy; null otherwise. Bytes the disk refused
+  // (spilled()) come with `data` pointing at them in memory and fd -1. A send from a mapping of a
   // file truncated under the stream fails with EFAULT (the kernel copies,
   // so no SIGBUS reaches the process).
   struct Extent {
@@ -318,8 +403,8 @@ class StreamReader {
                 Deadline deadline = kNoDeadline) const;
 
   // Positions the next Read at offset (which may lie beyond the frontier).
-  void Seek(std::uint64_t offset) { position_ = offset; }
-  std::uint64_t position() const { return position_; }
+  void Seek(std::uint64_t offset) { Advance(offset); }
+  std::uint64_t position() const { return position_.load(std::memory_order_relaxed); }
 
   // Wakes a blocked Read/ReadAt with kCancelled; later reads return
   // kCancelled too. Any thread; idempotent.
@@ -345,11 +430,17 @@ class StreamReader {
  private:
   friend class StreamFile;
   explicit StreamReader(std::shared_ptr<StreamFile> stream);
-  // Waits until bytes lie beyond position_; returns the frontier seen.
+  // Waits until bytes lie beyond the position; returns the frontier seen.
   Status WaitPastPosition(Deadline deadline, std::uint64_t* frontier);
+  // Moves the position (and tells a writer waiting on readers' progress).
+  void Advance(std::uint64_t position) {
+    position_.store(position, std::memory_order_relaxed);
+    stream_->NoteReaderProgress();
+  }
 
   const std::shared_ptr<StreamFile> stream_;
-  std::uint64_t position_ = 0;  // owner thread only
+  // Written by the owner thread only; read by the writer (Progress()).
+  std::atomic<std::uint64_t> position_{0};
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> closed_{false};
 };

@@ -12,7 +12,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace fanout {
 
@@ -27,6 +29,9 @@ class AccessLogRecord {
   void AddBytes(std::uint64_t n) { bytes_.fetch_add(n, std::memory_order_relaxed); }
   // The body ended before it was complete (client gone, upstream broke).
   void MarkIncomplete(std::string why) { incomplete_ = std::move(why); }
+  // Keeps `held` alive as long as the response (this record) lives: how a
+  // request's Entry::Interest lasts until its last byte is sent.
+  void Hold(std::shared_ptr<const void> held) { held_.push_back(std::move(held)); }
 
  private:
   const bool enabled_;
@@ -36,6 +41,7 @@ class AccessLogRecord {
   std::string cache_status_ = "-";
   std::string incomplete_;
   std::atomic<std::uint64_t> bytes_{0};
+  std::vector<std::shared_ptr<const void>> held_;
 };
 
 }  // namespace fanout

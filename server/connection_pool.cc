@@ -20,6 +20,8 @@ ConnectionPool::~ConnectionPool() { shutdown(); }
 
 bool ConnectionPool::IsOverflowConnection() { return t_overflow_connection; }
 
+void ConnectionPool::TreatAsWorkerConnection() { t_overflow_connection = false; }
+
 std::size_t ConnectionPool::started_workers() const {
   std::lock_guard<std::mutex> lock(mu_);
   return threads_.size();

@@ -48,6 +48,9 @@ class ConnectionPool : public httplib::TaskQueue {
 
   // True on a thread that runs a connection the pool had no room for.
   static bool IsOverflowConnection();
+  // Serves this thread's connection like a worker's after all (room was
+  // made for it by closing another).
+  static void TreatAsWorkerConnection();
 
   std::size_t busy_workers() const;
   std::size_t started_workers() const;

@@ -103,40 +103,49 @@ bool ConnectionStream::ReadAhead(int flags) {
   return true;
 }
 
-bool ConnectionStream::RewriteRequestHead(
+ConnectionStream::HeadRead ConnectionStream::ReadRequestHead(
+    std::chrono::steady_clock::time_point deadline,
     const std::function<bool(std::string_view)>& needs_rewrite,
     const std::function<std::string(std::string_view)>& rewrite) {
-  constexpr std::size_t kMaxHead = 64 * 1024;
   // The common case costs one scan: the whole head is buffered already and
   // `rewrite` would change nothing (the caller says which heads it needs).
   const std::string_view buffered(read_buffer_.data() + read_pos_, read_end_ - read_pos_);
-  if (const auto end = buffered.find("\r\n\r\n"); end != std::string_view::npos &&
-                                                      !needs_rewrite(buffered.substr(0, end + 4))) {
-    return true;
+  if (const auto end = buffered.find("\r\n\r\n");
+      end != std::string_view::npos && end + 4 <= kMaxRequestHead &&
+      !needs_rewrite(buffered.substr(0, end + 4))) {
+    return HeadRead::kWhole;
   }
   std::string pending(buffered);
-  const auto deadline = std::chrono::steady_clock::now() + read_timeout_;
+  HeadRead result = HeadRead::kWhole;
   std::size_t end;
   while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
-    if (pending.size() > kMaxHead || peer_closed_ || read_failed_ ||
-        std::chrono::steady_clock::now() >= deadline) {
-      break;
+    if (pending.find("\n\n") != std::string::npos) {
+      result = HeadRead::kBareLf;
+    } else if (pending.size() > kMaxRequestHead) {
+      result = HeadRead::kTooLarge;
+    } else if (peer_closed_ || read_failed_) {
+      result = HeadRead::kClosed;
+    } else if (std::chrono::steady_clock::now() >= deadline) {
+      result = HeadRead::kTimedOut;
     }
+    if (result != HeadRead::kWhole) break;
+    // Each recv waits at most one read slice (SO_RCVTIMEO), so the
+    // deadline is checked at least that often.
     char more[16 * 1024];
     const ssize_t n = ::recv(fd_, more, sizeof more, 0);
     if (n > 0) pending.append(more, static_cast<std::size_t>(n));
     else if (n == 0) peer_closed_ = true;
     else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) read_failed_ = true;
   }
-  const bool whole = end != std::string::npos;
-  if (whole && needs_rewrite(std::string_view(pending).substr(0, end + 4))) {
+  if (result == HeadRead::kWhole && end + 4 > kMaxRequestHead) result = HeadRead::kTooLarge;
+  if (result == HeadRead::kWhole && needs_rewrite(std::string_view(pending).substr(0, end + 4))) {
     pending = rewrite(std::string_view(pending).substr(0, end + 4)) + pending.substr(end + 4);
   }
   if (read_buffer_.size() < pending.size()) read_buffer_.resize(pending.size());
   std::memcpy(read_buffer_.data(), pending.data(), pending.size());
   read_pos_ = 0;
   read_end_ = pending.size();
-  return whole;
+  return result;
 }
 
 ssize_t ConnectionStream::read(char* ptr, size_t size) {

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "server/body_sender.h"
+#include "server/client_limit.h"
 
 namespace fanout {
 
@@ -90,12 +91,20 @@ class ConnectionStream final : public httplib::Stream {
   bool WaitForRequest(std::chrono::milliseconds timeout, KeepWaiting keep_waiting);
 
   // Before httplib parses the next request: reads until its whole head (up
-  // to the blank line) is buffered, within the read timeout and 64 KiB, and
-  // if needs_rewrite(head), replaces it with rewrite(head). False (nothing
-  // changed, no bytes lost) if no whole head arrived; httplib then deals
-  // with what there is.
-  bool RewriteRequestHead(const std::function<bool(std::string_view)>& needs_rewrite,
-                          const std::function<std::string(std::string_view)>& rewrite);
+  // to the blank line) is buffered, by `deadline` and within kMaxRequestHead
+  // bytes, and if needs_rewrite(head), replaces it with rewrite(head).
+  // Anything but kWhole leaves the bytes read buffered, unchanged.
+  static constexpr std::size_t kMaxRequestHead = 64 * 1024;
+  enum class HeadRead {
+    kWhole,     // the head is buffered (and rewritten if asked)
+    kTooLarge,  // no blank line within kMaxRequestHead bytes
+    kTimedOut,  // the deadline passed first (a client sending too slowly)
+    kBareLf,    // the head ends with bare LFs (not CRLF)
+    kClosed,    // the client closed or the connection failed first
+  };
+  HeadRead ReadRequestHead(std::chrono::steady_clock::time_point deadline,
+                           const std::function<bool(std::string_view)>& needs_rewrite,
+                           const std::function<std::string(std::string_view)>& rewrite);
 
   // The bytes read ahead and not yet consumed (after RewriteRequestHead:
   // the next request's whole head, at least). Valid until the next read.
@@ -115,9 +124,11 @@ class ConnectionStream final : public httplib::Stream {
     return raw_fields_;
   }
 
-  // Set by a handler whose response must be the connection's last (an
-  // error after which the rest of the bytes cannot be trusted as the next
-  // request); the connection loop closes after it. Cleared per request.
+  // Whether the connection closes after this response: set by the
+  // connection loop before each request, cleared once a handler sees it
+  // parsed, and set again by a handler whose response must be the
+  // connection's last (an error after which the rest of the bytes cannot
+  // be trusted as the next request).
   void set_close_after_response(bool close = true) { close_after_response_ = close; }
   bool close_after_response() const { return close_after_response_; }
 
@@ -129,6 +140,10 @@ class ConnectionStream final : public httplib::Stream {
   bool CanHandOff() const { return !HasBufferedInput() && !handoff_; }
   void HandOff(std::unique_ptr<BodySender::Job> job) { handoff_ = std::move(job); }
   std::unique_ptr<BodySender::Job> TakeHandOff() { return std::move(handoff_); }
+
+  // Keeps the connection's slot of its client's address (ClientLimit)
+  // until the stream is destroyed, when the connection is gone.
+  void HoldClientSlot(std::unique_ptr<ClientLimit::Slot> slot) { client_slot_ = std::move(slot); }
 
   // Makes this the calling thread's Current() for the scope's life.
   class Scope {
@@ -162,6 +177,7 @@ class ConnectionStream final : public httplib::Stream {
   bool close_after_response_ = false;
   std::unique_ptr<BodySender::Job> handoff_;
   std::vector<std::pair<std::string, std::string>> raw_fields_;
+  std::unique_ptr<ClientLimit::Slot> client_slot_;
 };
 
 template <typename KeepWaiting>

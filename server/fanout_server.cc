@@ -59,6 +59,11 @@ constexpr int kListenBacklog = 4096;
 // accepted all the same.
 constexpr int kDeferAcceptSec = 5;
 
+// Memory that responses in flight may use, all together, for bytes the
+// cache disk has no room for: they reach their clients whole (and are not
+// kept) instead of being cut off; past this a full disk cuts them.
+constexpr std::uint64_t kDiskFullMemory = 256ull << 20;
+
 // Overflow threads that answer 503 while every worker is busy.
 constexpr std::size_t kMaxOverflowThreads = 64;
 
@@ -206,9 +211,11 @@ FanoutServer::~FanoutServer() {
 
 Status FanoutServer::Start() {
   batcher_ = std::make_unique<WakeupBatcher>(kWakeMaxDelay);
+  spill_budget_ = std::make_unique<MemoryBudget>(kDiskFullMemory);
   Cache::Options cache_options;
   cache_options.dir = config_.cache_dir;
   cache_options.batcher = batcher_.get();
+  cache_options.spill_budget = spill_budget_.get();
   cache_options.max_size = config_.max_cache_size;
   cache_options.warn = [](const std::string& message) { spdlog::warn("cache: {}", message); };
   const auto open_started = std::chrono::steady_clock::now();
@@ -221,6 +228,7 @@ Status FanoutServer::Start() {
   UpstreamFetcher::Options fetch_options;
   fetch_options.connect_timeout = config_.upstream_connect_timeout;
   fetch_options.read_timeout = config_.upstream_read_timeout;
+  fetch_options.max_uncached_buffer = config_.max_uncached_buffer;
   fetcher_ = std::make_unique<UpstreamFetcher>(fetch_options, cache_.get());
 
   BodySender::Options sender_options;
@@ -231,6 +239,9 @@ Status FanoutServer::Start() {
   http_ = std::make_unique<HttpServer>();
   http_->UseConnectionPool(static_cast<std::size_t>(config_.max_connections),
                            kMaxOverflowThreads, sender_.get());
+  client_limit_ =
+      std::make_unique<ClientLimit>(static_cast<std::size_t>(config_.max_connections_per_client));
+  http_->SetRequestLimits(config_.request_head_timeout, client_limit_.get());
   http_->set_tcp_nodelay(true);
   http_->set_keep_alive_max_count(kKeepAliveMaxCount);
   http_->set_keep_alive_timeout(kKeepAliveTimeoutSec);
@@ -248,6 +259,8 @@ Status FanoutServer::Start() {
   http_->set_payload_max_length(config_.max_request_body);
 
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // httplib parsed the request: the connection may go on after it.
+    if (ConnectionStream* conn = ConnectionStream::Current()) conn->set_close_after_response(false);
     if (ConnectionPool::IsOverflowConnection()) {
       res.set_header("Retry-After", "1");
       CloseAfterResponse(res);
@@ -480,6 +493,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
       ServePrivate(req, res, *route, target, record);
       return;
     }
+    if (acquired.interest) record->Hold(acquired.interest);
     ServeEntry(req, res, acquired.entry, cache_status, record);
     return;
   }
@@ -519,6 +533,7 @@ void FanoutServer::HandleAuthorized(
     ReplyError(res, 500, "fanoutd: cache unavailable: " + st.message(), record);
     return;
   }
+  record->Hold(Entry::Attach(entry));
   fetcher_->Start(MakeJob(req, route, target, /*shared=*/true), entry);
   ServeEntry(req, res, entry, "MISS", record);
 }
@@ -613,6 +628,7 @@ std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, httplib::Re
     ReplyError(res, 500, "fanoutd: cannot buffer the response: " + st.message(), record);
     return nullptr;
   }
+  record->Hold(Entry::Attach(entry));
   fetcher_->Start(std::move(job), entry);
   return entry;
 }
@@ -720,7 +736,11 @@ bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& re
       const std::uint64_t needed = spec.closed() ? *spec.last : (std::uint64_t{1} << 62);
       char byte;
       const auto deadline = std::chrono::steady_clock::now() + config_.upstream_read_timeout;
-      const auto r = stream->OpenReader()->ReadAt(needed, &byte, 1, deadline);
+      // Positioned where it waits, so that it never counts as a reader
+      // still at byte 0 (a fetch that paces itself to its readers).
+      const auto probe = stream->OpenReader();
+      probe->Seek(needed);
+      const auto r = probe->ReadAt(needed, &byte, 1, deadline);
       if (r.status.code() == Status::Code::kEndOfStream) length = stream->frontier();
       else if (!r.status.ok()) return false;  // failed or too slow: the full path reports it
     }

@@ -26,6 +26,7 @@
 
 #include "config/config.h"
 #include "core/cache.h"
+#include "core/memory_budget.h"
 #include "core/wakeup_batcher.h"
 #include "server/admin_server.h"
 #include "server/direct_hit.h"
@@ -116,9 +117,11 @@ class FanoutServer {
   // Destroyed in reverse order: the server (and its connections) first,
   // then the fetches, the cache, and last the batcher they all use.
   std::unique_ptr<WakeupBatcher> batcher_;
+  std::unique_ptr<MemoryBudget> spill_budget_;  // for full-disk streams
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<UpstreamFetcher> fetcher_;
   ServerStats stats_;
+  std::unique_ptr<ClientLimit> client_limit_;  // before http_: its connections hold slots
   std::unique_ptr<BodySender> sender_;     // before http_: its threads use it
   std::unique_ptr<DirectHit> direct_hit_;  // before http_: its threads use it
   std::unique_ptr<HttpServer> http_;

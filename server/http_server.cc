@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,10 +33,68 @@ bool FieldsHoldPercent(std::string_view bytes) {
   return bytes.substr(fields, end - fields).find('%') != std::string_view::npos;
 }
 
+using Clock = std::chrono::steady_clock;
+
+// A connection whose request head has been arriving for this long may be
+// closed to make room for a new one (CloseSlowestHead): a real client
+// sends its head in one go.
+constexpr auto kSlowHead = std::chrono::milliseconds(500);
+
 // The worker waits for its next connection; it must wake like one.
 bool EndConnectionThread(bool ok) {
   UseInteractiveCpuSlice();
   return ok;
+}
+
+// Answers `status` with a plain-text `reason` and logs it; the caller
+// closes the connection.
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+void Refuse(ConnectionStream& stream, int status, const std::string& reason) {
+  const std::string body = "fanoutd: " + reason + "\n";
+  const std::string response = "HTTP/1.1 " + std::to_string(status) + " " +
+                               ReasonPhrase(status) +
+                               "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                               "Content-Length: " + std::to_string(body.size()) +
+                               "\r\nConnection: close\r\n\r\n" + body;
+  std::string ip;
+  int port = 0;
+  stream.get_remote_ip_and_port(ip, port);
+  spdlog::info("refused a request from {}: {} {}", ip, status, reason);
+  (void)stream.write(response.data(), response.size());
+  (void)stream.Flush();
+}
+
+// Answers a request whose head did not arrive whole (or says nothing if
+// the client is gone).
+void RefuseIncompleteHead(ConnectionStream& stream, ConnectionStream::HeadRead read) {
+  using HeadRead = ConnectionStream::HeadRead;
+  switch (read) {
+    case HeadRead::kTooLarge:
+      Refuse(stream, 431,
+             "request head larger than " +
+                 std::to_string(ConnectionStream::kMaxRequestHead / 1024) + " KiB");
+      return;
+    case HeadRead::kTimedOut:
+      Refuse(stream, 408, "request head not received in time");
+      return;
+    case HeadRead::kBareLf:
+      Refuse(stream, 400, "request head lines must end with CRLF");
+      return;
+    case HeadRead::kWhole:
+    case HeadRead::kClosed:
+      return;
+  }
 }
 
 }  // namespace
@@ -154,8 +215,66 @@ HttpServer::HandOffResult HttpServer::HandOff(const std::shared_ptr<ConnectionSt
   return HandOffResult::kHandedOff;
 }
 
+// Registers a connection in reading_heads_ for the scope's life.
+class HttpServer::ReadingHead {
+ public:
+  ReadingHead(HttpServer* server, ConnectionStream* stream) : server_(server), stream_(stream) {
+    std::lock_guard<std::mutex> lock(server_->heads_mu_);
+    server_->reading_heads_.emplace(stream_, Clock::now());
+  }
+  ~ReadingHead() {
+    std::lock_guard<std::mutex> lock(server_->heads_mu_);
+    server_->reading_heads_.erase(stream_);
+  }
+
+ private:
+  HttpServer* const server_;
+  ConnectionStream* const stream_;
+};
+
+bool HttpServer::CloseSlowestHead() {
+  std::lock_guard<std::mutex> lock(heads_mu_);
+  auto slowest = reading_heads_.end();
+  for (auto it = reading_heads_.begin(); it != reading_heads_.end(); ++it) {
+    if (slowest == reading_heads_.end() || it->second < slowest->second) slowest = it;
+  }
+  if (slowest == reading_heads_.end() || Clock::now() - slowest->second < kSlowHead) return false;
+  // Its thread sees the connection end and closes it (the stream stays
+  // alive while listed: its thread unlists it under heads_mu_ first).
+  std::string ip;
+  int port = 0;
+  slowest->first->get_remote_ip_and_port(ip, port);
+  spdlog::info("closed a connection from {} still sending its request head after {} ms: "
+               "every connection slot was taken",
+               ip, std::chrono::duration_cast<std::chrono::milliseconds>(
+                       Clock::now() - slowest->second).count());
+  ::shutdown(slowest->first->fd(), SHUT_RDWR);
+  reading_heads_.erase(slowest);
+  return true;
+}
+
 bool HttpServer::process_and_close_socket(socket_t sock) {
-  return ServeConnection(NewStream(sock), keep_alive_max_count_, /*fresh=*/true);
+  // No room for this connection: one still dawdling over its request head
+  // gives way rather than this one being turned away.
+  if (ConnectionPool::IsOverflowConnection() && CloseSlowestHead()) {
+    ConnectionPool::TreatAsWorkerConnection();
+  }
+  std::shared_ptr<ConnectionStream> stream = NewStream(sock);
+  if (client_limit_ != nullptr && client_limit_->per_client() > 0) {
+    std::string ip;
+    int port = 0;
+    stream->get_remote_ip_and_port(ip, port);
+    auto slot = client_limit_->Acquire(ip);
+    if (!slot) {
+      Refuse(*stream, 503,
+             "too many connections from " + ip + " (max_connections_per_client is " +
+                 std::to_string(client_limit_->per_client()) + ")");
+      CloseConnection(*stream);
+      return EndConnectionThread(false);
+    }
+    stream->HoldClientSlot(std::move(slot));
+  }
+  return ServeConnection(stream, keep_alive_max_count_, /*fresh=*/true);
 }
 
 bool HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream_ptr,
@@ -184,9 +303,27 @@ bool HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream
     }
     // httplib answers an invalid Range itself (416), where RFC 9110 says to
     // ignore it: it gets the header under another name (see http_headers.h).
-    const bool whole_head = stream.RewriteRequestHead(HeadMentionsRange, HideRangeFromHttplib);
+    auto head_read = ConnectionStream::HeadRead::kWhole;
+    {
+      std::optional<ReadingHead> reading;
+      if (stream.BufferedInput().find("\r\n\r\n") == std::string_view::npos) {
+        reading.emplace(this, &stream);
+      }
+      head_read = stream.ReadRequestHead(Clock::now() + head_timeout_, HeadMentionsRange,
+                                         HideRangeFromHttplib);
+    }
+    if (head_read != ConnectionStream::HeadRead::kWhole) {
+      RefuseIncompleteHead(stream, head_read);
+      ok = false;
+      break;
+    }
+    if (const HeadProblem problem = CheckRequestHead(stream.BufferedInput()); problem.status) {
+      Refuse(stream, problem.status, problem.reason);
+      ok = false;
+      break;
+    }
     // The last request of a connection is the full path's: it says close.
-    if (whole_head && direct_ && left > 1) {
+    if (direct_ && left > 1) {
       const auto head = ParseRequestHead(stream.BufferedInput());
       const DirectAnswer answer = head ? direct_(*head, stream) : DirectAnswer::kNotAnswered;
       if (answer != DirectAnswer::kNotAnswered) {
@@ -204,12 +341,15 @@ bool HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream
     // changes something, the raw fields are kept for the handlers to
     // restore (RestoreRawHeaderValues).
     std::vector<std::pair<std::string, std::string>> raw;
-    if (whole_head && FieldsHoldPercent(stream.BufferedInput())) {
+    if (FieldsHoldPercent(stream.BufferedInput())) {
       if (auto fields = RawHeaderFields(stream.BufferedInput())) raw = std::move(*fields);
     }
     stream.set_raw_fields(std::move(raw));
     bool connection_closed = false;
-    stream.set_close_after_response(false);
+    // Closed after the response unless a handler saw the request (the
+    // pre-routing handler clears it): httplib answers what it cannot parse
+    // with a 400 of its own and would read on.
+    stream.set_close_after_response(true);
     ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
     connection_closed = connection_closed || stream.close_after_response();
     // A provider that handed its body off ended httplib's write there

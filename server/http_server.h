@@ -23,8 +23,11 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 
 #include "server/body_sender.h"
+#include "server/client_limit.h"
 #include "server/connection_pool.h"
 #include "server/connection_stream.h"
 #include "server/request_head.h"
@@ -57,6 +60,17 @@ class HttpServer final : public httplib::Server {
   void UseConnectionPool(std::size_t workers, std::size_t max_overflow, BodySender* sender);
   BodySender* body_sender() const { return sender_; }
 
+  // A request head must arrive whole within `head_timeout` of its first
+  // byte (else 408, closed: a client sending a byte at a time cannot hold
+  // a connection); heads CheckRequestHead refuses are answered its status
+  // and closed; a connection beyond `limit`'s count for its address is
+  // answered 503 and closed (`limit` may be null: none). Set before
+  // listening; `limit` must outlive the server.
+  void SetRequestLimits(std::chrono::milliseconds head_timeout, ClientLimit* limit) {
+    head_timeout_ = head_timeout;
+    client_limit_ = limit;
+  }
+
  private:
   enum class HandOffResult { kNone, kHandedOff, kFailed };
 
@@ -81,8 +95,22 @@ class HttpServer final : public httplib::Server {
   HandOffResult HandOff(const std::shared_ptr<ConnectionStream>& stream, bool keep_open,
                         std::size_t requests_left);
 
+  // While a connection waits for the rest of a request head, it is listed
+  // here, so that a new connection finding every slot taken can close the
+  // one that has been sending its head the longest (a slowloris' instead
+  // of turning a real client away).
+  class ReadingHead;
+  // Closes the connection that has been reading its head the longest, if
+  // for more than kSlowHead; true if it did.
+  bool CloseSlowestHead();
+
   DirectPath direct_;
   BodySender* sender_ = nullptr;
+  std::mutex heads_mu_;
+  // guarded by heads_mu_; streams reading a head -> since when
+  std::unordered_map<ConnectionStream*, std::chrono::steady_clock::time_point> reading_heads_;
+  std::chrono::milliseconds head_timeout_{10000};
+  ClientLimit* client_limit_ = nullptr;
   // The pool httplib made with new_task_queue; it lives until listening
   // ends, after the sender stopped.
   std::atomic<ConnectionPool*> pool_{nullptr};

@@ -106,6 +106,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (ulimit -f) is a write error like a full disk (EFBIG,
+  // handled), not a reason to die.
+  signal(SIGXFSZ, SIG_IGN);
 
   fanout::FanoutServer server(config);
   if (fanout::Status st = server.Start(); !st.ok()) {

@@ -78,6 +78,57 @@ std::optional<RequestHead> ParseRequestHead(std::string_view bytes) {
   return head;
 }
 
+HeadProblem CheckRequestHead(std::string_view bytes) {
+  const std::size_t head_end = bytes.find("\r\n\r\n");
+  if (head_end == std::string_view::npos) return {400, "no blank line after the head"};
+  const std::string_view head = bytes.substr(0, head_end + 4);
+  const std::size_t line_end = head.find("\r\n");
+  if (line_end == std::string_view::npos) return {400, "no request line"};
+  const std::string_view line = head.substr(0, line_end);
+  if (line.size() > kMaxRequestLine) {
+    return {414, "request line longer than " + std::to_string(kMaxRequestLine) + " bytes"};
+  }
+  const std::size_t sp1 = line.find(' ');
+  const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos ||
+      !IsToken(line.substr(0, sp1)) || sp2 == sp1 + 1) {
+    return {400, "malformed request line"};
+  }
+  if (!IsTargetText(line.substr(sp1 + 1, sp2 - sp1 - 1))) {
+    return {400, "a control or non-ASCII byte in the request target"};
+  }
+  const std::string_view version = line.substr(sp2 + 1);
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+    if (version.size() == 8 && version.substr(0, 5) == "HTTP/") {
+      return {505, "HTTP version not supported"};
+    }
+    return {400, "malformed request line"};
+  }
+  std::string_view rest = head.substr(line_end + 2);
+  std::size_t fields = 0;
+  while (rest.size() > 2) {  // the blank line ends the head
+    const std::size_t crlf = rest.find("\r\n");
+    if (crlf == std::string_view::npos) return {400, "a field line without CRLF"};
+    const std::string_view field = rest.substr(0, crlf);
+    rest.remove_prefix(crlf + 2);
+    if (++fields > kMaxFields) {
+      return {431, "more than " + std::to_string(kMaxFields) + " header fields"};
+    }
+    if (field.find('\r') != std::string_view::npos) return {400, "a bare CR in a header field"};
+    if (!field.empty() && (field.front() == ' ' || field.front() == '\t')) {
+      return {400, "obs-folded header line"};
+    }
+    const std::size_t colon = field.find(':');
+    if (colon == std::string_view::npos || !IsToken(field.substr(0, colon))) {
+      return {400, "malformed header field name"};
+    }
+    if (!IsFieldValue(field.substr(colon + 1))) {
+      return {400, "a control character in a header field value"};
+    }
+  }
+  return {};
+}
+
 std::optional<std::vector<std::pair<std::string, std::string>>> RawHeaderFields(
     std::string_view bytes) {
   const std::size_t end = bytes.find("\r\n\r\n");

@@ -38,6 +38,28 @@ struct RequestHead {
 // parser accepts.
 std::optional<RequestHead> ParseRequestHead(std::string_view bytes);
 
+// What is wrong with the whole request head at the start of `bytes` (which
+// may hold more: a body, pipelined requests), judged before any handler
+// sees it: status 0 if nothing, else the
+// status to answer (the connection then closes) and why.
+//   400  a request line that is not `token SP target SP HTTP/1.x` (the
+//        target visible ASCII), a field
+//        line with a bare CR, obs-folding, no colon, whitespace before the
+//        colon or a name that is not a token, a control character (other
+//        than HTAB) in a field value (RFC 9112 §2.2, §5);
+//   414  a request line longer than kMaxRequestLine;
+//   431  more than kMaxFields field lines;
+//   505  an HTTP version other than 1.0 and 1.1.
+// Bytes 0x80-0xFF are allowed in field values (obs-text); the target's own
+// rules are request_target.h's.
+struct HeadProblem {
+  int status = 0;
+  std::string reason;
+};
+inline constexpr std::size_t kMaxRequestLine = 8 * 1024;
+inline constexpr std::size_t kMaxFields = 100;
+HeadProblem CheckRequestHead(std::string_view bytes);
+
 // The header fields of the head at the start of `bytes` as they were sent
 // (name, value without surrounding whitespace), in order, for any request
 // line — what cpp-httplib's parser sees before it percent-decodes the

@@ -114,6 +114,8 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     if (!keep) cache_->Drop(entry);
     return true;
   };
+  std::string stopped_why;    // set when the fetch stops itself
+  bool spill_logged = false;  // the disk refused bytes, and the log said so
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
     if (keep && job.max_object_size > 0 && stream.frontier() + n > job.max_object_size) {
       // Streamed on to its readers, but too large to keep.
@@ -121,7 +123,20 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
       keep = false;
       cache_->Drop(entry);
     }
-    return stream.Append(data, n).ok();
+    if (!keep && !PaceUncached(*entry, stream, n, &stopped_why)) return false;
+    if (!stream.Append(data, n).ok()) return false;
+    if (!spill_logged && stream.has_spilled()) {
+      // The clients still get every byte (from memory); the store fails.
+      spill_logged = true;
+      const auto spill = stream.spilled();
+      spdlog::warn("cannot write to the cache ({}): {} goes on from memory after {} bytes{}",
+                   spill->why, url, spill->disk_bytes, keep ? " and will not be kept" : "");
+      if (keep) {
+        keep = false;
+        cache_->Drop(entry);
+      }
+    }
+    return true;
   };
   if (job.body_stream) AttachBodyStream(job, req);
   const Transfer transfer = Send(job, req);
@@ -145,6 +160,12 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   if (revalidation == Revalidation::kServedStale) {
     spdlog::warn("revalidation of {} got {}: serving the stored entry (stale-if-error)", url,
                  status);
+    cache_->Drop(entry);
+    return;
+  }
+  if (!stopped_why.empty()) {
+    stream.Fail("upstream " + url + ": " + stopped_why);
+    spdlog::info("fetch stopped {} after {} bytes: {}", url, stream.frontier(), stopped_why);
     cache_->Drop(entry);
     return;
   }
@@ -254,6 +275,40 @@ UpstreamFetcher::Transfer UpstreamFetcher::Send(const FetchJob& job, httplib::Re
          ms >= 0.9 * static_cast<double>(options_.read_timeout.count()));
   }
   return transfer;
+}
+
+bool UpstreamFetcher::stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
+bool UpstreamFetcher::PaceUncached(const Entry& entry, StreamFile& stream, std::size_t n,
+                                   std::string* why) {
+  // How long one wait for the readers lasts before the fetch looks again
+  // at whether anyone is left and whether fanoutd is stopping.
+  constexpr auto kPaceCheck = std::chrono::milliseconds(50);
+  for (;;) {
+    if (entry.interested() == 0) {
+      *why = "no client is left and the response is not kept";
+      return false;
+    }
+    const StreamFile::ReaderProgress progress = stream.Progress();
+    // Only once every interested request has its reader (interest comes
+    // first): a request still to open one would start at byte 0.
+    if (progress.slowest && progress.readers >= static_cast<std::size_t>(entry.interested())) {
+      const std::uint64_t in_flight = StreamFile::kMaxSendExtent;  // may still be sent
+      if (*progress.slowest > in_flight) stream.ReleaseBelow(*progress.slowest - in_flight);
+    }
+    const std::uint64_t limit = options_.max_uncached_buffer;
+    if (limit == 0 || !progress.slowest || stream.frontier() + n <= *progress.slowest + limit) {
+      return true;
+    }
+    if (stopping()) {
+      *why = "fanoutd is stopping";
+      return false;
+    }
+    stream.WaitForReaderProgress(std::chrono::steady_clock::now() + kPaceCheck);
+  }
 }
 
 bool UpstreamFetcher::ServeStaleOnError(const FetchJob& job,

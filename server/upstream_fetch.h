@@ -63,6 +63,11 @@ class UpstreamFetcher {
   struct Options {
     std::chrono::milliseconds connect_timeout{5000};
     std::chrono::milliseconds read_timeout{30000};
+    // A response that is not kept is written at most this far ahead of its
+    // slowest reader, and the bytes every reader passed are freed, so its
+    // stream file never takes more disk than this (nginx's
+    // proxy_max_temp_file_size). 0: no limit.
+    std::uint64_t max_uncached_buffer = 256ull << 20;
   };
 
   UpstreamFetcher(const Options& options, Cache* cache);
@@ -86,6 +91,13 @@ class UpstreamFetcher {
   // response_handler and content_receiver: with PlainHttpClient for GETs
   // from plain-http upstreams, with httplib's client otherwise.
   Transfer Send(const FetchJob& job, httplib::Request& req);
+  // For a response that is not kept, before `n` more bytes are written:
+  // waits while the stream would run more than max_uncached_buffer ahead
+  // of its slowest reader, freeing what they all passed. False (with the
+  // reason in *why) if the fetch should stop: no request is left to read
+  // it, or fanoutd is stopping.
+  bool PaceUncached(const Entry& entry, StreamFile& stream, std::size_t n, std::string* why);
+  bool stopping() const;
   // For a revalidating fetch: serves the stored entry to everyone waiting
   // on `entry` if stale-if-error allows it. True if it did.
   bool ServeStaleOnError(const FetchJob& job, const std::shared_ptr<Entry>& entry) const;

@@ -145,17 +145,86 @@ TEST_F(CacheTest, DamagedEntriesAndLeftoversAreDiscardedAtOpen) {
   std::ofstream(cache_path("http://o/garbled")) << "{\"version\": 1, \"key\": ";
   fs::remove(BodyFileOf("http://o/no-body"));
   const std::string shard = fs::path(cache_path("http://o/good")).parent_path();
-  std::ofstream(shard + "/deadbeef.123.body") << "orphan";    // no metadata names it
-  std::ofstream(shard + "/deadbeef.meta.tmp") << "half";       // interrupted write
-  std::ofstream(dir_.path() + "/tmp/stream-1.part") << "partial";  // a fetch cut short
+  const std::string hash = Sha256Hex("http://o/orphan");
+  std::ofstream(shard + "/" + hash + ".0123456789abcdef-000007.body") << "orphan";  // unnamed
+  std::ofstream(shard + "/" + hash + ".meta.tmp") << "half";  // interrupted write
+  std::ofstream(dir_.path() + "/tmp/stream-0123456789abcdef-000001.part") << "partial";
 
   auto cache = OpenCache();
   EXPECT_EQ(cache->stored_count(), 1u);
   EXPECT_EQ(cache->Acquire("http://o/good", Fresh).lookup, Cache::Lookup::kHit);
   EXPECT_EQ(warnings_.size(), 3u);  // truncated, garbled, no body: each named
-  // Only the good entry's two files remain.
-  EXPECT_EQ(FilesUnder(dir_.path()).size(), 2u);
+  // Only the good entry's two files remain (and the directory's tag).
+  EXPECT_EQ(FilesUnder(dir_.path() + "/entries").size(), 2u);
+  EXPECT_EQ(FilesUnder(dir_.path() + "/tmp").size(), 0u);
   for (const auto& w : warnings_) EXPECT_NE(w.find(".meta"), std::string::npos) << w;
+}
+
+// A mistyped cache_dir, or someone's file dropped into the cache, must
+// never cost anyone a file: start-up deletes only what fanoutd made.
+TEST_F(CacheTest, FilesFanoutdDidNotMakeAreNeverDeleted) {
+  {
+    auto cache = OpenCache();
+    Store(*cache, "http://o/good", Pattern(0, 1000));
+  }
+  const std::string shard = fs::path(cache_path("http://o/good")).parent_path();
+  const std::vector<std::string> foreign = {
+      dir_.path() + "/tmp/notes.txt",       dir_.path() + "/tmp/stream-1.part",
+      dir_.path() + "/entries/README",      shard + "/photo.jpg",
+      shard + "/deadbeef.meta",             shard + "/deadbeef.123.body",
+      dir_.path() + "/entries/zz/keep.txt", dir_.path() + "/entries/mine/a.meta",
+  };
+  for (const auto& path : foreign) {
+    fs::create_directories(fs::path(path).parent_path());
+    std::ofstream(path) << "someone's";
+  }
+  auto cache = OpenCache();
+  EXPECT_EQ(cache->Acquire("http://o/good", Fresh).lookup, Cache::Lookup::kHit);
+  for (const auto& path : foreign) EXPECT_TRUE(fs::exists(path)) << path << " was deleted";
+  bool warned = false;
+  for (const auto& w : warnings_) warned = warned || w.find("photo.jpg") != std::string::npos;
+  EXPECT_TRUE(warned) << "a foreign file is named in a warning";
+}
+
+TEST_F(CacheTest, ANonEmptyDirectoryThatIsNotACacheIsRefused) {
+  std::ofstream(dir_.path() + "/thesis.tex") << "years of work";
+  Cache::Options options;
+  options.dir = dir_.path();
+  std::unique_ptr<Cache> cache;
+  const Status st = Cache::Open(options, &cache);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("not a fanout cache"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("thesis.tex"), std::string::npos) << st.message();
+  EXPECT_TRUE(fs::exists(dir_.path() + "/thesis.tex"));
+  EXPECT_EQ(FilesUnder(dir_.path()).size(), 1u) << "nothing created either";
+}
+
+TEST_F(CacheTest, AnotherProgramsTaggedCacheIsRefused) {
+  std::ofstream(dir_.path() + "/CACHEDIR.TAG")
+      << "Signature: 8a477f597d28d172789f06886806bc55\n# made by ccache\n";
+  Cache::Options options;
+  options.dir = dir_.path();
+  std::unique_ptr<Cache> cache;
+  EXPECT_FALSE(Cache::Open(options, &cache).ok());
+}
+
+TEST_F(CacheTest, ANewOrEmptyDirectoryIsTaggedAndAnEarlierVersionsCacheAdopted) {
+  auto cache = OpenCache();
+  ASSERT_NE(cache, nullptr);
+  const std::string tag = dir_.path() + "/CACHEDIR.TAG";
+  ASSERT_TRUE(fs::exists(tag));
+  std::ifstream in(tag);
+  std::string first_line;
+  std::getline(in, first_line);
+  EXPECT_EQ(first_line, "Signature: 8a477f597d28d172789f06886806bc55");
+  Store(*cache, "http://o/kept", Pattern(0, 100));
+  cache.reset();
+  // A cache written before directories were tagged: tmp/ and entries/ only.
+  fs::remove(tag);
+  cache = OpenCache();
+  ASSERT_NE(cache, nullptr);
+  EXPECT_EQ(cache->Acquire("http://o/kept", Fresh).lookup, Cache::Lookup::kHit);
+  EXPECT_TRUE(fs::exists(tag));
 }
 
 TEST_F(CacheTest, AFetchInFlightIsNeverAnEntryAfterARestart) {

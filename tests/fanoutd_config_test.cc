@@ -1,6 +1,7 @@
 // The real fanoutd binary rejects bad configs with the key named, before
 // listening, and answers --check-config / --version / --help.
 
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -131,6 +132,27 @@ TEST_F(FanoutdConfigTest, ShippedDefaultConfigIsValid) {
       {"--config", std::string(FANOUT_SOURCE_DIR) + "/config/fanout.json", "--check-config"},
       dir_.path());
   EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+}  // namespace
+}  // namespace fanout
+
+namespace fanout {
+namespace {
+
+TEST_F(FanoutdConfigTest, ANonEmptyCacheDirThatIsNotACacheStopsStartUpAndLosesNothing) {
+  const std::string dir = dir_.path() + "/home";
+  std::filesystem::create_directories(dir + "/tmp");
+  std::ofstream(dir + "/report.pdf") << "precious";
+  std::ofstream(dir + "/tmp/draft.txt") << "precious too";
+  const auto result = RunFanoutdToExit(
+      {"--cache-dir", dir, "--upstream", "http://127.0.0.1:9", "--listen", "127.0.0.1:0",
+       "--admin-listen", ""},
+      dir_.path());
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("not a fanout cache"), std::string::npos) << result.output;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/report.pdf"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/tmp/draft.txt"));
 }
 
 }  // namespace

@@ -209,10 +209,18 @@ class FanoutdTest : public ::testing::Test {
 
 class RawConnection {
  public:
-  explicit RawConnection(int port, int receive_buffer = 0) {
+  // `source`: the local address to connect from (any of 127.0.0.0/8 is
+  // loopback, so a test can play several clients); null: the default.
+  explicit RawConnection(int port, int receive_buffer = 0, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (receive_buffer > 0) {
       ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    if (source != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
     }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;

@@ -1,5 +1,7 @@
 #include "core/stream_file.h"
 
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/memory_budget.h"
 #include "core/wakeup_batcher.h"
 #include "tests/test_util.h"
 
@@ -873,6 +876,218 @@ TEST_F(StreamFileTest, WatchingReaderGetsEveryByteWithoutBlocking) {
   writer.join();
   EXPECT_EQ(got.size(), kTotal);
   EXPECT_TRUE(got == Pattern(0, kTotal));
+}
+
+}  // namespace
+}  // namespace fanout
+
+namespace fanout {
+namespace {
+
+TEST_F(StreamFileTest, ProgressReportsTheSlowestOpenReader) {
+  auto s = NewStream();
+  EXPECT_FALSE(s->Progress().slowest) << "no reader";
+  AppendPattern(*s, 0, 100);
+  auto slow = s->OpenReader();
+  auto fast = s->OpenReader();
+  char buf[100];
+  ASSERT_TRUE(slow->Read(buf, 10).status.ok());
+  ASSERT_TRUE(fast->Read(buf, 60).status.ok());
+  auto progress = s->Progress();
+  EXPECT_EQ(progress.readers, 2u);
+  ASSERT_TRUE(progress.slowest);
+  EXPECT_EQ(*progress.slowest, 10u);
+  slow->Close();
+  progress = s->Progress();
+  EXPECT_EQ(progress.readers, 1u);
+  EXPECT_EQ(*progress.slowest, 60u);
+  fast.reset();
+  EXPECT_FALSE(s->Progress().slowest);
+}
+
+TEST_F(StreamFileTest, AWriterWaitingForReadersWakesWhenOneMovesOn) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 100);
+  auto r = s->OpenReader();
+  std::atomic<bool> woke{false};
+  std::thread writer([&] {
+    s->WaitForReaderProgress(std::chrono::steady_clock::now() + std::chrono::minutes(1));
+    woke = true;
+  });
+  char buf[10];
+  // Reads until the waiting writer has seen one (each read is progress).
+  ASSERT_TRUE(::fanout::testing::WaitFor([&] {
+    r->Seek(0);
+    (void)r->Read(buf, sizeof buf);
+    return woke.load();
+  }));
+  writer.join();
+}
+
+TEST_F(StreamFileTest, ReleasedBytesGiveBackTheirDiskAndTheRestStaysReadable) {
+  auto s = NewStream();
+  constexpr std::size_t kSize = 8 << 20;
+  AppendPattern(*s, 0, kSize);
+  struct stat before {};
+  ASSERT_EQ(::stat(s->path().c_str(), &before), 0);
+  s->ReleaseBelow(6 * StreamFile::kReleaseUnit + 123);
+  struct stat after {};
+  ASSERT_EQ(::stat(s->path().c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, before.st_size) << "the length stays";
+  EXPECT_LE(after.st_blocks * 512, before.st_blocks * 512 - 6 * StreamFile::kReleaseUnit)
+      << "six whole units given back";
+  auto r = s->OpenReader();
+  r->Seek(6 * StreamFile::kReleaseUnit);
+  std::string rest(kSize - 6 * StreamFile::kReleaseUnit, '\0');
+  ASSERT_TRUE(r->ReadAt(6 * StreamFile::kReleaseUnit, rest.data(), rest.size()).status.ok());
+  EXPECT_TRUE(rest == Pattern(6 * StreamFile::kReleaseUnit, rest.size()));
+}
+
+}  // namespace
+}  // namespace fanout
+
+namespace fanout {
+namespace {
+
+// While alive, files this process writes may not grow past `bytes`: writes
+// beyond fail with EFBIG, as a full disk fails them with ENOSPC.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() { ::setrlimit(RLIMIT_FSIZE, &saved_); }
+
+ private:
+  rlimit saved_{};
+};
+
+class StreamFileDiskFullTest : public StreamFileTest {
+ protected:
+  std::shared_ptr<StreamFile> NewSpillingStream(MemoryBudget* budget) {
+    StreamFileOptions options;
+    options.dir = dir_.path();
+    options.spill_budget = budget;
+    std::shared_ptr<StreamFile> stream;
+    EXPECT_TRUE(StreamFile::Create(options, &stream).ok());
+    return stream;
+  }
+};
+
+TEST_F(StreamFileDiskFullTest, BytesTheDiskRefusesReachEveryReaderFromMemory) {
+  MemoryBudget budget(8 << 20);
+  auto s = NewSpillingStream(&budget);
+  ASSERT_TRUE(s->SetExpectedLength(3 << 20).ok());
+  auto early = s->OpenReader();
+  {
+    FileSizeLimit limit(1 << 20);
+    for (std::uint64_t at = 0; at < (3u << 20); at += 100000) {
+      AppendPattern(*s, at, std::min<std::uint64_t>(100000, (3u << 20) - at));
+    }
+  }
+  ASSERT_TRUE(s->Finish().ok()) << "a full disk is no failure while memory is left";
+  const auto spill = s->spilled();
+  ASSERT_TRUE(spill);
+  EXPECT_EQ(spill->disk_bytes, 1u << 20);
+  EXPECT_NE(spill->why.find("File too large"), std::string::npos) << spill->why;
+  EXPECT_EQ(budget.used(), 2u << 20);
+  // Read copies, extents (mapped, then in memory) and positioned reads.
+  auto [copied, end] = ReadAll(*early, 65536);
+  EXPECT_EQ(end.code(), Code::kEndOfStream);
+  EXPECT_TRUE(copied == Pattern(0, 3 << 20));
+  auto late = s->OpenReader();
+  std::string sent;
+  for (;;) {
+    auto x = late->NextExtent(1 << 20, Deadline{});
+    if (!x.status.ok()) break;
+    ASSERT_NE(x.data, nullptr) << "known length: mapped, or in memory past the disk's end";
+    sent.append(x.data, x.length);
+  }
+  EXPECT_TRUE(sent == Pattern(0, 3 << 20));
+  std::string across(200000, '\0');
+  ASSERT_TRUE(late->ReadAt((1 << 20) - 100000, across.data(), across.size()).status.ok());
+  EXPECT_TRUE(across == Pattern((1 << 20) - 100000, 200000)) << "across the disk's end";
+  // Never an entry: the file does not hold the whole body.
+  const Status commit = s->Commit(dir_.path() + "/kept.body");
+  EXPECT_EQ(commit.code(), Code::kIOError);
+  EXPECT_NE(commit.message().find("disk filled up"), std::string::npos) << commit.message();
+  early.reset();
+  late.reset();
+  s.reset();
+  EXPECT_EQ(budget.used(), 0u) << "memory given back with the stream";
+}
+
+TEST_F(StreamFileDiskFullTest, ADiskFullStreamFailsOnceItsMemoryIsSpent) {
+  MemoryBudget budget(1 << 20);
+  auto s = NewSpillingStream(&budget);
+  auto r = s->OpenReader();
+  Status last;
+  {
+    FileSizeLimit limit(1 << 20);
+    for (std::uint64_t at = 0; at < (4u << 20) && last.ok(); at += 100000) {
+      const std::string bytes = Pattern(at, 100000);
+      last = s->Append(bytes.data(), bytes.size());
+    }
+  }
+  EXPECT_EQ(last.code(), Code::kIOError);
+  EXPECT_EQ(s->state(), StreamFile::State::kFailed);
+  EXPECT_NE(s->failure().find("no memory is left"), std::string::npos) << s->failure();
+  auto [bytes, end] = ReadAll(*r, 65536);
+  EXPECT_EQ(end.code(), Code::kStreamFailed) << "visibly incomplete, never a clean end";
+}
+
+TEST_F(StreamFileDiskFullTest, WithoutABudgetAFullDiskFailsTheStream) {
+  auto s = NewStream();
+  Status last;
+  {
+    FileSizeLimit limit(1 << 20);
+    for (std::uint64_t at = 0; at < (2u << 20) && last.ok(); at += 100000) {
+      const std::string bytes = Pattern(at, 100000);
+      last = s->Append(bytes.data(), bytes.size());
+    }
+  }
+  EXPECT_EQ(last.code(), Code::kIOError);
+  EXPECT_EQ(s->state(), StreamFile::State::kFailed);
+}
+
+}  // namespace
+}  // namespace fanout
+
+namespace fanout {
+namespace {
+
+TEST_F(StreamFileDiskFullTest, ADeletedDirectoryIsMadeAgain) {
+  const std::string dir = dir_.path() + "/tmp";
+  StreamFileOptions options;
+  options.dir = dir;
+  std::shared_ptr<StreamFile> s;
+  ASSERT_TRUE(StreamFile::Create(options, &s).ok());
+  EXPECT_FALSE(s->has_spilled()) << "a file, in the directory made again";
+  EXPECT_EQ(s->path().rfind(dir + "/stream-", 0), 0u) << s->path();
+}
+
+TEST_F(StreamFileDiskFullTest, WhereNoFileCanBeMadeTheStreamLivesInMemory) {
+  MemoryBudget budget(1 << 20);
+  StreamFileOptions options;
+  options.dir = dir_.path() + "/gone/tmp";  // cannot be made: its parent is gone
+  options.spill_budget = &budget;
+  std::shared_ptr<StreamFile> s;
+  ASSERT_TRUE(StreamFile::Create(options, &s).ok());
+  ASSERT_TRUE(s->spilled());
+  EXPECT_EQ(s->spilled()->disk_bytes, 0u);
+  auto r = s->OpenReader();
+  AppendPattern(*s, 0, 300000);
+  ASSERT_TRUE(s->Finish().ok());
+  auto [bytes, end] = ReadAll(*r, 65536);
+  EXPECT_EQ(end.code(), Code::kEndOfStream);
+  EXPECT_TRUE(bytes == Pattern(0, 300000));
+  EXPECT_FALSE(s->Commit(dir_.path() + "/x.body").ok());
+  options.spill_budget = nullptr;
+  EXPECT_FALSE(StreamFile::Create(options, &s).ok()) << "no budget: an error, as before";
 }
 
 }  // namespace

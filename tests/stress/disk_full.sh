@@ -33,4 +33,7 @@ case $fs in
   *) echo "FANOUT_STRESS_DISK_FS must be tmpfs or ext4" >&2; exit 2 ;;
 esac
 trap 'umount "$dir"; rmdir "$dir"; rm -f ${image:+"$image"}' EXIT
-"$stress" --scenario disk-full --cache-dir "$dir" "$@"
+# A directory of its own: fanoutd refuses a non-empty one that is not a
+# fanout cache (ext4 has lost+found).
+mkdir "$dir/cache"
+"$stress" --scenario disk-full --cache-dir "$dir/cache" "$@"

@@ -274,6 +274,8 @@ struct Received {
   bool compared_body = false;           // the body was compared (200 GET or a sound 206)
   std::uint64_t body_origin_offset = 0; // origin offset of body byte 0
   std::optional<std::uint64_t> mismatch_at;  // first body offset that differs
+  std::string wrong_bytes;                    // what came there (up to 32 bytes)
+  std::uint64_t bytes_in_wrong_pieces = 0;    // of reads that held a wrong byte
   std::uint64_t bytes_compared = 0;
 };
 
@@ -372,15 +374,17 @@ class Reader {
     }
     if (!out->compared_body) return;
     const std::uint64_t at = out->body_origin_offset + offset;
-    if (!out->mismatch_at && !OriginServer::MatchesOrigin(url_.path, at, data, n)) {
-      for (std::size_t i = 0; i < n; ++i) {
-        if (data[i] != OriginServer::OriginByte(url_.path, at + i)) {
-          out->mismatch_at = offset + i;
-          break;
-        }
+    out->bytes_compared += n;
+    if (OriginServer::MatchesOrigin(url_.path, at, data, n)) return;
+    out->bytes_in_wrong_pieces += n;
+    if (out->mismatch_at) return;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (data[i] != OriginServer::OriginByte(url_.path, at + i)) {
+        out->mismatch_at = offset + i;
+        out->wrong_bytes.assign(data + i, std::min<std::size_t>(n - i, 32));
+        break;
       }
     }
-    out->bytes_compared += n;
   }
 
   Connection* const conn_;
@@ -390,6 +394,38 @@ class Reader {
 };
 
 // ---- Judging a response. ----
+
+std::string Hex(std::string_view bytes, std::size_t max) {
+  std::string out;
+  char buf[4];
+  for (std::size_t i = 0; i < bytes.size() && i < max; ++i) {
+    std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned char>(bytes[i]));
+    out += buf;
+  }
+  return out;
+}
+
+// What wrong bytes are: zeros, or the origin's bytes from elsewhere (the
+// body repeats every kBodyWindowBytes, so the offset is known modulo that).
+std::string DescribeWrongBytes(const std::string& path, std::uint64_t origin_offset,
+                               const std::string& got) {
+  const std::string expected(OriginServer::BodyWindow(path, origin_offset), got.size());
+  std::string text = "got " + Hex(got, 16) + ", expected " + Hex(expected, 16);
+  if (std::all_of(got.begin(), got.end(), [](char c) { return c == 0; })) {
+    return text + " (zeros)";
+  }
+  if (got.size() < 16) return text;
+  constexpr std::uint64_t kPeriod = OriginServer::kBodyWindowBytes;
+  for (std::uint64_t candidate = 0; candidate < kPeriod; ++candidate) {
+    if (OriginServer::MatchesOrigin(path, candidate, got.data(), got.size())) {
+      const std::uint64_t here = origin_offset % kPeriod;
+      const std::uint64_t shift = (candidate + kPeriod - here) % kPeriod;
+      return text + " (the origin's bytes from offset " + std::to_string(origin_offset) + " + " +
+             std::to_string(shift) + " (mod " + std::to_string(kPeriod) + "))";
+    }
+  }
+  return text + " (not the origin's bytes at any offset)";
+}
 
 // What a response turned out to be, for the tallies.
 enum class Verdict {
@@ -409,8 +445,7 @@ struct Judgement {
 
 class Judge {
  public:
-  Judge(const UrlFacts& url, const StressOrigin& origin, bool failures_expected)
-      : url_(url), origin_(origin), failures_expected_(failures_expected) {}
+  Judge(const UrlFacts& url, const StressOrigin& origin) : url_(url), origin_(origin) {}
 
   Judgement Of(const Request& req, const Received& got) const {
     const ResponseParser& p = got.parser;
@@ -424,7 +459,7 @@ class Judge {
     const auto& head = p.head();
     const int status = head.status;
     // Read after the response was seen: a fault that explains it is counted already.
-    if (status == 502 || status == 504 || (status == 500 && failures_expected_)) {
+    if (status == 502 || status == 504) {
       if (!FailureExplained()) {
         return Bad("status " + std::to_string(status) + " without an upstream fault");
       }
@@ -458,9 +493,12 @@ class Judge {
     }
     if (req.method == "HEAD") return {Verdict::kNoBody, ""};
     if (got.mismatch_at) {
+      const std::uint64_t origin_offset = got.body_origin_offset + *got.mismatch_at;
       return Bad("body byte " + std::to_string(*got.mismatch_at) + " (origin offset " +
-                 std::to_string(got.body_origin_offset + *got.mismatch_at) +
-                 ") differs from the origin's");
+                 std::to_string(origin_offset) + ") differs from the origin's: " +
+                 DescribeWrongBytes(url_.path, origin_offset, got.wrong_bytes) + "; " +
+                 std::to_string(got.bytes_in_wrong_pieces) + " of " +
+                 std::to_string(got.bytes_compared) + " bytes came in reads holding wrong bytes");
     }
     if (p.complete()) {
       if (p.body_bytes() != expected_bytes) {
@@ -478,7 +516,7 @@ class Judge {
   static Judgement Bad(std::string problem) { return {Verdict::kBad, std::move(problem)}; }
 
   // Read after the response was seen: a fault that explains it is counted already.
-  bool FailureExplained() const { return failures_expected_ || origin_.Faults(url_.path) > 0; }
+  bool FailureExplained() const { return origin_.Faults(url_.path) > 0; }
 
   static bool Contains(const std::vector<std::uint64_t>& v, std::uint64_t x) {
     return std::find(v.begin(), v.end(), x) != v.end();
@@ -576,7 +614,6 @@ class Judge {
 
   const UrlFacts& url_;
   const StressOrigin& origin_;
-  const bool failures_expected_;
 };
 
 // ---- Running a client's exchange. ----
@@ -584,7 +621,7 @@ class Judge {
 class Client {
  public:
   Client(const ClientEnv& env, const UrlFacts& url, std::string behaviour)
-      : env_(env), url_(url), behaviour_(std::move(behaviour)), judge_(url, *env.origin, env.failures_expected) {}
+      : env_(env), url_(url), behaviour_(std::move(behaviour)), judge_(url, *env.origin) {}
 
   bool Connect(int receive_buffer = 0) {
     ++env_.run->clients;

@@ -68,9 +68,6 @@ struct ClientEnv {
   // fanoutd's client_timeout (kStallPastTimeout stalls longer).
   std::chrono::milliseconds daemon_client_timeout{6000};
   std::string label;  // who the client is, for reports ("crowd 3 client 17")
-  // The scenario makes fetches fail by itself (a full disk): cut bodies and
-  // 500, 502 and 504 answers are accepted without an origin fault.
-  bool failures_expected = false;
 };
 
 // Runs one client of `behaviour` for url to its end. Returns true if every

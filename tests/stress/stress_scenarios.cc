@@ -385,8 +385,9 @@ void RunDiskFullRound(ScenarioEnv& env, int round, const UrlFacts& stored) {
     const StressRng client_rng = StressRng::Derive(
         env.run->seed(), {kRoundStream, static_cast<std::uint64_t>(round), static_cast<std::uint64_t>(i) + 1});
     threads.Start([&env, &start, &label, url, behaviour, client_rng, i] {
-      ClientEnv client = ClientEnvFor(env, label + " client " + std::to_string(i));
-      client.failures_expected = true;  // the disk makes the fetch fail
+      // Judged like any client: a full disk must not cut anyone off (the
+      // bytes the disk refuses reach the readers from memory).
+      const ClientEnv client = ClientEnvFor(env, label + " client " + std::to_string(i));
       start.arrive_and_wait();
       RunClient(client, *url, behaviour, client_rng);
     });

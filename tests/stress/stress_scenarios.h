@@ -15,11 +15,14 @@
 //   disk-full           per round, the cache's file system (a small one the
 //                       caller provides) fills up: an object larger than the
 //                       free space, one that takes its last bytes (the body
-//                       fits, its metadata does not), or two that only fit
-//                       alone; 3 clients of random behaviour per object and
-//                       2 of a stored entry meanwhile. Bodies may be cut but
-//                       never wrong, the stored entry comes whole, fanoutd
-//                       lives on, and the space comes back once purged.
+//                       fits, its metadata does not), two that only fit
+//                       alone, or a disk full before the fetch starts; 8
+//                       clients of random behaviour per object and 2 of a
+//                       stored entry meanwhile. Every body comes whole (a
+//                       full disk cuts no one off: fanoutd serves the rest
+//                       from memory), fanoutd lives on, and the space comes
+//                       back once everything is purged. (Those objects are
+//                       not kept, so they are left out of the fan-out rule.)
 // Every scenario checks after each round (or crowd) that fanoutd is alive
 // and answers a fresh GET, and stops at the first failure.
 //

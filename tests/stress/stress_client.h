@@ -12,8 +12,9 @@
 //     URL by then; never a short body that looks complete;
 //   - the status fits the request (200, 206 with the right Content-Range,
 //     416 with "bytes */size", 304 only for a matching If-None-Match; 502
-//     and 504 only after an upstream fault), X-Cache is MISS, JOIN or HIT,
-//     the ETag is the origin's, Content-Length is the object's size unless
+//     and 504 only after an upstream fault), X-Cache is MISS, JOIN or HIT
+//     (MISS, JOIN or BYPASS for a no-store object), the ETag is the origin's,
+//     Content-Length is the object's size unless
 //     the origin lied about it;
 //   - HEAD and 304 carry no body, and nothing follows the last response on
 //     a connection the request asked to close.
@@ -41,6 +42,7 @@ struct UrlFacts {
   std::uint64_t size = 0;
   bool chunked = false;
   std::string etag;  // StressOrigin::ETagOf(path, size)
+  bool no_store = false;  // never kept: X-Cache MISS, JOIN or BYPASS, never HIT
 };
 
 enum class Behaviour {

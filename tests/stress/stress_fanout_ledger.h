@@ -45,10 +45,11 @@ class FanoutLedger {
  public:
   explicit FanoutLedger(const StressOrigin* origin) : origin_(origin) {}
 
-  // Call before sending a purge of path (so the allowance precedes its effect).
+  // Call before sending a purge of path (so the allowance precedes its
+  // effect). Paths the rule does not cover (never AddUrl'd) are ignored.
   void AddPurge(const std::string& path) {
     std::lock_guard<std::mutex> lock(mu_);
-    ++purges_[path];
+    if (auto it = purges_.find(path); it != purges_.end()) ++it->second;
   }
 
   // Call before sending a purge of everything (POST /purge-all).
@@ -57,7 +58,7 @@ class FanoutLedger {
     for (auto& [path, purges] : purges_) ++purges;
   }
 
-  // Remembers a URL the run asked for, for CheckAll.
+  // Puts a URL under the rule (for CheckAll).
   void AddUrl(const std::string& path) {
     std::lock_guard<std::mutex> lock(mu_);
     purges_.emplace(path, 0);
@@ -101,7 +102,7 @@ class FanoutLedger {
  private:
   const StressOrigin* const origin_;
   mutable std::mutex mu_;
-  std::map<std::string, int> purges_;  // guarded by mu_; every URL asked for
+  std::map<std::string, int> purges_;  // guarded by mu_; every URL the rule covers
 };
 
 }  // namespace fanout::stress

@@ -67,6 +67,7 @@ struct Flags {
   int max_clients = 200;
   std::string cache_dir;
   bool keep_dir = false;
+  bool keep_going = false;
   int upstream_read_timeout_ms = 2000;
   int client_timeout_ms = 6000;
   int client_read_timeout_ms = 20000;
@@ -111,6 +112,7 @@ std::string ReplayCommand(const char* argv0, const Flags& f, double fault_rate) 
   std::snprintf(rate, sizeof rate, "%g", fault_rate);
   c += std::string(" --fault-rate ") + rate;
   if (f.origin_stalls) c += " --origin-stalls";
+  if (f.keep_going) c += " --keep-going";
   if (!f.cache_dir.empty()) c += " --cache-dir " + f.cache_dir;
   return c;
 }
@@ -136,6 +138,7 @@ class DeathMonitor {
     while (!stop_) {
       if (!daemon_->Alive()) {
         run_->Fail("(fanoutd)", "monitor", "fanoutd " + daemon_->DeathReason());
+        run_->RequestStop();  // even when keeping going: nothing is left to test
         return;
       }
       cv_.wait_for(lock, kMonitorEvery, [this] { return stop_; });
@@ -239,7 +242,7 @@ int Run(const char* argv0, Flags flags) {
     return 1;
   }
   const std::string dir = dir_template;
-  RunContext run(flags.seed, replay);
+  RunContext run(flags.seed, replay, flags.keep_going);
 
   StressOrigin::Options origin_options;
   origin_options.seed = flags.seed;
@@ -329,10 +332,10 @@ int Run(const char* argv0, Flags flags) {
       crashed ? "fanoutd " + daemon.DeathReason() + " during the run" : failures.front();
   std::printf("FAILED scenario %s seed %llu: %s\n", flags.scenario.c_str(),
               static_cast<unsigned long long>(flags.seed), headline.c_str());
-  std::printf("%zu failure(s) recorded, the first ones:\n", failures.size());
-  for (std::size_t i = 0; i < failures.size() && i < 3; ++i) {
-    std::printf("  %s\n", failures[i].c_str());
-  }
+  const auto kinds = run.FailureKinds();
+  std::printf("%zu failure(s) recorded, %zu kind(s); the first of each:\n", failures.size(),
+              kinds.size());
+  for (const auto& [count, first] : kinds) std::printf("  %dx %s\n", count, first.c_str());
   std::printf("replay: %s\n", replay.c_str());
   if (!sanitizer.empty()) {
     std::printf("sanitizer report from %s:\n%s\n", daemon.log_path().c_str(), sanitizer.c_str());
@@ -366,6 +369,8 @@ int main(int argc, char** argv) {
   app.add_option("--cache-dir", flags.cache_dir,
                  "fanoutd's cache directory (disk-full: on a small file system)");
   app.add_flag("--keep-dir", flags.keep_dir, "keep the run's directory (log, config)");
+  app.add_flag("--keep-going", flags.keep_going,
+               "go on after a failure (not after a crash) and list every kind met");
   app.add_option("--upstream-read-timeout-ms", flags.upstream_read_timeout_ms)
       ->capture_default_str();
   app.add_option("--client-timeout-ms", flags.client_timeout_ms, "fanoutd's client_timeout")

@@ -319,9 +319,10 @@ bool StressOrigin::Respond(int fd, const Request& request) {
     return SendAll(fd, head.data(), head.size()) && keep_alive;
   }
   const std::string etag = ETagOf(request.path, object->size);
-  const std::string validators = "Date: " + HttpDateNow() +
-                                 "\r\nCache-Control: max-age=3600\r\nETag: " + etag +
-                                 "\r\nLast-Modified: " + kLastModified + "\r\n";
+  const std::string validators =
+      "Date: " + HttpDateNow() + "\r\nCache-Control: " +
+      (object->no_store ? "no-store" : "max-age=3600") + "\r\nETag: " + etag +
+      "\r\nLast-Modified: " + kLastModified + "\r\n";
   const bool not_modified =
       !request.if_none_match.empty()
           ? (request.if_none_match == "*" ||

@@ -3,7 +3,7 @@
 //
 // It serves the objects it was told about (Define): each path's body is
 // OriginServer::OriginBody(path, size), sent with Content-Length or chunked,
-// with "Cache-Control: max-age=3600", an ETag (ETagOf) and a Last-Modified
+// with "Cache-Control: max-age=3600" (or no-store), an ETag (ETagOf) and a Last-Modified
 // date; a GET or HEAD carrying the current ETag in If-None-Match, or the
 // Last-Modified date in If-Modified-Since, gets 304. Unknown paths get 404.
 // One thread per connection; keep-alive unless the request says close.
@@ -38,6 +38,9 @@ struct OriginObject {
   std::uint64_t size = 0;
   bool chunked = false;  // no Content-Length: Transfer-Encoding: chunked
   bool faults_allowed = true;  // false: always served well (liveness probes)
+  // "Cache-Control: no-store" instead of "max-age=3600": fanoutd must
+  // neither keep it nor let later requests join its fetch.
+  bool no_store = false;
 };
 
 enum class Fault {

@@ -1,10 +1,12 @@
 // RunContext: what every part of one stress run shares — its seed, its
 // verdict, whether to stop, and the tallies for the summary.
 //
-// The first failure recorded is the run's verdict; every failure is printed
-// at once (the first few in full) with the seed, so a run that goes on to
-// hang or crash has still said what it saw. Recording a failure also asks
-// every part of the run to stop starting new work.
+// The first failure recorded is the run's verdict; failures are printed at
+// once with the seed (the first few, and the first of each kind), so a run
+// that goes on to hang or crash has still said what it saw. Recording a
+// failure also asks every part of the run to stop starting new work —
+// unless the run keeps going (--keep-going, for triage: one run then lists
+// every kind of failure it met, not only the first).
 //
 // Thread-safety: every method may be called from any thread.
 
@@ -13,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -21,17 +24,23 @@ namespace fanout::stress {
 
 class RunContext {
  public:
-  explicit RunContext(std::uint64_t seed, std::string replay_command)
-      : seed_(seed), replay_command_(std::move(replay_command)) {}
+  RunContext(std::uint64_t seed, std::string replay_command, bool keep_going)
+      : seed_(seed), replay_command_(std::move(replay_command)), keep_going_(keep_going) {}
 
   std::uint64_t seed() const { return seed_; }
   const std::string& replay_command() const { return replay_command_; }
 
-  // Records what went wrong for url, during behaviour, and asks the run to stop.
-  void Fail(const std::string& url, const std::string& behaviour, const std::string& what);
+  // Records what went wrong for url, during behaviour, and asks the run to
+  // stop. `kind` (default: `what`) names the problem alike for every client
+  // that meets it; numbers and quoted values in it are ignored.
+  void Fail(const std::string& url, const std::string& behaviour, const std::string& what,
+            const std::string& kind = "");
   bool failed() const { return failed_.load(); }
   // The failures recorded so far, first first, each one line.
   std::vector<std::string> Failures() const;
+  // One per kind of failure (the same text but for numbers), first met
+  // first: how many there were, and the first one.
+  std::vector<std::pair<int, std::string>> FailureKinds() const;
 
   // Asks every crowd and client to stop starting new work.
   void RequestStop() { stop_.store(true); }
@@ -56,10 +65,13 @@ class RunContext {
  private:
   const std::uint64_t seed_;
   const std::string replay_command_;
+  const bool keep_going_;
   std::atomic<bool> failed_{false};
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
-  std::vector<std::string> failures_;  // guarded by mu_
+  std::vector<std::string> failures_;                  // guarded by mu_
+  std::vector<std::pair<int, std::string>> kinds_;     // guarded by mu_; count, first
+  std::map<std::string, std::size_t> kind_index_;      // guarded by mu_; kind -> kinds_ index
 };
 
 }  // namespace fanout::stress

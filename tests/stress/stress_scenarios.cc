@@ -60,11 +60,13 @@ ClientEnv ClientEnvFor(ScenarioEnv& env, std::string label) {
 }
 
 UrlFacts DefineUrl(ScenarioEnv& env, const std::string& path, std::uint64_t size, bool chunked,
-                   bool faults_allowed = true) {
-  env.origin->Define(path, OriginObject{size, chunked, faults_allowed});
-  env.ledger->AddUrl(path);
+                   bool faults_allowed = true, bool no_store = false) {
+  env.origin->Define(path, OriginObject{size, chunked, faults_allowed, no_store});
+  // A no-store response is fetched for every request that does not join
+  // it while it runs: the fan-out rule does not apply.
+  if (!no_store) env.ledger->AddUrl(path);
   ++env.run->urls;
-  return UrlFacts{path, size, chunked, StressOrigin::ETagOf(path, size)};
+  return UrlFacts{path, size, chunked, StressOrigin::ETagOf(path, size), no_store};
 }
 
 // Sizes that reach every path of fanoutd: empty, coalesced with the head
@@ -166,9 +168,12 @@ void RunCrowd(ScenarioEnv& env, ClientSlots& slots, int index, int clients) {
   StressRng rng = StressRng::Derive(env.run->seed(), {kCrowdStream, static_cast<std::uint64_t>(index)});
   const std::uint64_t size = RandomSize(rng, env.settings.max_size);
   const bool chunked = rng.Chance(0.3);
+  // Now and then a response fanoutd must not keep: its fetch is paced by
+  // its slowest reader, gives back disk behind them, and is not joined.
+  const bool no_store = rng.Chance(0.1);
   const std::string path = "/c" + std::to_string(index) + "-" + std::to_string(size) +
-                           (chunked ? "-chunked" : "") + ".bin";
-  const UrlFacts url = DefineUrl(env, path, size, chunked);
+                           (chunked ? "-chunked" : "") + (no_store ? "-no-store" : "") + ".bin";
+  const UrlFacts url = DefineUrl(env, path, size, chunked, true, no_store);
   // Arrivals: all at once, or spread over up to 3 s (most while the fetch runs).
   static constexpr int kSpreadsMs[] = {0, 20, 200, 1000, 3000};
   const int spread_ms = kSpreadsMs[rng.Between(0, std::size(kSpreadsMs) - 1)];
@@ -211,7 +216,9 @@ void RunCrowd(ScenarioEnv& env, ClientSlots& slots, int index, int clients) {
   }
   threads.JoinAll();
   if (env.run->stopping()) return;
-  if (!CheckFanout(env, path, "crowd " + std::to_string(index) + " (fan-out check)")) return;
+  if (!no_store && !CheckFanout(env, path, "crowd " + std::to_string(index) + " (fan-out check)")) {
+    return;
+  }
   // Done with it: purged so that the cache holds only the crowds running.
   env.ledger->AddPurge(path);
   PurgeThroughAdmin(ClientEnvFor(env, "crowd " + std::to_string(index) + " cleanup"),
@@ -374,7 +381,7 @@ void RunDiskFullRound(ScenarioEnv& env, int round, const UrlFacts& stored) {
     // Not in the fan-out ledger: a full disk fails fetches the origin cannot count.
     env.origin->Define(path, OriginObject{sizes[u], chunked, false});
     ++env.run->urls;
-    urls.push_back(UrlFacts{path, sizes[u], chunked, StressOrigin::ETagOf(path, sizes[u])});
+    urls.push_back(UrlFacts{path, sizes[u], chunked, StressOrigin::ETagOf(path, sizes[u]), false});
   }
   const int clients = kDiskFullClients * static_cast<int>(urls.size());
   std::latch start(clients + kDiskFullHits);

@@ -2,7 +2,8 @@
 // origin with stress clients, and records every failure in the run.
 //
 //   random              for --seconds, crowds of 1-50 clients per new URL
-//                       (0 B to --max-size, known length or chunked), each
+//                       (0 B to --max-size, known length or chunked, one in
+//                       ten no-store), each
 //                       client doing one of the Behaviours, arriving at random
 //                       moments (many while the fetch runs), with random
 //                       purges and the origin's random faults; fan-out rule

@@ -23,7 +23,9 @@ namespace {
 constexpr std::size_t kMaxRequestHead = 64 * 1024;
 // How long a connection may wait for its next request, and for a send.
 constexpr int kReceiveTimeoutSec = 10;
-constexpr int kSendTimeoutSec = 20;
+// Long: a fetch paced by its slowest reader may pause for a while, and a
+// send that gives up would cut a response without a counted fault.
+constexpr int kSendTimeoutSec = 60;
 // Largest write of body bytes: one window of the origin's pattern.
 constexpr std::size_t kMaxWrite = OriginServer::kBodyWindowBytes;
 // Largest chunk of a chunked body.

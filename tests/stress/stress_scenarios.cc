@@ -7,7 +7,6 @@
 #include <condition_variable>
 #include <latch>
 #include <mutex>
-#include <semaphore>
 #include <thread>
 #include <vector>
 

@@ -39,6 +39,20 @@ TEST(HttpDateTest, ParsesTheThreeFormatsAndWritesImfFixdate) {
   EXPECT_FALSE(ParseHttpDate(""));
 }
 
+// Found by tests/fuzz/http_date_fuzzer: from_time_t() of a date after 2262
+// overflowed the nanosecond clock (signed overflow, then any time at all).
+TEST(HttpDateTest, DatesPastTheClocksEndAreItsLastSecondNotAnOverflow) {
+  const SystemTime last = At("Fri, 11 Apr 2262 23:47:16 GMT");
+  EXPECT_EQ(std::chrono::time_point_cast<seconds>(SystemTime::max()), last);
+  EXPECT_EQ(ParseHttpDate("Fri, 31 Dec 9999 23:59:59 GMT"), last);
+  EXPECT_EQ(ParseHttpDate("Fri, 11 Apr 2262 23:47:17 GMT"), last);
+  EXPECT_EQ(ParseHttpDate("'-Jan-4,-23:59:59-2929"), last);  // the fuzzer's asctime input
+  EXPECT_EQ(FormatHttpDate(last), "Fri, 11 Apr 2262 23:47:16 GMT");
+  // "Expires: ... 9999" stays as fresh as can be, not expired.
+  EXPECT_GT(FreshnessLifetime(Response({{"Expires", "Fri, 31 Dec 9999 23:59:59 GMT"}}), {}),
+            hours(24 * 365 * 200));
+}
+
 TEST(CacheControlTest, DirectivesAreCaseInsensitiveFirstWinsAndBadNumbersAreZero) {
   auto cc = CacheControl::Parse({"Max-Age=60, PUBLIC", "max-age=999, s-maxage=\"30\""});
   EXPECT_EQ(cc.max_age, 60);

@@ -66,6 +66,20 @@ TEST(CacheControlTest, DirectivesAreCaseInsensitiveFirstWinsAndBadNumbersAreZero
             std::numeric_limits<std::int64_t>::max());
 }
 
+TEST(CacheControlTest, ABackslashQuotesTheNextCharacterInAQuotedString) {
+  // The escaped quote does not end the string, so max-age is still seen.
+  auto cc = CacheControl::Parse({R"(no-cache="a\"b, c", max-age=5)"});
+  EXPECT_TRUE(cc.no_cache);
+  EXPECT_EQ(cc.max_age, 5);
+  cc = CacheControl::Parse({R"(private="x\\", max-age=6)"});  // an escaped backslash
+  EXPECT_TRUE(cc.private_);
+  EXPECT_EQ(cc.max_age, 6);
+  // A backslash at the very end, inside an unterminated string, is a character.
+  cc = CacheControl::Parse({"max-age=7, private=\"\\"});
+  EXPECT_EQ(cc.max_age, 7);
+  EXPECT_TRUE(cc.private_);
+}
+
 TEST(MayStoreTest, FollowsTheSharedCacheRules) {
   const CachePolicyOptions none;
   std::string why;

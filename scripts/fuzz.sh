@@ -54,4 +54,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "=== fuzzing FAILED: ${failed[*]} (logs in $dir/runs/<name>/log) ===" >&2
   exit 1
 fi
-echo "=== fuzzing passed: $targets ==="
+echo "=== fuzzing passed:" $targets "==="

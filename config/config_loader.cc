@@ -21,13 +21,18 @@ using std::chrono::seconds;
 // Past these a value can only be a mistake; they also keep every sum and
 // conversion the server makes with them far from overflowing.
 
+// The range of a duration setting, both ends included; max_text says max
+// in messages.
+struct DurationRange {
+  milliseconds min;
+  milliseconds max;
+  const char* max_text;
+};
 // Timeouts: a peer silent for a day is gone.
-constexpr milliseconds kMaxTimeout = std::chrono::hours(24);
-constexpr const char* kMaxTimeoutText = "1d";
-// A route's default_ttl, stale_while_revalidate, stale_if_error: ten years
-// is "forever" for a cache.
-constexpr milliseconds kMaxRouteDuration = std::chrono::hours(24 * 3650);
-constexpr const char* kMaxRouteDurationText = "3650d";
+constexpr DurationRange kTimeoutRange{milliseconds(1), std::chrono::hours(24), "1d"};
+// A route's default_ttl, stale_while_revalidate, stale_if_error: whole
+// seconds, and ten years is "forever" for a cache.
+constexpr DurationRange kRouteDurationRange{seconds(1), std::chrono::hours(24 * 3650), "3650d"};
 // Sizes: whatever fits a signed 64-bit number of bytes (8 EiB).
 constexpr std::uint64_t kMaxSize = kMaxParsedSize;
 // One thread each while open.
@@ -136,16 +141,15 @@ Status GetString(const json& v, const std::string& key, std::string* out) {
 }
 
 // A duration: a whole number of seconds, or a string with a unit
-// ("500ms", "30s"). `min` and `max` are inclusive; `max_text` says max in
-// the message.
-Status GetDuration(const json& v, const std::string& key, milliseconds min, milliseconds max,
-                   const char* max_text, milliseconds* out) {
-  const std::string range = std::string(" (at most ") + max_text + ")";
+// ("500ms", "30s"), within `limits`.
+Status GetDuration(const json& v, const std::string& key, milliseconds* out,
+                   const DurationRange& limits = kTimeoutRange) {
+  const std::string at_most = std::string(" (at most ") + limits.max_text + ")";
   std::optional<milliseconds> d;
   if (v.is_number_unsigned()) {
     const auto n = v.get<std::uint64_t>();
-    if (n > static_cast<std::uint64_t>(std::chrono::duration_cast<seconds>(max).count())) {
-      return KeyError(key, "too long: " + v.dump() + " seconds" + range);
+    if (n > static_cast<std::uint64_t>(std::chrono::duration_cast<seconds>(limits.max).count())) {
+      return KeyError(key, "too long: " + v.dump() + " seconds" + at_most);
     }
     d = seconds(n);
   } else if (v.is_number_integer()) {
@@ -158,18 +162,20 @@ Status GetDuration(const json& v, const std::string& key, milliseconds min, mill
     if (!d) {
       return KeyError(key, "not a duration: '" + v.get<std::string>() +
                                "' (use e.g. \"500ms\", \"30s\", \"5m\"; at most " +
-                               max_text + ")");
+                               limits.max_text + ")");
     }
-    if (*d > max) return KeyError(key, "too long: '" + v.get<std::string>() + "'" + range);
+    if (*d > limits.max) {
+      return KeyError(key, "too long: '" + v.get<std::string>() + "'" + at_most);
+    }
   } else {
     return KeyError(key, std::string("expected a duration string such as "
                                      "\"30s\", got ") + TypeName(v));
   }
   if (d->count() <= 0) return KeyError(key, "must be greater than zero");
-  if (*d < min) {
-    return KeyError(key, min.count() % 1000 == 0
-                             ? "must be at least " + std::to_string(min.count() / 1000) + "s"
-                             : "must be at least " + std::to_string(min.count()) + "ms");
+  if (*d < limits.min) {
+    const auto ms = limits.min.count();
+    return KeyError(key, ms % 1000 == 0 ? "must be at least " + std::to_string(ms / 1000) + "s"
+                                        : "must be at least " + std::to_string(ms) + "ms");
   }
   *out = *d;
   return Status::Ok();
@@ -237,8 +243,7 @@ Status ParseRoutes(const json& v, Config* config) {
                                std::pair{"stale_if_error", &route.stale_if_error}}) {
       if (!r.contains(name)) continue;
       milliseconds d{0};
-      if (!(st = GetDuration(r[name], where + "." + name, seconds(1), kMaxRouteDuration,
-                             kMaxRouteDurationText, &d)).ok()) {
+      if (!(st = GetDuration(r[name], where + "." + name, &d, kRouteDurationRange)).ok()) {
         return st;
       }
       *field = std::chrono::duration_cast<seconds>(d);
@@ -255,15 +260,13 @@ Status ParseUpstream(const json& v, Config* config) {
   Status st = RejectUnknownKeys(v, "upstream", {"connect_timeout", "read_timeout"});
   if (!st.ok()) return st;
   if (v.contains("connect_timeout") &&
-      !(st = GetDuration(v["connect_timeout"], "upstream.connect_timeout", milliseconds(1),
-                         kMaxTimeout, kMaxTimeoutText, &config->upstream_connect_timeout))
-           .ok()) {
+      !(st = GetDuration(v["connect_timeout"], "upstream.connect_timeout",
+                         &config->upstream_connect_timeout)).ok()) {
     return st;
   }
   if (v.contains("read_timeout") &&
-      !(st = GetDuration(v["read_timeout"], "upstream.read_timeout", milliseconds(1),
-                         kMaxTimeout, kMaxTimeoutText, &config->upstream_read_timeout))
-           .ok()) {
+      !(st = GetDuration(v["read_timeout"], "upstream.read_timeout",
+                         &config->upstream_read_timeout)).ok()) {
     return st;
   }
   return Status::Ok();
@@ -428,8 +431,8 @@ Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
     config->max_connections = static_cast<int>(v.get<std::uint64_t>());
   }
   if (root.contains("client_timeout") &&
-      !(st = GetDuration(root["client_timeout"], "client_timeout", milliseconds(1), kMaxTimeout,
-                         kMaxTimeoutText, &config->client_timeout)).ok()) {
+      !(st = GetDuration(root["client_timeout"], "client_timeout",
+                         &config->client_timeout)).ok()) {
     return st;
   }
   if (root.contains("max_request_body") &&

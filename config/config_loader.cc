@@ -183,6 +183,22 @@ Status GetDuration(const json& v, const std::string& key, milliseconds* out,
 
 // A size: a whole number of bytes, or a string with a unit ("64MiB").
 // Greater than zero and at most kMaxSize.
+// A whole number from min to max.
+Status GetCount(const json& v, const std::string& key, std::uint64_t min, std::uint64_t max,
+                int* out) {
+  if (!v.is_number_integer()) {
+    return KeyError(key, "expected a whole number, got " + Described(v));
+  }
+  // JSON's non-negative whole numbers parse as unsigned, negative ones
+  // as signed.
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
+    return KeyError(key, "must be " + std::to_string(min) + " to " + std::to_string(max) +
+                             ", got " + v.dump());
+  }
+  *out = static_cast<int>(v.get<std::uint64_t>());
+  return Status::Ok();
+}
+
 Status GetSize(const json& v, const std::string& key, std::uint64_t* out) {
   const std::string hint = " (use e.g. \"512KiB\", \"64MiB\", \"10GiB\"; at most 8EiB)";
   std::optional<std::uint64_t> size;
@@ -417,19 +433,10 @@ Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
   if (root.contains("upstream") && !(st = ParseUpstream(root["upstream"], config)).ok()) {
     return st;
   }
-  if (root.contains("max_connections")) {
-    const json& v = root["max_connections"];
-    if (!v.is_number_integer()) {
-      return KeyError("max_connections", "expected a whole number, got " + Described(v));
-    }
-    // JSON's non-negative whole numbers parse as unsigned, negative ones
-    // as signed.
-    if (!v.is_number_unsigned() || v.get<std::uint64_t>() < 1 ||
-        v.get<std::uint64_t>() > kMaxConnections) {
-      return KeyError("max_connections", "must be 1 to " + std::to_string(kMaxConnections) +
-                                             ", got " + v.dump());
-    }
-    config->max_connections = static_cast<int>(v.get<std::uint64_t>());
+  if (root.contains("max_connections") &&
+      !(st = GetCount(root["max_connections"], "max_connections", 1, kMaxConnections,
+                      &config->max_connections)).ok()) {
+    return st;
   }
   if (root.contains("client_timeout") &&
       !(st = GetDuration(root["client_timeout"], "client_timeout",
@@ -461,17 +468,10 @@ Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
                          &config->request_head_timeout)).ok()) {
     return st;
   }
-  if (root.contains("max_connections_per_client")) {
-    const json& v = root["max_connections_per_client"];
-    if (!v.is_number_integer()) {
-      return KeyError("max_connections_per_client",
-                      std::string("expected a whole number, got ") + TypeName(v));
-    }
-    const auto n = v.get<std::int64_t>();
-    if (n < 0 || n > 100000) {
-      return KeyError("max_connections_per_client", "must be 0 (no limit) to 100000");
-    }
-    config->max_connections_per_client = static_cast<int>(n);
+  if (root.contains("max_connections_per_client") &&
+      !(st = GetCount(root["max_connections_per_client"], "max_connections_per_client", 0,
+                      kMaxConnections, &config->max_connections_per_client)).ok()) {
+    return st;
   }
   if (root.contains("admin_listen")) {
     std::string admin;

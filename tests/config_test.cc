@@ -97,8 +97,13 @@ TEST(ConfigTest, AllKeysParse) {
     "routes": [{"prefix": "/deb/", "upstream": "http://h/debian", "host": "mirror"}],
     "upstream": {"connect_timeout": "2s", "read_timeout": "1m"},
     "max_connections": 100, "client_timeout": "10s", "max_request_body": "1MiB",
+    "request_head_timeout": "3s", "max_connections_per_client": 8,
+    "max_uncached_buffer": "32MiB",
     "log": {"level": "debug", "access_log": false}})", &c);
   ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(c.request_head_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(c.max_connections_per_client, 8);
+  EXPECT_EQ(c.max_uncached_buffer, 32u << 20);
   EXPECT_EQ(c.listen_host, "::1");
   EXPECT_EQ(c.listen_port, 9090);
   EXPECT_EQ(c.routes[0].prefix, "/deb");
@@ -165,6 +170,10 @@ TEST(ConfigTest, NegativeNumbersNameTheKey) {
   ExpectEachFailsNamingTheKey({
       {R"(, "client_timeout": -5)", "client_timeout", "greater than zero, got -5"},
       {R"(, "max_connections": -1)", "max_connections", "must be 1 to 100000, got -1"},
+      {R"(, "max_connections_per_client": -1)", "max_connections_per_client",
+       "must be 0 to 100000, got -1"},
+      {R"(, "request_head_timeout": -1)", "request_head_timeout", "greater than zero"},
+      {R"(, "max_uncached_buffer": "-1MiB")", "max_uncached_buffer", "not a size"},
       {R"(, "max_request_body": -1)", "max_request_body", "greater than zero, got -1"},
       {R"(, "max_cache_size": -9223372036854775808)", "max_cache_size", "greater than zero"},
       {R"(, "upstream": {"connect_timeout": -1})", "upstream.connect_timeout",

@@ -30,7 +30,7 @@ struct Route {
   std::string host_override;
   // Freshness for responses that state none (no max-age, s-maxage or
   // Expires), used instead of RFC 9111's heuristic — a deliberate
-  // deviation, off by default.
+  // deviation, off by default. Range (this and the next two): 1s to 3650d.
   std::optional<std::chrono::seconds> default_ttl;
   // Serve a stale entry while it is revalidated in the background, for up
   // to this long past its freshness. Off by default (a response's own
@@ -49,9 +49,10 @@ struct Config {
   std::string listen_host = "0.0.0.0";
   int listen_port = 8080;
   // Most client connections served at once; further ones get 503.
-  // Each costs one thread while open. Default: 512.
+  // Each costs one thread while open. Default: 512. Range: 1 to 100000.
   int max_connections = 512;
   // A client that accepts no bytes for this long is dropped. Default: 30s.
+  // Range: 1ms to 1d.
   std::chrono::milliseconds client_timeout{30000};
   // A request head must arrive whole within this long of its first byte;
   // a slower client gets 408 and is closed. Default: 10s.
@@ -60,6 +61,7 @@ struct Config {
   // 0: no limit beyond max_connections. Default: 0.
   int max_connections_per_client = 0;
   // Largest request body passed through to an upstream. Default: 64 MiB.
+  // Sizes here range from 1 byte to 2^63-1 bytes.
   std::uint64_t max_request_body = 64ull << 20;
 
   // ---- Cache ----
@@ -88,6 +90,7 @@ struct Config {
   // At least one route is required.
   std::vector<Route> routes;
   // Time allowed to establish an upstream connection. Default: 5s.
+  // Range (both upstream timeouts): 1ms to 1d.
   std::chrono::milliseconds upstream_connect_timeout{5000};
   // Time allowed between upstream bytes (and for the response headers).
   // Default: 30s.

@@ -1,8 +1,10 @@
 #include "config/config_loader.h"
 
+#include <exception>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -12,12 +14,110 @@ namespace fanout {
 namespace {
 
 using json = nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// ---- bounds of the numeric settings (README "Configuration") ----
+// Past these a value can only be a mistake; they also keep every sum and
+// conversion the server makes with them far from overflowing.
+
+// The range of a duration setting, both ends included; max_text says max
+// in messages.
+struct DurationRange {
+  milliseconds min;
+  milliseconds max;
+  const char* max_text;
+};
+// Timeouts: a peer silent for a day is gone.
+constexpr DurationRange kTimeoutRange{milliseconds(1), std::chrono::hours(24), "1d"};
+// A route's default_ttl, stale_while_revalidate, stale_if_error: whole
+// seconds, and ten years is "forever" for a cache.
+constexpr DurationRange kRouteDurationRange{seconds(1), std::chrono::hours(24 * 3650), "3650d"};
+// Sizes: whatever fits a signed 64-bit number of bytes (8 EiB).
+constexpr std::uint64_t kMaxSize = kMaxParsedSize;
+// One thread each while open.
+constexpr std::uint64_t kMaxConnections = 100000;
 
 Status KeyError(const std::string& key, const std::string& problem) {
   return Status::InvalidArgument(key + ": " + problem);
 }
 
+// The value's type for messages, or the number itself ("got 1.5").
+std::string Described(const json& v) {
+  if (v.is_number()) return v.dump();
+  return v.type_name();
+}
 const char* TypeName(const json& v) { return v.type_name(); }
+
+// Finds where JSON text stops being valid, as a key path ("routes[1].upstream"),
+// for the message: a SAX pass that only tracks the path.
+class ErrorLocator : public nlohmann::json_sax<json> {
+ public:
+  // The path of the value being read when the error came ("" at the top),
+  // and nlohmann's message; empty if the text is valid.
+  const std::string& path() const { return error_path_; }
+  const std::string& error() const { return error_; }
+  // The JSON text of the token the error came at.
+  const std::string& token() const { return token_; }
+  // True if the error is a number too large for a double (1e400).
+  bool number_overflow() const { return overflow_; }
+
+  bool null() override { return Value(); }
+  bool boolean(bool) override { return Value(); }
+  bool number_integer(number_integer_t) override { return Value(); }
+  bool number_unsigned(number_unsigned_t) override { return Value(); }
+  bool number_float(number_float_t, const string_t&) override { return Value(); }
+  bool string(string_t&) override { return Value(); }
+  bool binary(binary_t&) override { return Value(); }
+  bool start_object(std::size_t) override {
+    frames_.push_back({false, "", 0});
+    return true;
+  }
+  bool key(string_t& name) override {
+    frames_.back().key = name;
+    return true;
+  }
+  bool end_object() override { return End(); }
+  bool start_array(std::size_t) override {
+    frames_.push_back({true, "", 0});
+    return true;
+  }
+  bool end_array() override { return End(); }
+  bool parse_error(std::size_t, const std::string& last_token,
+                   const nlohmann::detail::exception& e) override {
+    error_ = e.what();
+    token_ = last_token;
+    overflow_ = e.id == 406;  // out_of_range.406: number overflow
+    for (const Frame& f : frames_) {
+      if (f.array) {
+        error_path_ += "[" + std::to_string(f.index) + "]";
+      } else if (!f.key.empty()) {
+        error_path_ += (error_path_.empty() ? "" : ".") + f.key;
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct Frame {
+    bool array;
+    std::string key;    // objects: the key whose value is being read
+    std::size_t index;  // arrays: the element being read
+  };
+
+  bool Value() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+    return true;
+  }
+  bool End() {
+    frames_.pop_back();
+    return Value();
+  }
+
+  std::vector<Frame> frames_;
+  std::string error_path_, error_, token_;
+  bool overflow_ = false;
+};
 
 Status RejectUnknownKeys(const json& object, const std::string& where,
                          const std::set<std::string>& known) {
@@ -40,36 +140,79 @@ Status GetString(const json& v, const std::string& key, std::string* out) {
   return Status::Ok();
 }
 
-Status GetDuration(const json& v, const std::string& key,
-                   std::chrono::milliseconds* out) {
-  std::optional<std::chrono::milliseconds> d;
-  if (v.is_number_unsigned() || v.is_number_integer()) {
-    if (v.get<std::int64_t>() > 0) d = std::chrono::seconds(v.get<std::int64_t>());
+// A duration: a whole number of seconds, or a string with a unit
+// ("500ms", "30s"), within `limits`.
+Status GetDuration(const json& v, const std::string& key, milliseconds* out,
+                   const DurationRange& limits = kTimeoutRange) {
+  const std::string at_most = std::string(" (at most ") + limits.max_text + ")";
+  std::optional<milliseconds> d;
+  if (v.is_number_unsigned()) {
+    const auto n = v.get<std::uint64_t>();
+    if (n > static_cast<std::uint64_t>(std::chrono::duration_cast<seconds>(limits.max).count())) {
+      return KeyError(key, "too long: " + v.dump() + " seconds" + at_most);
+    }
+    d = seconds(n);
+  } else if (v.is_number_integer()) {
+    return KeyError(key, "must be greater than zero, got " + v.dump());
+  } else if (v.is_number_float()) {
+    return KeyError(key, "expected a whole number of seconds or a duration string such as "
+                         "\"1.5s\", got " + v.dump());
   } else if (v.is_string()) {
     d = ParseDuration(v.get<std::string>());
     if (!d) {
       return KeyError(key, "not a duration: '" + v.get<std::string>() +
-                               "' (use e.g. \"500ms\", \"30s\", \"5m\")");
+                               "' (use e.g. \"500ms\", \"30s\", \"5m\"; at most " +
+                               limits.max_text + ")");
+    }
+    if (*d > limits.max) {
+      return KeyError(key, "too long: '" + v.get<std::string>() + "'" + at_most);
     }
   } else {
     return KeyError(key, std::string("expected a duration string such as "
                                      "\"30s\", got ") + TypeName(v));
   }
-  if (!d || d->count() <= 0) return KeyError(key, "must be greater than zero");
+  if (d->count() <= 0) return KeyError(key, "must be greater than zero");
+  if (*d < limits.min) {
+    const auto ms = limits.min.count();
+    return KeyError(key, ms % 1000 == 0 ? "must be at least " + std::to_string(ms / 1000) + "s"
+                                        : "must be at least " + std::to_string(ms) + "ms");
+  }
   *out = *d;
   return Status::Ok();
 }
 
+// A size: a whole number of bytes, or a string with a unit ("64MiB").
+// Greater than zero and at most kMaxSize.
+// A whole number from min to max.
+Status GetCount(const json& v, const std::string& key, std::uint64_t min, std::uint64_t max,
+                int* out) {
+  if (!v.is_number_integer()) {
+    return KeyError(key, "expected a whole number, got " + Described(v));
+  }
+  // JSON's non-negative whole numbers parse as unsigned, negative ones
+  // as signed.
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
+    return KeyError(key, "must be " + std::to_string(min) + " to " + std::to_string(max) +
+                             ", got " + v.dump());
+  }
+  *out = static_cast<int>(v.get<std::uint64_t>());
+  return Status::Ok();
+}
+
 Status GetSize(const json& v, const std::string& key, std::uint64_t* out) {
+  const std::string hint = " (use e.g. \"512KiB\", \"64MiB\", \"10GiB\"; at most 8EiB)";
   std::optional<std::uint64_t> size;
   if (v.is_number_unsigned()) {
     size = v.get<std::uint64_t>();
+    if (*size > kMaxSize) return KeyError(key, "too large: " + v.dump() + hint);
+  } else if (v.is_number_integer()) {
+    return KeyError(key, "must be greater than zero, got " + v.dump());
+  } else if (v.is_number_float()) {
+    return KeyError(key, "expected a whole number of bytes or a size string such as "
+                         "\"1.5MB\", got " + v.dump());
   } else if (v.is_string()) {
     size = ParseSize(v.get<std::string>());
-    if (!size) {
-      return KeyError(key, "not a size: '" + v.get<std::string>() +
-                               "' (use e.g. \"512KiB\", \"64MiB\", \"10GiB\")");
-    }
+    if (!size) return KeyError(key, "not a size: '" + v.get<std::string>() + "'" + hint);
   } else {
     return KeyError(key, std::string("expected a size such as \"64MiB\", got ") +
                              TypeName(v));
@@ -115,12 +258,11 @@ Status ParseRoutes(const json& v, Config* config) {
                                std::pair{"stale_while_revalidate", &route.stale_while_revalidate},
                                std::pair{"stale_if_error", &route.stale_if_error}}) {
       if (!r.contains(name)) continue;
-      std::chrono::milliseconds d{0};
-      if (!(st = GetDuration(r[name], where + "." + name, &d)).ok()) return st;
-      *field = std::chrono::duration_cast<std::chrono::seconds>(d);
-      if (field->value().count() == 0) {
-        return KeyError(where + "." + name, "must be at least one second");
+      milliseconds d{0};
+      if (!(st = GetDuration(r[name], where + "." + name, &d, kRouteDurationRange)).ok()) {
+        return st;
       }
+      *field = std::chrono::duration_cast<seconds>(d);
     }
     config->routes.push_back(std::move(route));
   }
@@ -247,18 +389,23 @@ Status ValidateConfig(const Config& config) {
   return Status::Ok();
 }
 
-Status ParseConfig(std::string_view json_text, Config* config) {
+namespace {
+
+Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
   json root = json::parse(json_text, nullptr, /*allow_exceptions=*/false,
                           /*ignore_comments=*/true);
   if (root.is_discarded()) {
-    // Parse again with exceptions only to get the position for the message.
-    try {
-      json again = json::parse(json_text, nullptr, true, true);
-      (void)again;
-    } catch (const json::parse_error& e) {
-      return Status::InvalidArgument(std::string("not valid JSON: ") + e.what());
+    // Parse again, as SAX, to learn where and why for the message.
+    ErrorLocator locator;
+    (void)json::sax_parse(json_text, &locator, json::input_format_t::json, /*strict=*/true,
+                          /*ignore_comments=*/true);
+    if (locator.number_overflow() && !locator.path().empty()) {
+      return KeyError(locator.path(), "number out of range: " + locator.token());
     }
-    return Status::InvalidArgument("not valid JSON");
+    std::string message = "not valid JSON";
+    if (!locator.path().empty()) message += " (in " + locator.path() + ")";
+    if (!locator.error().empty()) message += ": " + locator.error();
+    return Status::InvalidArgument(message);
   }
   if (!root.is_object()) {
     return Status::InvalidArgument(std::string("the config must be a JSON object, got ") +
@@ -286,15 +433,10 @@ Status ParseConfig(std::string_view json_text, Config* config) {
   if (root.contains("upstream") && !(st = ParseUpstream(root["upstream"], config)).ok()) {
     return st;
   }
-  if (root.contains("max_connections")) {
-    const json& v = root["max_connections"];
-    if (!v.is_number_integer()) {
-      return KeyError("max_connections",
-                      std::string("expected a whole number, got ") + TypeName(v));
-    }
-    const auto n = v.get<std::int64_t>();
-    if (n < 1 || n > 100000) return KeyError("max_connections", "must be 1 to 100000");
-    config->max_connections = static_cast<int>(n);
+  if (root.contains("max_connections") &&
+      !(st = GetCount(root["max_connections"], "max_connections", 1, kMaxConnections,
+                      &config->max_connections)).ok()) {
+    return st;
   }
   if (root.contains("client_timeout") &&
       !(st = GetDuration(root["client_timeout"], "client_timeout",
@@ -326,17 +468,10 @@ Status ParseConfig(std::string_view json_text, Config* config) {
                          &config->request_head_timeout)).ok()) {
     return st;
   }
-  if (root.contains("max_connections_per_client")) {
-    const json& v = root["max_connections_per_client"];
-    if (!v.is_number_integer()) {
-      return KeyError("max_connections_per_client",
-                      std::string("expected a whole number, got ") + TypeName(v));
-    }
-    const auto n = v.get<std::int64_t>();
-    if (n < 0 || n > 100000) {
-      return KeyError("max_connections_per_client", "must be 0 (no limit) to 100000");
-    }
-    config->max_connections_per_client = static_cast<int>(n);
+  if (root.contains("max_connections_per_client") &&
+      !(st = GetCount(root["max_connections_per_client"], "max_connections_per_client", 0,
+                      kMaxConnections, &config->max_connections_per_client)).ok()) {
+    return st;
   }
   if (root.contains("admin_listen")) {
     std::string admin;
@@ -344,6 +479,19 @@ Status ParseConfig(std::string_view json_text, Config* config) {
     if (!(st = ParseAdminListen(admin, config)).ok()) return st;
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status ParseConfig(std::string_view json_text, Config* config) {
+  // The edge of nlohmann::json: nothing above is expected to throw (types
+  // are checked before every get<>()), but if anything does, it is a config
+  // error, never an abort.
+  try {
+    return ParseConfigOrThrow(json_text, config);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("cannot read the config: ") + e.what());
+  }
 }
 
 Status LoadConfigFile(const std::string& path, Config* config) {

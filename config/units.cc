@@ -1,8 +1,10 @@
 #include "config/units.h"
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <string>
+#include <system_error>
 
 namespace fanout {
 namespace {
@@ -14,12 +16,18 @@ std::optional<std::pair<double, std::string>> SplitNumber(std::string_view text)
                              text[i] == '.')) {
     ++i;
   }
-  if (i == 0) return std::nullopt;
-  const std::string number(text.substr(0, i));
+  const std::string_view number = text.substr(0, i);
   if (number.find('.') != number.rfind('.')) return std::nullopt;
+  // from_chars, unlike stod, neither throws (for "." or 1e400's digits)
+  // nor depends on the locale's decimal point.
+  double value = 0;
+  const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (error != std::errc() || end != number.data() + number.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
   std::size_t j = i;
   while (j < text.size() && text[j] == ' ') ++j;
-  return std::make_pair(std::stod(number), std::string(text.substr(j)));
+  return std::make_pair(value, std::string(text.substr(j)));
 }
 
 }  // namespace
@@ -40,7 +48,8 @@ std::optional<std::uint64_t> ParseSize(std::string_view text) {
   else if (unit == "TB") scale = 1e12;
   else return std::nullopt;
   const double bytes = value * scale;
-  if (bytes > 9.2e18 || bytes != std::floor(bytes)) return std::nullopt;
+  // 2^63 is exact in a double; every double below it converts exactly.
+  if (!(bytes < 0x1p63) || bytes != std::floor(bytes)) return std::nullopt;
   return static_cast<std::uint64_t>(bytes);
 }
 
@@ -55,9 +64,9 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   else if (unit == "h") ms_per_unit = 3600 * 1000;
   else if (unit == "d") ms_per_unit = 86400 * 1000;
   else return std::nullopt;
-  const double ms = value * ms_per_unit;
-  if (ms > 1e15) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(ms)));
+  const double ms = std::round(value * ms_per_unit);
+  if (!(ms <= static_cast<double>(kMaxParsedDuration.count()))) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
 }  // namespace fanout

@@ -30,12 +30,17 @@ std::int64_t DeltaSeconds(std::string_view v) {
   return std::min<std::int64_t>(n, std::int64_t{1} << 31);
 }
 
-// Splits a line into directives on commas outside quoted strings.
+// Splits a line into directives on commas outside quoted strings (RFC 9110
+// §5.6.4: inside one, a backslash quotes the next character, '"' too).
 std::vector<std::string_view> Directives(std::string_view line) {
   std::vector<std::string_view> out;
   bool quoted = false;
   std::size_t start = 0;
   for (std::size_t i = 0; i <= line.size(); ++i) {
+    if (quoted && i + 1 < line.size() && line[i] == '\\') {
+      ++i;  // the quoted character, whatever it is
+      continue;
+    }
     if (i < line.size() && line[i] == '"') quoted = !quoted;
     if (i == line.size() || (line[i] == ',' && !quoted)) {
       auto d = TrimOws(line.substr(start, i - start));

@@ -215,8 +215,8 @@ HeaderList ConditionalHeaders(const ResponseHead& stored) {
 
 ResponseHead Refreshed(const ResponseHead& stored, const ResponseHead& not_modified) {
   ResponseHead out = stored;
-  for (const auto& [name, value] : not_modified.headers) {
-    (void)value;
+  for (const auto& field : not_modified.headers) {
+    const std::string& name = field.first;
     if (EqualsIgnoreCase(name, "Content-Length")) continue;
     std::erase_if(out.headers, [&](const auto& h) { return EqualsIgnoreCase(h.first, name); });
   }

@@ -6,8 +6,37 @@
 // WriteEntryMeta is crash-safe: the file is written under a temporary
 // name, fsynced, renamed into place and the directory fsynced, so a reader
 // sees the old metadata or the new, never a mix. ReadEntryMeta rejects
-// anything it cannot fully understand (kCorrupt), so a damaged entry is
-// discarded instead of served. Pure functions; any thread.
+// anything it cannot fully understand (kCorruption), so a damaged entry is
+// discarded instead of served. Pure functions; any thread; none throws.
+//
+// File format, version 2 (written): one JSON object and a newline,
+//
+//   {"body_file":S,"body_length":U,"content_length":U,"headers":[[S,S],...],
+//    "key":S,"received_at_ms":T,"requested_at_ms":T,"status":N,
+//    "upstream_age":U,"vary":[[S,S],...],"version":2}
+//
+//   S  a byte string: each byte 0x00-0xFF is stored as the code point
+//      U+0000-U+00FF (ISO-8859-1's mapping), which JSON writes as UTF-8 (or
+//      a \u escape for controls). ASCII stays readable and any bytes — the
+//      network's invalid UTF-8 included — round-trip exactly. A code point
+//      above U+00FF is corruption.
+//   U  a whole number, 0 to 2^64-1.
+//   T  milliseconds since the Unix epoch, 0 to 9223372036854 (the range of
+//      std::chrono::system_clock).
+//   N  the HTTP status, 200 to 999.
+//   headers  the response's end-to-end headers, in order, names as sent.
+//   vary     the selecting request headers (lower-case names) and values.
+//   content_length  present only if the upstream announced one; then it
+//            equals body_length.
+//   body_file  a file name in the metadata file's directory (no '/').
+//   key      never empty.
+// Every field but content_length is required; an unknown field, a field of
+// another type, a number out of its range, or trailing bytes after the
+// object but whitespace is corruption.
+//
+// Version 1 (still read, never written): the same fields, except that S is
+// the JSON string's UTF-8 as is (so version 1 could not store a byte string
+// that is not valid UTF-8: the writer threw).
 
 #ifndef FANOUT_CORE_ENTRY_META_H_
 #define FANOUT_CORE_ENTRY_META_H_
@@ -33,11 +62,26 @@ struct EntryMeta {
   HeaderList vary;
 };
 
+// Writes EncodeEntryMeta(meta) to path atomically (see above). kIOError if
+// the file system refuses.
 Status WriteEntryMeta(const std::string& path, const EntryMeta& meta);
-// The file's contents, as WriteEntryMeta writes them (for tools that
-// prepare cache directories).
+
+// The file's contents (format version 2), as WriteEntryMeta writes them
+// (for tools that prepare cache directories). Any bytes in any string.
+// Times are stored in whole milliseconds (truncated toward zero); a time
+// before the Unix epoch is stored as the epoch.
 std::string EncodeEntryMeta(const EntryMeta& meta);
+
+// Reads and decodes the file at path. kNotFound if it cannot be opened,
+// kCorruption (message starting with path) if it is not a valid version 1
+// or 2 file. *meta is written only on success.
 Status ReadEntryMeta(const std::string& path, EntryMeta* meta);
+
+// Decodes a file's contents; `where` (a path) starts every error message.
+// kCorruption if `text` is not a valid version 1 or 2 file. *meta is
+// written only on success. Decoding what EncodeEntryMeta wrote gives back
+// the same fields (times in whole milliseconds).
+Status DecodeEntryMeta(const std::string& text, const std::string& where, EntryMeta* meta);
 
 }  // namespace fanout
 

@@ -1,7 +1,9 @@
 #include "core/http_date.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <string_view>
@@ -61,6 +63,11 @@ std::optional<int> TimeOfDay(std::string_view s) {
   return *h * 3600 + *m * 60 + *sec;
 }
 
+// The last whole second SystemTime can hold (2262-04-11T23:47:16Z with
+// libstdc++'s nanoseconds).
+constexpr std::int64_t kLastSecond =
+    std::chrono::duration_cast<std::chrono::seconds>(SystemTime::duration::max()).count();
+
 std::optional<SystemTime> Make(int year, int month, int day, int seconds) {
   if (day < 1 || day > 31 || year < 1970) return std::nullopt;
   std::tm tm{};
@@ -69,7 +76,10 @@ std::optional<SystemTime> Make(int year, int month, int day, int seconds) {
   tm.tm_mday = day;
   const time_t midnight = ::timegm(&tm);
   if (midnight == static_cast<time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(midnight + seconds);
+  // A later date ("Expires: Fri, 31 Dec 9999 23:59:59 GMT" is common) is
+  // as far ahead as the clock goes; converting it as it is would overflow.
+  const std::int64_t t = std::min<std::int64_t>(midnight + seconds, kLastSecond);
+  return SystemTime(std::chrono::seconds(t));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #   build/       the whole suite (RelWithDebInfo)
 #   build-asan/  the whole suite under AddressSanitizer + UBSan
 #   build-tsan/  the core tests under ThreadSanitizer
+#   build-fuzz/  the parsers under libFuzzer (clang), 30 s each (scripts/fuzz.sh)
 #   tests/browser  headless Chromium playing media through fanoutd (in build/)
 # FANOUT_TEST_QUICK=1 runs only the first.
 set -euo pipefail
@@ -16,7 +17,9 @@ if [ "$(id -u)" -eq 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-scripts/install-deps.sh "${browser_packages[@]}"
+# clang and its libFuzzer runtime for scripts/fuzz.sh.
+fuzz_packages=(clang libclang-rt-14-dev)
+scripts/install-deps.sh "${browser_packages[@]}" "${fuzz_packages[@]}"
 (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
 
 jobs=$(nproc)
@@ -38,6 +41,7 @@ if [ "${FANOUT_TEST_QUICK:-0}" != 1 ]; then
   # (a joiner's first byte then came after its fetch ended, once in four runs).
   CTEST_JOBS=1 configure_and_test build-asan "" -DFANOUT_SANITIZE="address;undefined" \
     -DFANOUT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
+  scripts/fuzz.sh 30
   # TSan needs a fixed address layout on kernels with high mmap entropy.
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     setarch "$(uname -m)" -R bash -c "$(declare -f configure_and_test); jobs=$jobs; \

@@ -58,7 +58,10 @@ CachePolicyOptions AdminServer::PolicyForKey(const std::string& key) const {
 void AdminServer::Install() {
   using nlohmann::json;
   auto reply = [](httplib::Response& res, const json& body) {
-    res.set_content(body.dump(2) + "\n", "application/json");
+    // Keys and header values are bytes from the network: any that are not
+    // UTF-8 are shown as U+FFFD rather than failing the answer.
+    res.set_content(body.dump(2, ' ', false, json::error_handler_t::replace) + "\n",
+                    "application/json");
   };
   http_.Get("/entries", [this, reply](const httplib::Request&, httplib::Response& res) {
     const auto now = std::chrono::system_clock::now();

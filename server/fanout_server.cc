@@ -254,8 +254,8 @@ Status FanoutServer::Start() {
   http_->SetDirectPath([this](const RequestHead& head, ConnectionStream& stream) {
     return direct_hit_->TryServe(head, stream);
   });
-  http_->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(config_.client_timeout).count());
-  http_->set_write_timeout(std::chrono::duration_cast<std::chrono::seconds>(config_.client_timeout).count());
+  http_->set_read_timeout(config_.client_timeout);
+  http_->set_write_timeout(config_.client_timeout);
   http_->set_payload_max_length(config_.max_request_body);
 
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {

@@ -2,8 +2,11 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
+#include <string_view>
 
 #include "core/header_text.h"
 #include "core/http_date.h"
@@ -37,13 +40,26 @@ void MoveHeader(httplib::Request& req, const char* from, const char* to) {
   req.headers.emplace(to, std::move(value));
 }
 
+// A string of decimal digits as a number, saturating at `cap`; nullopt if
+// it is empty or holds anything else (a sign, spaces, a fraction).
+std::optional<std::uint64_t> ParseDigits(std::string_view text, std::uint64_t cap) {
+  if (text.empty()) return std::nullopt;
+  std::uint64_t n = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    n = n > (cap - digit) / 10 ? cap : n * 10 + digit;
+  }
+  return std::min(n, cap);
+}
+
 }  // namespace
 
 std::optional<std::uint64_t> RequestBodyLength(const httplib::Request& req) {
   if (req.has_header("Transfer-Encoding")) return std::nullopt;
   const std::string length = req.get_header_value("Content-Length");
   if (length.empty()) return 0;
-  return std::strtoull(length.c_str(), nullptr, 10);  // httplib validated it
+  return ParseDigits(length, UINT64_MAX).value_or(0);  // httplib validated it
 }
 
 bool HeadMentionsRange(std::string_view head) {
@@ -157,16 +173,21 @@ ResponseHead MakeResponseHead(const httplib::Response& res) {
   head.status = res.status;
   head.received_at = std::chrono::system_clock::now();
   const std::string connection = res.get_header_value("Connection");
+  bool age_seen = false;
   for (const auto& [name, value] : res.headers) {
     if (IsHopByHop(name, connection)) continue;
     if (EqualsIgnoreCase(name, "Content-Length")) {
-      char* end = nullptr;
-      const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
-      if (end != value.c_str() && *end == '\0') head.content_length = n;
+      // The upstream client checked the framing; only digits count here.
+      if (const auto n = ParseDigits(value, UINT64_MAX)) head.content_length = *n;
       continue;  // set again from the stream's length when served
     }
     if (EqualsIgnoreCase(name, "Age")) {
-      head.upstream_age = std::strtoull(value.c_str(), nullptr, 10);
+      // RFC 9111 §5.1: delta-seconds; past 2^31 it is 2^31 (§1.2.2). The
+      // first valid one counts; anything else is ignored.
+      if (const auto n = ParseDigits(value, std::uint64_t{1} << 31); n && !age_seen) {
+        head.upstream_age = *n;
+        age_seen = true;
+      }
       continue;  // recomputed on every response
     }
     head.headers.emplace_back(name, value);

@@ -39,6 +39,20 @@ TEST(HttpDateTest, ParsesTheThreeFormatsAndWritesImfFixdate) {
   EXPECT_FALSE(ParseHttpDate(""));
 }
 
+// Found by tests/fuzz/http_date_fuzzer: from_time_t() of a date after 2262
+// overflowed the nanosecond clock (signed overflow, then any time at all).
+TEST(HttpDateTest, DatesPastTheClocksEndAreItsLastSecondNotAnOverflow) {
+  const SystemTime last = At("Fri, 11 Apr 2262 23:47:16 GMT");
+  EXPECT_EQ(std::chrono::time_point_cast<seconds>(SystemTime::max()), last);
+  EXPECT_EQ(ParseHttpDate("Fri, 31 Dec 9999 23:59:59 GMT"), last);
+  EXPECT_EQ(ParseHttpDate("Fri, 11 Apr 2262 23:47:17 GMT"), last);
+  EXPECT_EQ(ParseHttpDate("'-Jan-4,-23:59:59-2929"), last);  // the fuzzer's asctime input
+  EXPECT_EQ(FormatHttpDate(last), "Fri, 11 Apr 2262 23:47:16 GMT");
+  // "Expires: ... 9999" stays as fresh as can be, not expired.
+  EXPECT_GT(FreshnessLifetime(Response({{"Expires", "Fri, 31 Dec 9999 23:59:59 GMT"}}), {}),
+            hours(24 * 365 * 200));
+}
+
 TEST(CacheControlTest, DirectivesAreCaseInsensitiveFirstWinsAndBadNumbersAreZero) {
   auto cc = CacheControl::Parse({"Max-Age=60, PUBLIC", "max-age=999, s-maxage=\"30\""});
   EXPECT_EQ(cc.max_age, 60);
@@ -50,6 +64,20 @@ TEST(CacheControlTest, DirectivesAreCaseInsensitiveFirstWinsAndBadNumbersAreZero
   EXPECT_TRUE(quoted.no_cache);
   EXPECT_EQ(CacheControl::Parse({"max-stale"}).max_stale,
             std::numeric_limits<std::int64_t>::max());
+}
+
+TEST(CacheControlTest, ABackslashQuotesTheNextCharacterInAQuotedString) {
+  // The escaped quote does not end the string, so max-age is still seen.
+  auto cc = CacheControl::Parse({R"(no-cache="a\"b, c", max-age=5)"});
+  EXPECT_TRUE(cc.no_cache);
+  EXPECT_EQ(cc.max_age, 5);
+  cc = CacheControl::Parse({R"(private="x\\", max-age=6)"});  // an escaped backslash
+  EXPECT_TRUE(cc.private_);
+  EXPECT_EQ(cc.max_age, 6);
+  // A backslash at the very end, inside an unterminated string, is a character.
+  cc = CacheControl::Parse({"max-age=7, private=\"\\"});
+  EXPECT_EQ(cc.max_age, 7);
+  EXPECT_TRUE(cc.private_);
 }
 
 TEST(MayStoreTest, FollowsTheSharedCacheRules) {

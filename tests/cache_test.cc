@@ -1,5 +1,6 @@
 // core/Cache: entries on disk across restarts, damaged entries discarded,
-// revalidation coalesced, eviction by size, purge.
+// revalidation coalesced, eviction by size, purge. core/EntryMeta: the
+// metadata file's format, any bytes round-tripping, damage detected.
 
 #include "core/cache.h"
 
@@ -10,7 +11,9 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include "core/entry_meta.h"
 #include "tests/test_util.h"
 
 namespace fanout {
@@ -419,6 +422,185 @@ TEST_F(CacheTest, PurgeAllRemovesEveryEntryFromIndexAndDisk) {
   EXPECT_EQ(cache->PurgeAll(), 5u);
   EXPECT_EQ(cache->stored_count(), 0u);
   EXPECT_TRUE(FilesUnder(dir_.path() + "/entries").empty());
+}
+
+TEST_F(CacheTest, AnEntryWhoseKeyAndHeadersAreNotUtf8SurvivesARestart) {
+  // A request path with byte 0xFF and a Latin-1 file name: both reach the
+  // metadata as they came from the network.
+  const std::string key = "http://o/a\xff.bin";
+  const std::string disposition = "attachment; filename=\"caf\xe9.txt\"";
+  {
+    auto cache = OpenCache();
+    auto miss = cache->Acquire(key, Fresh);
+    ResponseHead head = Head(3);
+    head.headers.emplace_back("Content-Disposition", disposition);
+    miss.fetch->PublishHead(head, /*shareable=*/true);
+    ASSERT_TRUE(miss.fetch->stream()->Append("abc", 3).ok());
+    ASSERT_TRUE(miss.fetch->stream()->Finish().ok());
+    ASSERT_TRUE(cache->Complete(miss.fetch).ok());
+  }
+  auto cache = OpenCache();
+  auto hit = cache->Acquire(key, Fresh);
+  ASSERT_EQ(hit.lookup, Cache::Lookup::kHit);
+  EXPECT_EQ(hit.entry->head()->Header("Content-Disposition"), disposition);
+  EXPECT_EQ(ReadAll(hit.entry), "abc");
+  EXPECT_TRUE(warnings_.empty());
+}
+
+// ---- EntryMeta: the metadata file format ----
+
+EntryMeta SampleMeta() {
+  EntryMeta m;
+  m.key = "http://o/a";
+  m.head.status = 200;
+  m.head.headers = {{"ETag", "\"v1\""}, {"Cache-Control", "max-age=60"}};
+  m.head.content_length = 5;
+  m.head.requested_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1000));
+  m.head.received_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(2500));
+  m.head.upstream_age = 7;
+  m.body_file = "abc.1.body";
+  m.body_length = 5;
+  m.vary = {{"accept-encoding", "gzip"}};
+  return m;
+}
+
+void ExpectSameMeta(const EntryMeta& a, const EntryMeta& b) {
+  EXPECT_EQ(a.key, b.key);
+  EXPECT_EQ(a.head.status, b.head.status);
+  EXPECT_EQ(a.head.headers, b.head.headers);
+  EXPECT_EQ(a.head.content_length, b.head.content_length);
+  EXPECT_EQ(a.head.requested_at, b.head.requested_at);
+  EXPECT_EQ(a.head.received_at, b.head.received_at);
+  EXPECT_EQ(a.head.upstream_age, b.head.upstream_age);
+  EXPECT_EQ(a.body_file, b.body_file);
+  EXPECT_EQ(a.body_length, b.body_length);
+  EXPECT_EQ(a.vary, b.vary);
+}
+
+TEST(EntryMetaTest, EveryByteValueRoundTripsInKeyHeadersVaryAndBodyFile) {
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  EntryMeta m = SampleMeta();
+  m.key = "http://o/" + all;
+  m.head.headers.emplace_back(all, all);
+  m.head.headers.emplace_back("Content-Disposition", "attachment; filename=\"caf\xe9.txt\"");
+  m.vary.emplace_back("x-" + all, all + all);
+  m.body_file = all.substr(0, '/') + all.substr('/' + 1);  // any bytes but '/'
+  // Byte by byte too, so each value stands alone at the end of a string.
+  for (int b = 0; b < 256; ++b) m.head.headers.emplace_back("X-Byte", std::string(1, b));
+
+  const std::string text = EncodeEntryMeta(m);
+  EXPECT_TRUE(nlohmann::json::accept(text));  // valid JSON, so valid UTF-8
+  EntryMeta back;
+  const Status st = DecodeEntryMeta(text, "mem", &back);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ExpectSameMeta(back, m);
+}
+
+TEST(EntryMetaTest, AsciiStaysReadableInTheFile) {
+  const std::string text = EncodeEntryMeta(SampleMeta());
+  EXPECT_NE(text.find("\"version\":2"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"key\":\"http://o/a\""), std::string::npos) << text;
+  EXPECT_NE(text.find("[\"ETag\",\"\\\"v1\\\"\"]"), std::string::npos) << text;
+}
+
+TEST(EntryMetaTest, WrittenFilesReadBackThroughTheFileSystem) {
+  TempDir dir;
+  EntryMeta m = SampleMeta();
+  m.key = "http://o/\xff\xfe";
+  ASSERT_TRUE(WriteEntryMeta(dir.path() + "/x.meta", m).ok());
+  EntryMeta back;
+  ASSERT_TRUE(ReadEntryMeta(dir.path() + "/x.meta", &back).ok());
+  ExpectSameMeta(back, m);
+  EXPECT_EQ(ReadEntryMeta(dir.path() + "/missing.meta", &back).code(),
+            Status::Code::kNotFound);
+}
+
+TEST(EntryMetaTest, AVersion1FileStillLoadsWithItsStringsAsUtf8) {
+  // As the version 1 writer left it: strings are UTF-8 text as is, so "é"
+  // is the two bytes C3 A9 (in version 2 it would be the byte E9).
+  const std::string v1 =
+      R"({"body_file":"abc.1.body","body_length":5,"content_length":5,)"
+      R"("headers":[["ETag","\"v1\""],["Content-Disposition","caf\u00e9.txt"]],)"
+      R"("key":"http://o/caf\u00e9","received_at_ms":2500,"requested_at_ms":1000,)"
+      R"("status":200,"upstream_age":7,"vary":[["accept-encoding","gzip"]],"version":1})"
+      "\n";
+  EntryMeta m;
+  const Status st = DecodeEntryMeta(v1, "v1.meta", &m);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(m.key, "http://o/caf\xc3\xa9");
+  EXPECT_EQ(m.head.Header("Content-Disposition"), "caf\xc3\xa9.txt");
+  EXPECT_EQ(m.head.content_length, 5u);
+  EXPECT_EQ(m.head.received_at,
+            std::chrono::system_clock::time_point(std::chrono::milliseconds(2500)));
+  EXPECT_EQ(m.vary, (HeaderList{{"accept-encoding", "gzip"}}));
+  // Written again, it is version 2 and reads back the same.
+  EntryMeta again;
+  ASSERT_TRUE(DecodeEntryMeta(EncodeEntryMeta(m), "v2", &again).ok());
+  ExpectSameMeta(again, m);
+}
+
+// SampleMeta's file with one field replaced (or removed, for a discarded
+// value), as JSON text.
+std::string SampleWith(const std::string& field, const nlohmann::json& value) {
+  auto j = nlohmann::json::parse(EncodeEntryMeta(SampleMeta()));
+  if (value.is_discarded()) {
+    j.erase(field);
+  } else {
+    j[field] = value;
+  }
+  return j.dump();
+}
+
+TEST(EntryMetaTest, GarbageIsCorruptionNeverAnException) {
+  using nlohmann::json;
+  const std::string deep_array = std::string(100000, '[') + std::string(100000, ']');
+  const std::string deep_object = [] {
+    std::string s;
+    for (int i = 0; i < 50000; ++i) s += "{\"a\":";
+    return s + "1" + std::string(50000, '}');
+  }();
+  const std::vector<std::string> bad = {
+      "", "{", "[]", "null", "42", "\"text\"", "{}", "\xff\xfe", deep_array, deep_object,
+      EncodeEntryMeta(SampleMeta()) + "x",            // trailing garbage
+      EncodeEntryMeta(SampleMeta()).substr(0, 60),    // cut short
+      SampleWith("version", 3), SampleWith("version", 0), SampleWith("version", "2"),
+      SampleWith("version", 2.0), SampleWith("version", -1),
+      SampleWith("version", json::parse("1e400", nullptr, false)),
+      SampleWith("key", json::value_t::discarded), SampleWith("key", ""),
+      SampleWith("key", 42), SampleWith("key", "\xc4\x80"),  // U+0100: no byte
+      SampleWith("key", json::array({"a"})),
+      SampleWith("status", 199), SampleWith("status", 1000), SampleWith("status", -200),
+      SampleWith("status", 200.5), SampleWith("status", 4294967496u),  // 2^32 + 200
+      SampleWith("status", json::parse("18446744073709551816")),       // > 2^64, a float
+      SampleWith("status", "200"), SampleWith("status", nullptr),
+      SampleWith("body_length", -1), SampleWith("body_length", 1e30),
+      SampleWith("content_length", 6),               // differs from body_length
+      SampleWith("requested_at_ms", -1), SampleWith("requested_at_ms", 1.5),
+      SampleWith("received_at_ms", 9223372036855),   // past system_clock's range
+      SampleWith("received_at_ms", std::numeric_limits<std::uint64_t>::max()),
+      SampleWith("upstream_age", -5), SampleWith("upstream_age", true),
+      SampleWith("headers", json::object({{"a", "b"}})),
+      SampleWith("headers", json::array({json::array({"a"})})),
+      SampleWith("headers", json::array({json::array({"a", "b", "c"})})),
+      SampleWith("headers", json::array({json::array({1, 2})})),
+      SampleWith("headers", json::array({"a: b"})),
+      SampleWith("vary", nullptr),
+      SampleWith("body_file", "../x.body"), SampleWith("body_file", ".."),
+      SampleWith("body_file", ""), SampleWith("unknown", 1),
+  };
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    EntryMeta m = SampleMeta();
+    m.key = "untouched";
+    Status st;
+    ASSERT_NO_THROW(st = DecodeEntryMeta(bad[i], "bad.meta", &m)) << i;
+    EXPECT_EQ(st.code(), Status::Code::kCorruption) << i << ": " << bad[i].substr(0, 200);
+    EXPECT_EQ(st.message().rfind("bad.meta: ", 0), 0u) << st.message();
+    EXPECT_EQ(m.key, "untouched") << i;
+  }
+  // And the sample itself is fine, so each case above fails for its change.
+  EntryMeta m;
+  EXPECT_TRUE(DecodeEntryMeta(SampleWith("unused", json::value_t::discarded), "ok", &m).ok());
 }
 
 }  // namespace

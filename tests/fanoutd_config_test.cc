@@ -34,6 +34,8 @@ TEST_F(FanoutdConfigTest, EachKindOfInvalidConfigIsRejectedNamingTheKey) {
   const BadConfig cases[] = {
       {R"({"routes": [{"prefix": "/", "upstream": "http://h"}], "lisen": "x"})",
        "lisen: unknown key"},
+      {R"({"routes": [{"prefix": "/", "upstream": "http://h"}], "client_timeout": 1e400})",
+       "client_timeout: number out of range"},
       {R"({"routes": [{"prefix": "/", "upstream": "http://h"}], "max_connections": "9"})",
        "max_connections: expected a whole number"},
       {R"({"routes": [{"prefix": "/", "upstream": "ftp://h"}]})",

@@ -11,6 +11,8 @@
 //
 //   fanout_stress --fanoutd build/fanoutd --scenario random --seconds 60
 //   fanout_stress --scenario five-clients --rounds 100 --seed 42
+//   fanout_stress --scenario random --seed 42 --keep-going   # every kind of failure
+//   tests/stress/disk_full.sh build/fanout_stress --rounds 20  # mounts the small disk
 //
 // Environment: FANOUT_STRESS_SCALE (e.g. 0.25) multiplies --seconds and
 // --rounds, FANOUT_STRESS_MAX_SIZE caps --max-size: sanitized builds run

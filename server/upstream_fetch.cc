@@ -36,8 +36,13 @@ void UpstreamFetcher::Start(FetchJob job, std::shared_ptr<Entry> entry) {
     ++running_;
   }
   // One thread per fetch: it blocks in the upstream socket, never on a client.
-  std::thread([this, job = std::move(job), entry = std::move(entry)] {
+  std::thread([this, job = std::move(job), entry = std::move(entry)]() mutable {
     Run(job, entry);
+    // Let go of the entry (its stream file, the memory it drew) before
+    // saying so: once running_ is 0 the cache and the budgets they use may
+    // be gone, and a detached thread's captures die only after it returns.
+    job = FetchJob{};
+    entry.reset();
     std::lock_guard<std::mutex> lock(mu_);
     if (--running_ == 0) all_done_.notify_all();
   }).detach();

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace fanout::testing {
 
 struct ExitResult {
@@ -105,12 +107,14 @@ class FanoutdProcess {
   }
 
   // SIGTERM, then SIGKILL if it does not stop within 10 s. Returns the
-  // exit code (or -1 if it had to be killed).
+  // exit code (or -1 if it had to be killed). A sanitizer report in the
+  // daemon's log fails the test, whatever the test checked.
   int Stop() {
     if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);
-    const int code = WaitForExit(pid_, std::chrono::seconds(10));
+    const int code = WaitForExit(pid_, std::chrono::seconds(30));
     pid_ = -1;
+    ExpectNoSanitizerReport();
     return code;
   }
 
@@ -120,6 +124,22 @@ class FanoutdProcess {
     ::kill(pid_, SIGKILL);
     WaitForExit(pid_, std::chrono::seconds(10));
     pid_ = -1;
+    ExpectNoSanitizerReport();
+  }
+
+  // Fails the test if the daemon's log holds a report of AddressSanitizer,
+  // LeakSanitizer, UndefinedBehaviorSanitizer or ThreadSanitizer (a daemon
+  // built with them reports there, and may go on).
+  void ExpectNoSanitizerReport() const {
+    const std::string text = log();
+    for (const char* mark : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "WARNING: ThreadSanitizer", "runtime error:"}) {
+      const std::size_t at = text.find(mark);
+      if (at != std::string::npos) {
+        ADD_FAILURE() << "fanoutd reported: " << text.substr(at, 4000);
+        return;
+      }
+    }
   }
 
   ~FanoutdProcess() { Stop(); }

@@ -552,11 +552,20 @@ void StreamFile::WaitForReaderProgress(Deadline deadline) {
 
 void StreamFile::ReleaseBelow(std::uint64_t offset) {
   const std::uint64_t end = offset / kReleaseUnit * kReleaseUnit;
-  if (end <= released_) return;
+  const std::uint64_t from = released_.load(std::memory_order_relaxed);
+  if (end <= from) return;
+  // Published before the hole is made: a reader that checks after this
+  // fails instead of reading zeros.
+  released_.store(end, std::memory_order_seq_cst);
   // Errors (a file system without hole punching) only cost the disk space.
-  (void)::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                    static_cast<off_t>(released_), static_cast<off_t>(end - released_));
-  released_ = end;
+  (void)::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
+                    static_cast<off_t>(end - from));
+}
+
+Status StreamFile::WaitForByte(std::uint64_t offset, Deadline deadline) {
+  const std::atomic<bool> never_cancelled{false};
+  return Wait([&] { return frontier_.load(std::memory_order_seq_cst) > offset; },
+              never_cancelled, deadline);
 }
 
 StreamFile::State StreamFile::state() const {
@@ -619,8 +628,16 @@ Status StreamFile::Wait(const Ready& ready, const std::atomic<bool>& cancelled,
   }
 }
 
+Status StreamFile::ReleasedCheck(std::uint64_t offset) const {
+  const std::uint64_t released = released_.load(std::memory_order_seq_cst);
+  if (offset >= released) return Status::Ok();
+  return Status::StreamFailed("bytes below " + std::to_string(released) +
+                              " of the stream were already given back");
+}
+
 Status StreamFile::ReadFile(std::uint64_t offset, void* buf,
                             std::size_t n) const {
+  if (Status st = ReleasedCheck(offset); !st.ok()) return st;
   char* p = static_cast<char*>(buf);
   const std::uint64_t spill_from = spill_from_.load(std::memory_order_acquire);
   const std::size_t on_disk =
@@ -708,6 +725,9 @@ StreamReader::Extent StreamReader::NextExtent(std::size_t max, Deadline deadline
   std::uint64_t frontier = 0;
   const Status st = WaitPastPosition(deadline, &frontier);
   if (!st.ok()) return {-1, position, 0, st, nullptr};
+  if (Status released = stream_->ReleasedCheck(position); !released.ok()) {
+    return {-1, position, 0, released, nullptr};
+  }
   std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(max, frontier - position));
   Extent extent{stream_->fd_, position, n, Status::Ok(), nullptr};
   const std::uint64_t spill_from = stream_->spill_from_.load(std::memory_order_acquire);

@@ -173,6 +173,11 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // of a failed stream only ever returns the failure.
   std::unique_ptr<StreamReader> OpenReader();
 
+  // Waits, without being a reader, until the byte at `offset` is written
+  // (OK), the stream finishes before it (kEndOfStream), fails
+  // (kStreamFailed) or the deadline passes (kDeadlineExceeded).
+  Status WaitForByte(std::uint64_t offset, Deadline deadline);
+
   // Delivers wake-ups deferred by batching. Called by WakeupBatcher.
   void FlushWakeups();
 
@@ -211,11 +216,12 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // deadline passes. Writer.
   void WaitForReaderProgress(Deadline deadline);
   // Gives the disk space of the bytes below `offset` (rounded down to
-  // kReleaseUnit) back to the file system: they read as zeros afterwards.
-  // REQUIRES: no reader, open now or later, reads or sends bytes below
-  // `offset` again (so at most the slowest position, less what a sender may
-  // still hold: see kMaxSendExtent). Errors are ignored (a file system
-  // that cannot punch holes keeps the bytes). Writer.
+  // kReleaseUnit) back to the file system. A read below it afterwards
+  // fails (kStreamFailed: a visible cut, never the zeros of the hole).
+  // REQUIRES: no reader, open now or later, needs bytes below `offset`
+  // again (so at most the slowest position, less what a sender may still
+  // hold: see kMaxSendExtent). Errors are ignored (a file system that
+  // cannot punch holes keeps the bytes). Writer.
   static constexpr std::uint64_t kReleaseUnit = 1 << 20;
   void ReleaseBelow(std::uint64_t offset);
   // Most bytes a sender should take in one NextExtent when the stream may
@@ -261,6 +267,8 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // shorter than the frontier says (truncated by someone else) or the read
   // fails.
   Status ReadFile(std::uint64_t offset, void* buf, std::size_t n) const;
+  // kStreamFailed if `offset` lies below the bytes given back.
+  Status ReleasedCheck(std::uint64_t offset) const;
   // Holds bytes the disk refused in memory. False if the budget is spent.
   // Writer, under mu_.
   bool SpillLocked(std::uint64_t offset, const char* data, std::size_t n);
@@ -315,7 +323,9 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   std::vector<const StreamReader*> readers_;  // guarded by readers_mu_
   std::condition_variable progress_moved_;    // a reader moved on or closed
   std::atomic<bool> progress_wanted_{false};  // a writer waits on progress_moved_
-  std::uint64_t released_ = 0;                // writer only: bytes given back
+  // Bytes below this were given back (ReleaseBelow); written by the
+  // writer, read by readers before they read.
+  std::atomic<std::uint64_t> released_{0};
   // Where the file ends when the disk refused bytes (UINT64_MAX: it never
   // did). Written once by the writer before the frontier passes it.
   std::atomic<std::uint64_t> spill_from_{UINT64_MAX};

@@ -734,15 +734,12 @@ bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& re
       length = stream->frontier();
     } else {
       const std::uint64_t needed = spec.closed() ? *spec.last : (std::uint64_t{1} << 62);
-      char byte;
       const auto deadline = std::chrono::steady_clock::now() + config_.upstream_read_timeout;
-      // Positioned where it waits, so that it never counts as a reader
-      // still at byte 0 (a fetch that paces itself to its readers).
-      const auto probe = stream->OpenReader();
-      probe->Seek(needed);
-      const auto r = probe->ReadAt(needed, &byte, 1, deadline);
-      if (r.status.code() == Status::Code::kEndOfStream) length = stream->frontier();
-      else if (!r.status.ok()) return false;  // failed or too slow: the full path reports it
+      // Waits without a reader: a fetch that releases the bytes its
+      // readers passed must not take this request for one already reading.
+      const Status waited = stream->WaitForByte(needed, deadline);
+      if (waited.code() == Status::Code::kEndOfStream) length = stream->frontier();
+      else if (!waited.ok()) return false;  // failed or too slow: the full path reports it
     }
   }
   ByteRange range;
@@ -791,7 +788,20 @@ void FanoutServer::ReplyNotModified(httplib::Response& res, const ResponseHead& 
 void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry>& entry,
                              const ResponseHead& head, bool head_only,
                              const std::string& content_type, Record record) {
-  if (head.content_length == 0u) {
+  // RFC 9110 §6.4.1: 1xx, 204 and 304 responses have no body, and no
+  // framing for one (a chunked terminator would be read as the start of
+  // the next response).
+  if (head.status < 200 || head.status == 204 || head.status == 304) {
+    res.body.clear();
+    if (!content_type.empty()) res.set_header("Content-Type", content_type);
+    return;
+  }
+  // A complete stream's length is known even if the upstream sent none.
+  std::optional<std::uint64_t> length = head.content_length;
+  if (!length && entry->stream()->state() == StreamFile::State::kFinished) {
+    length = entry->stream()->frontier();
+  }
+  if (length == 0u) {
     // httplib 0.11.4 never answers a response whose content provider has
     // length 0 (the client waits forever): an empty body is sent as one.
     res.body.clear();
@@ -799,20 +809,22 @@ void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry
     return;
   }
   if (head_only) {
-    // httplib sends no body for HEAD; Content-Length (when known) still
-    // tells the client what a GET would carry.
-    if (head.content_length) {
-      res.set_content_provider(*head.content_length, content_type,
+    // httplib sends no body for HEAD; the framing headers still say what a
+    // GET would carry: the length when known, else chunked (never a
+    // Content-Length that is not the body's).
+    if (length) {
+      res.set_content_provider(*length, content_type,
                                [](size_t, size_t, httplib::DataSink&) { return false; });
-    } else if (!content_type.empty()) {
-      res.set_header("Content-Type", content_type);
+    } else {
+      res.set_chunked_content_provider(content_type,
+                                       [](size_t, httplib::DataSink&) { return false; });
     }
     if (content_type.empty()) res.headers.erase("Content-Type");
     return;
   }
   auto body = NewBodyProvider(entry, std::move(record), &stopping_, cache_.get(), sender_.get());
-  if (head.content_length) {
-    res.set_content_provider(*head.content_length, content_type,
+  if (length) {
+    res.set_content_provider(*length, content_type,
                              [body](size_t offset, size_t length, httplib::DataSink& sink) {
                                return body->SendRange(offset, length, sink);
                              });

@@ -177,3 +177,47 @@ TEST_F(FaultTest, CacheDirectoriesDeletedUnderTheDaemonAreMadeAgain) {
 
 }  // namespace
 }  // namespace fanout
+
+namespace fanout {
+namespace {
+
+using ::fanout::testing::RawConnection;
+
+// Found by the stress test: framing that does not match the body.
+TEST_F(FaultTest, AHeadOfAnUnknownLengthNeverClaimsAContentLength) {
+  StartFanoutd();
+  const std::string target = "/u.bin?size=100000&chunked=1";
+  RawConnection c(fanoutd_.port());
+  ASSERT_TRUE(c.Send("HEAD " + target + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+  const std::string miss = c.ReadUntil([](const std::string&) { return false; });
+  EXPECT_NE(miss.find("X-Cache: MISS"), std::string::npos) << miss;
+  EXPECT_EQ(miss.find("Content-Length:"), std::string::npos) << "the length is not known yet";
+  EXPECT_NE(miss.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << miss;
+  WaitUntilHit(target);
+  RawConnection again(fanoutd_.port());
+  ASSERT_TRUE(again.Send("HEAD " + target + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+  const std::string hit = again.ReadUntil([](const std::string&) { return false; });
+  EXPECT_NE(hit.find("Content-Length: 100000\r\n"), std::string::npos) << "stored: known" << hit;
+}
+
+TEST_F(FaultTest, ARelayed304IsFollowedByTheNextResponseAndNothingElse) {
+  StartFanoutd();
+  const std::string target = "/ns.bin?size=100&cc=no-store";
+  const Fetched first = Get(target);
+  std::string etag;
+  for (const auto& [name, value] : first.headers) {
+    if (name == "ETag") etag = value;
+  }
+  ASSERT_FALSE(etag.empty());
+  RawConnection c(fanoutd_.port());
+  ASSERT_TRUE(c.Send("GET " + target + " HTTP/1.1\r\nHost: h\r\nIf-None-Match: " + etag +
+                     "\r\n\r\nGET /next.bin?size=10 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+  const std::string got = c.ReadUntil([](const std::string&) { return false; });
+  ASSERT_EQ(got.rfind("HTTP/1.1 304 Not Modified\r\n", 0), 0u) << got;
+  const std::size_t first_end = got.find("\r\n\r\n") + 4;
+  EXPECT_EQ(got.compare(first_end, 17, "HTTP/1.1 200 OK\r\n"), 0)
+      << "the next response follows the 304's head at once: " << got.substr(first_end, 40);
+}
+
+}  // namespace
+}  // namespace fanout

@@ -1092,3 +1092,38 @@ TEST_F(StreamFileDiskFullTest, WhereNoFileCanBeMadeTheStreamLivesInMemory) {
 
 }  // namespace
 }  // namespace fanout
+
+namespace fanout {
+namespace {
+
+TEST_F(StreamFileTest, ReadsBelowReleasedBytesFailVisiblyNeverAsZeros) {
+  auto s = NewStream();
+  auto late = s->OpenReader();  // never moved: its bytes are released anyway
+  AppendPattern(*s, 0, 4 << 20);
+  s->ReleaseBelow(2 * StreamFile::kReleaseUnit);
+  char buf[100];
+  const auto read = late->Read(buf, sizeof buf);
+  EXPECT_EQ(read.status.code(), Code::kStreamFailed) << "a cut, not the hole's zeros";
+  EXPECT_EQ(late->NextExtent(100, Deadline{}).status.code(), Code::kStreamFailed);
+  EXPECT_EQ(late->ReadAt(100, buf, sizeof buf).status.code(), Code::kStreamFailed);
+  late->Seek(2 * StreamFile::kReleaseUnit);
+  ASSERT_TRUE(late->Read(buf, sizeof buf).status.ok()) << "above them all is readable";
+  EXPECT_EQ(std::string(buf, sizeof buf), Pattern(2 * StreamFile::kReleaseUnit, sizeof buf));
+}
+
+TEST_F(StreamFileTest, WaitForByteNeedsNoReaderAndSaysHowTheWaitEnded) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 100);
+  EXPECT_TRUE(s->WaitForByte(99, kNoDeadline).ok());
+  EXPECT_EQ(s->WaitForByte(100, std::chrono::steady_clock::now()).code(),
+            Code::kDeadlineExceeded);
+  EXPECT_EQ(s->Progress().readers, 0u) << "waiting is not reading";
+  std::thread writer([&] { AppendPattern(*s, 100, 100); });
+  EXPECT_TRUE(s->WaitForByte(150, std::chrono::steady_clock::now() + 30s).ok());
+  writer.join();
+  ASSERT_TRUE(s->Finish().ok());
+  EXPECT_EQ(s->WaitForByte(500, kNoDeadline).code(), Code::kEndOfStream);
+}
+
+}  // namespace
+}  // namespace fanout

@@ -83,6 +83,8 @@ const char* FaultName(Fault fault) {
     case Fault::kLengthTooLong: return "content-length-too-long";
     case Fault::kExtraBytes: return "bytes-past-the-end";
     case Fault::kChunkedCut: return "chunked-cut-before-last-chunk";
+    case Fault::kEndlessHead: return "endless-head";
+    case Fault::kEndlessBody: return "endless-body";
   }
   return "?";
 }
@@ -270,6 +272,17 @@ StressOrigin::Plan StressOrigin::Admit(const Request& request, const OriginObjec
   if (object == nullptr || !object->faults_allowed || request.method != "GET" || conditional) {
     return plan;
   }
+  if (object->forced_fault) {
+    plan.fault = *object->forced_fault;
+    plan.cut_at = object->size / 2;
+    if (plan.fault == Fault::kLengthTooLong) {
+      plan.declared_length = object->size + 1000;
+      counts.false_lengths.insert(plan.declared_length);
+    }
+    ++counts.faults;
+    ++counts.faults_by_kind[static_cast<std::size_t>(plan.fault)];
+    return plan;
+  }
   StressRng rng = StressRng::Derive(options_.seed, {url, ordinal});
   if (!rng.Chance(options_.fault_rate)) return plan;
   // Stalls cost a read timeout each: half as likely as the others.
@@ -339,6 +352,10 @@ bool StressOrigin::Respond(int fd, const Request& request) {
     return false;
   }
   head = "HTTP/1.1 200 OK\r\n" + validators + "Content-Type: application/octet-stream\r\n";
+  if (plan.fault == Fault::kEndlessHead) {
+    SendEndlessHead(fd, head);
+    return false;
+  }
   if (object->chunked) {
     head += "Transfer-Encoding: chunked\r\n";
   } else {
@@ -354,6 +371,10 @@ bool StressOrigin::SendBody(int fd, const std::string& path, const OriginObject&
                             const Plan& plan) {
   StressRng rng(plan.rng_seed);
   const Fault fault = plan.fault;
+  if (fault == Fault::kEndlessBody) {
+    SendEndlessBody(fd, path);
+    return false;
+  }
   const std::uint64_t stop_at = IsMidBodyFault(fault) ? plan.cut_at : object.size;
   std::uint64_t offset = 0;
   while (offset < stop_at) {
@@ -390,6 +411,9 @@ bool StressOrigin::SendBody(int fd, const std::string& path, const OriginObject&
     case Fault::kStallBeforeHead:
       StallUntilPeerGivesUp(fd);
       return false;
+    case Fault::kEndlessHead:
+    case Fault::kEndlessBody:
+      return false;  // sent above
     case Fault::kExtraBytes: {
       if (object.chunked && !SendAll(fd, "0\r\n\r\n", 5)) return false;
       // Past the end: what a confused origin might send, then more.
@@ -401,6 +425,28 @@ bool StressOrigin::SendBody(int fd, const std::string& path, const OriginObject&
   }
   if (object.chunked && !SendAll(fd, "0\r\n\r\n", 5)) return false;
   return true;
+}
+
+void StressOrigin::SendEndlessHead(int fd, const std::string& start) {
+  if (!SendAll(fd, start.data(), start.size())) return;
+  const auto deadline = std::chrono::steady_clock::now() + options_.stall_limit;
+  for (int i = 0; !stopping_ && std::chrono::steady_clock::now() < deadline; ++i) {
+    const std::string field = "X-Filler-" + std::to_string(i) + ": " + std::string(100, 'f') + "\r\n";
+    if (!SendAll(fd, field.data(), field.size())) return;
+  }
+}
+
+void StressOrigin::SendEndlessBody(int fd, const std::string& path) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.stall_limit;
+  const std::string size_line = Hex(kMaxWrite) + "\r\n";
+  for (std::uint64_t offset = 0; !stopping_ && std::chrono::steady_clock::now() < deadline;
+       offset += kMaxWrite) {
+    if (!SendAll(fd, size_line.data(), size_line.size()) ||
+        !SendAll(fd, OriginServer::BodyWindow(path, offset), kMaxWrite) ||
+        !SendAll(fd, "\r\n", 2)) {
+      return;
+    }
+  }
 }
 
 void StressOrigin::StallUntilPeerGivesUp(int fd) {

@@ -26,22 +26,13 @@
 #include <cstdint>
 #include <list>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 
 namespace fanout::stress {
-
-// What the origin serves at a path.
-struct OriginObject {
-  std::uint64_t size = 0;
-  bool chunked = false;  // no Content-Length: Transfer-Encoding: chunked
-  bool faults_allowed = true;  // false: always served well (liveness probes)
-  // "Cache-Control: no-store" instead of "max-age=3600": fanoutd must
-  // neither keep it nor let later requests join its fetch.
-  bool no_store = false;
-};
 
 enum class Fault {
   kNone,
@@ -52,9 +43,25 @@ enum class Fault {
   kLengthTooLong,    // Content-Length larger than the body sent, then FIN
   kExtraBytes,       // the whole body, then junk past its end, then FIN
   kChunkedCut,       // chunked: FIN before the last (zero) chunk
+  // Only when forced (OriginObject::forced_fault), never at random:
+  kEndlessHead,      // header fields, one after another, until the peer gives up
+  kEndlessBody,      // chunked: body bytes without an end until the peer gives up
 };
-inline constexpr std::size_t kFaultKinds = 8;
+inline constexpr std::size_t kFaultKinds = 10;
 const char* FaultName(Fault fault);
+
+// What the origin serves at a path.
+struct OriginObject {
+  std::uint64_t size = 0;
+  bool chunked = false;  // no Content-Length: Transfer-Encoding: chunked
+  bool faults_allowed = true;  // false: always served well (liveness probes)
+  // "Cache-Control: no-store" instead of "max-age=3600": fanoutd must
+  // neither keep it nor let later requests join its fetch.
+  bool no_store = false;
+  // Every plain GET of the object carries this fault (cut half-way
+  // through the body), whatever fault_rate says: for tests that name one.
+  std::optional<Fault> forced_fault;
+};
 
 class StressOrigin {
  public:
@@ -130,6 +137,10 @@ class StressOrigin {
   bool SendBody(int fd, const std::string& path, const OriginObject& object, const Plan& plan);
   // Waits until the peer closes, Stop() or stall_limit.
   void StallUntilPeerGivesUp(int fd);
+  // The faults that never end (until the peer gives up, Stop() or
+  // stall_limit): header fields after `start`, or chunks of path's body.
+  void SendEndlessHead(int fd, const std::string& start);
+  void SendEndlessBody(int fd, const std::string& path);
   bool SendAll(int fd, const char* data, std::size_t n);
   void ReapFinishedWorkers();
 

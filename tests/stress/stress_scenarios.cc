@@ -60,7 +60,7 @@ ClientEnv ClientEnvFor(ScenarioEnv& env, std::string label) {
 
 UrlFacts DefineUrl(ScenarioEnv& env, const std::string& path, std::uint64_t size, bool chunked,
                    bool faults_allowed = true, bool no_store = false) {
-  env.origin->Define(path, OriginObject{size, chunked, faults_allowed, no_store});
+  env.origin->Define(path, OriginObject{size, chunked, faults_allowed, no_store, std::nullopt});
   // A no-store response is fetched for every request that does not join
   // it while it runs: the fan-out rule does not apply.
   if (!no_store) env.ledger->AddUrl(path);
@@ -378,7 +378,7 @@ void RunDiskFullRound(ScenarioEnv& env, int round, const UrlFacts& stored) {
     const std::string path = "/d" + std::to_string(round) + "-" + std::to_string(u) + ".bin";
     const bool chunked = rng.Chance(0.5);
     // Not in the fan-out ledger: a full disk fails fetches the origin cannot count.
-    env.origin->Define(path, OriginObject{sizes[u], chunked, false});
+    env.origin->Define(path, OriginObject{sizes[u], chunked, false, false, std::nullopt});
     ++env.run->urls;
     urls.push_back(UrlFacts{path, sizes[u], chunked, StressOrigin::ETagOf(path, sizes[u]), false});
   }

@@ -169,28 +169,30 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     return;
   }
   if (!stopped_why.empty()) {
-    stream.Fail("upstream " + url + ": " + stopped_why);
     spdlog::info("fetch stopped {} after {} bytes: {}", url, stream.frontier(), stopped_why);
+    stream.Fail("upstream " + url + ": " + stopped_why);
     cache_->Drop(entry);
     return;
   }
   if (!transfer.ok || (head_published && stream.state() == StreamFile::State::kFailed)) {
     const std::string why = transfer.ok ? stream.failure() : transfer.why;
     const std::string message = "upstream " + url + ": " + why;
+    // Logged before the clients are told, so that the line is there by the
+    // time any of them sees the failure.
     if (head_published) {
-      stream.Fail(message);
       spdlog::warn("fetch failed {} after {} bytes in {:.3f}s: {}", url, stream.frontier(),
                    seconds, why);
+      stream.Fail(message);
     } else if (ServeStaleOnError(job, entry)) {
       spdlog::warn("revalidation of {} failed ({}): serving the stored entry "
                    "(stale-if-error)", url, why);
     } else {
+      spdlog::warn("fetch failed {} before response headers after {:.3f}s: {}", url,
+                   seconds, why);
       entry->FailBeforeHead(
           transfer.timed_out ? Entry::UpstreamError::kTimedOut
                              : Entry::UpstreamError::kUnreachable,
           message);
-      spdlog::warn("fetch failed {} before response headers after {:.3f}s: {}", url,
-                   seconds, why);
     }
     cache_->Drop(entry);
     return;

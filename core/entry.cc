@@ -72,7 +72,19 @@ Entry::Interest::Interest(std::shared_ptr<Entry> entry) : entry_(std::move(entry
   entry_->interested_.fetch_add(1, std::memory_order_acq_rel);
 }
 
-Entry::Interest::~Interest() { entry_->interested_.fetch_sub(1, std::memory_order_acq_rel); }
+Entry::Interest::~Interest() {
+  // The reading count first: the two never say a request reads that is gone.
+  if (reading_.load(std::memory_order_acquire)) {
+    entry_->reading_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  entry_->interested_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void Entry::Interest::MarkReading() {
+  if (!reading_.exchange(true, std::memory_order_acq_rel)) {
+    entry_->reading_.fetch_add(1, std::memory_order_acq_rel);
+  }
+}
 
 void Entry::MarkComplete() { complete_.store(true, std::memory_order_release); }
 

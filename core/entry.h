@@ -84,15 +84,22 @@ class Entry {
     ~Interest();
     Interest(const Interest&) = delete;
     Interest& operator=(const Interest&) = delete;
+    // The request has opened its reader of the entry's stream (call after
+    // OpenReader). Idempotent.
+    void MarkReading();
 
    private:
     const std::shared_ptr<Entry> entry_;
+    std::atomic<bool> reading_{false};
   };
   static std::shared_ptr<Interest> Attach(std::shared_ptr<Entry> entry) {
     return std::make_shared<Interest>(std::move(entry));
   }
-  // Requests holding an Interest now.
+  // Requests holding an Interest now, and how many of them have their
+  // reader open (MarkReading): while the two differ, some request may
+  // still open a reader at byte 0.
   int interested() const { return interested_.load(std::memory_order_acquire); }
+  int reading() const { return reading_.load(std::memory_order_acquire); }
 
   // Requests that attached to this fetch while it was in flight (the Cache
   // counts them; for the admin interface).
@@ -104,6 +111,7 @@ class Entry {
   std::atomic<bool> complete_{false};
   std::atomic<std::uint64_t> joins_{0};
   std::atomic<int> interested_{0};
+  std::atomic<int> reading_{0};
 
   mutable std::mutex mu_;
   std::shared_ptr<StreamFile> stream_;          // guarded by mu_

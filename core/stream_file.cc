@@ -550,16 +550,47 @@ void StreamFile::WaitForReaderProgress(Deadline deadline) {
   progress_wanted_.store(false, std::memory_order_relaxed);
 }
 
-void StreamFile::ReleaseBelow(std::uint64_t offset) {
-  const std::uint64_t end = offset / kReleaseUnit * kReleaseUnit;
+std::uint64_t StreamFile::ReleasePassedBytes(std::uint64_t slack) {
   const std::uint64_t from = released_.load(std::memory_order_relaxed);
-  if (end <= from) return;
-  // Published before the hole is made: a reader that checks after this
-  // fails instead of reading zeros.
-  released_.store(end, std::memory_order_seq_cst);
+  std::uint64_t end = from;
+  {
+    std::lock_guard<std::mutex> lock(readers_mu_);
+    if (readers_.empty()) return from;
+    std::uint64_t slowest = frontier_.load(std::memory_order_acquire);
+    for (const StreamReader* reader : readers_) slowest = std::min(slowest, reader->position());
+    if (slowest <= slack) return from;
+    end = std::max(from, (slowest - slack) / kReleaseUnit * kReleaseUnit);
+    if (end == from) return from;
+    // Published under the lock: a reader registered after this checks it
+    // before it reads (ReleasedCheck) and fails instead of reading zeros.
+    released_.store(end, std::memory_order_seq_cst);
+  }
   // Errors (a file system without hole punching) only cost the disk space.
-  (void)::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
-                    static_cast<off_t>(end - from));
+  if (fd_ >= 0) {
+    const std::uint64_t disk_end = std::min(end, spill_from_.load(std::memory_order_acquire));
+    if (disk_end > from) {
+      (void)::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                        static_cast<off_t>(from), static_cast<off_t>(disk_end - from));
+    }
+  }
+  FreeSpilledBelow(end);
+  return end;
+}
+
+void StreamFile::FreeSpilledBelow(std::uint64_t offset) {
+  std::uint64_t freed = 0;
+  {
+    std::lock_guard<std::mutex> lock(spill_mu_);
+    while (spill_freed_chunks_ < spill_chunks_.size() &&
+           spill_offsets_[spill_freed_chunks_] + spill_chunks_[spill_freed_chunks_].size() <=
+               offset) {
+      std::string& chunk = spill_chunks_[spill_freed_chunks_++];
+      freed += chunk.size();
+      std::string().swap(chunk);
+    }
+    spill_bytes_ -= freed;
+  }
+  if (freed > 0) spill_budget_->Give(freed);
 }
 
 Status StreamFile::WaitForByte(std::uint64_t offset, Deadline deadline) {

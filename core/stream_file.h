@@ -215,15 +215,19 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // Waits until a reader moves on or closes, the stream fails, or the
   // deadline passes. Writer.
   void WaitForReaderProgress(Deadline deadline);
-  // Gives the disk space of the bytes below `offset` (rounded down to
-  // kReleaseUnit) back to the file system. A read below it afterwards
-  // fails (kStreamFailed: a visible cut, never the zeros of the hole).
-  // REQUIRES: no reader, open now or later, needs bytes below `offset`
-  // again (so at most the slowest position, less what a sender may still
-  // hold: see kMaxSendExtent). Errors are ignored (a file system that
-  // cannot punch holes keeps the bytes). Writer.
+  // Gives back the space of the bytes every open reader has passed, less
+  // `slack` (what a sender may still be sending from an extent it took:
+  // see kMaxSendExtent), rounded down to kReleaseUnit and never past the
+  // frontier: disk bytes go back to the file system (a hole), bytes held in
+  // memory (spilled()) to their budget. Computed under the readers' lock,
+  // so a reader opened meanwhile is either counted or finds its bytes gone:
+  // a read below the released bytes fails (kStreamFailed: a visible cut,
+  // never the zeros of the hole). REQUIRES: no reader still to be opened
+  // needs them (the caller knows its requests). Returns the released
+  // offset. Errors are ignored (a file system that cannot punch holes
+  // keeps the bytes). Writer.
   static constexpr std::uint64_t kReleaseUnit = 1 << 20;
-  void ReleaseBelow(std::uint64_t offset);
+  std::uint64_t ReleasePassedBytes(std::uint64_t slack);
   // Most bytes a sender should take in one NextExtent when the stream may
   // release what its readers passed (the position moves past an extent
   // when it is handed out, before its bytes are sent).
@@ -267,6 +271,9 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // shorter than the frontier says (truncated by someone else) or the read
   // fails.
   Status ReadFile(std::uint64_t offset, void* buf, std::size_t n) const;
+  // Gives the memory of spilled chunks wholly below offset back to the
+  // budget (their offsets stay, so later chunks are still found).
+  void FreeSpilledBelow(std::uint64_t offset);
   // kStreamFailed if `offset` lies below the bytes given back.
   Status ReleasedCheck(std::uint64_t offset) const;
   // Holds bytes the disk refused in memory. False if the budget is spent.
@@ -323,7 +330,7 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   std::vector<const StreamReader*> readers_;  // guarded by readers_mu_
   std::condition_variable progress_moved_;    // a reader moved on or closed
   std::atomic<bool> progress_wanted_{false};  // a writer waits on progress_moved_
-  // Bytes below this were given back (ReleaseBelow); written by the
+  // Bytes below this were given back (ReleasePassedBytes); written by the
   // writer, read by readers before they read.
   std::atomic<std::uint64_t> released_{0};
   // Where the file ends when the disk refused bytes (UINT64_MAX: it never
@@ -336,6 +343,7 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   std::deque<std::string> spill_chunks_;         // guarded by spill_mu_
   std::vector<std::uint64_t> spill_offsets_;     // guarded by spill_mu_; chunk starts
   std::uint64_t spill_bytes_ = 0;                // guarded by spill_mu_; budget taken
+  std::size_t spill_freed_chunks_ = 0;           // guarded by spill_mu_; released ones
   std::string spill_why_;                        // guarded by mu_
   // The mapping Mapping() made (null until then), and its length.
   std::atomic<const char*> mapping_{nullptr};

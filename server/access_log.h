@@ -14,7 +14,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
+
+#include "core/entry.h"
 
 namespace fanout {
 
@@ -29,9 +30,10 @@ class AccessLogRecord {
   void AddBytes(std::uint64_t n) { bytes_.fetch_add(n, std::memory_order_relaxed); }
   // The body ended before it was complete (client gone, upstream broke).
   void MarkIncomplete(std::string why) { incomplete_ = std::move(why); }
-  // Keeps `held` alive as long as the response (this record) lives: how a
-  // request's Entry::Interest lasts until its last byte is sent.
-  void Hold(std::shared_ptr<const void> held) { held_.push_back(std::move(held)); }
+  // The request's interest in the entry it is served from, kept as long as
+  // the response (this record) lives: until its last byte is sent.
+  void HoldInterest(std::shared_ptr<Entry::Interest> interest) { interest_ = std::move(interest); }
+  Entry::Interest* interest() const { return interest_.get(); }
 
  private:
   const bool enabled_;
@@ -41,7 +43,7 @@ class AccessLogRecord {
   std::string cache_status_ = "-";
   std::string incomplete_;
   std::atomic<std::uint64_t> bytes_{0};
-  std::vector<std::shared_ptr<const void>> held_;
+  std::shared_ptr<Entry::Interest> interest_;
 };
 
 }  // namespace fanout

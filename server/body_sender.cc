@@ -232,7 +232,7 @@ class BodySender::Loop {
         // A deadline in the past: never blocks, says kDeadlineExceeded at
         // the frontier.
         // At most kMaxSendExtent: bytes a stream may release once its
-        // readers passed them must be sent by then (StreamFile::ReleaseBelow).
+        // readers passed them must be sent by then (StreamFile::ReleasePassedBytes).
         StreamReader::Extent extent = job.reader->NextExtent(
             static_cast<std::size_t>(
                 std::min<std::uint64_t>(job.length - c.sent, StreamFile::kMaxSendExtent)),

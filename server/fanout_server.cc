@@ -189,9 +189,12 @@ std::shared_ptr<BodyProvider> NewBodyProvider(const std::shared_ptr<Entry>& entr
                                           std::shared_ptr<AccessLogRecord> record,
                                           const std::atomic<bool>* stopping, Cache* cache,
                                           BodySender* sender) {
-  return std::make_shared<BodyProvider>(BodyProvider{
-      entry, std::shared_ptr<StreamReader>(entry->stream()->OpenReader()), std::move(record),
-      stopping, cache, sender, {}});
+  std::shared_ptr<StreamReader> reader(entry->stream()->OpenReader());
+  // Opened (at byte 0): a fetch that frees the bytes its readers passed may
+  // count on this request's reader from now on.
+  if (Entry::Interest* interest = record->interest()) interest->MarkReading();
+  return std::make_shared<BodyProvider>(
+      BodyProvider{entry, std::move(reader), std::move(record), stopping, cache, sender, {}});
 }
 
 }  // namespace
@@ -493,7 +496,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
       ServePrivate(req, res, *route, target, record);
       return;
     }
-    if (acquired.interest) record->Hold(acquired.interest);
+    if (acquired.interest) record->HoldInterest(acquired.interest);
     ServeEntry(req, res, acquired.entry, cache_status, record);
     return;
   }
@@ -533,7 +536,7 @@ void FanoutServer::HandleAuthorized(
     ReplyError(res, 500, "fanoutd: cache unavailable: " + st.message(), record);
     return;
   }
-  record->Hold(Entry::Attach(entry));
+  record->HoldInterest(Entry::Attach(entry));
   fetcher_->Start(MakeJob(req, route, target, /*shared=*/true), entry);
   ServeEntry(req, res, entry, "MISS", record);
 }
@@ -628,7 +631,7 @@ std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, httplib::Re
     ReplyError(res, 500, "fanoutd: cannot buffer the response: " + st.message(), record);
     return nullptr;
   }
-  record->Hold(Entry::Attach(entry));
+  record->HoldInterest(Entry::Attach(entry));
   fetcher_->Start(std::move(job), entry);
   return entry;
 }

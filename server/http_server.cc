@@ -254,11 +254,6 @@ bool HttpServer::CloseSlowestHead() {
 }
 
 bool HttpServer::process_and_close_socket(socket_t sock) {
-  // No room for this connection: one still dawdling over its request head
-  // gives way rather than this one being turned away.
-  if (ConnectionPool::IsOverflowConnection() && CloseSlowestHead()) {
-    ConnectionPool::TreatAsWorkerConnection();
-  }
   std::shared_ptr<ConnectionStream> stream = NewStream(sock);
   if (client_limit_ != nullptr && client_limit_->per_client() > 0) {
     std::string ip;
@@ -273,6 +268,11 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
       return EndConnectionThread(false);
     }
     stream->HoldClientSlot(std::move(slot));
+  }
+  // No room for this connection: one still dawdling over its request head
+  // gives way rather than this one being turned away.
+  if (ConnectionPool::IsOverflowConnection() && CloseSlowestHead()) {
+    ConnectionPool::TreatAsWorkerConnection();
   }
   return ServeConnection(stream, keep_alive_max_count_, /*fresh=*/true);
 }

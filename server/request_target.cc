@@ -85,8 +85,12 @@ std::string RemoveDotSegments(std::string_view path) {
 }
 
 // Whether a segment hides a dot-segment from an origin that takes "%2F",
-// "%5C" or "\" for a separator.
+// "%5C" or "\" for a separator, or that drops a segment's ";parameters"
+// before resolving dots (Tomcat, Jetty: "/..;/x").
 bool HidesDotSegment(std::string_view segment) {
+  if (IsDotSegment(segment.substr(0, segment.find(';'))) && segment.find(';') != segment.npos) {
+    return true;
+  }
   std::string split;
   for (std::size_t i = 0; i < segment.size(); ++i) {
     const std::string_view rest = segment.substr(i);
@@ -99,7 +103,7 @@ bool HidesDotSegment(std::string_view segment) {
   }
   if (split.find('/') == std::string::npos) return false;
   for (std::string_view piece : Split(split, '/')) {
-    if (IsDotSegment(piece)) return true;
+    if (IsDotSegment(piece.substr(0, piece.find(';')))) return true;
   }
   return false;
 }
@@ -121,12 +125,8 @@ Status NormalizeRequestTarget(std::string_view target, std::string* out) {
   std::string path;
   Status st = NormalizeEscapes(target.substr(0, question), &path);
   if (!st.ok()) return st;
-  if (question != std::string_view::npos) {
-    // The query is forwarded as sent; its escapes must still be escapes.
-    std::string unused;
-    st = NormalizeEscapes(target.substr(question), &unused);
-    if (!st.ok()) return st;
-  }
+  // The query is forwarded as sent (a bare '%' in it too, as browsers
+  // send one): only its characters were checked.
   path = RemoveDotSegments(path);
   for (std::string_view segment : Split(path, '/')) {
     if (HidesDotSegment(segment)) {

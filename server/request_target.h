@@ -11,11 +11,12 @@
 //   - dot-segments ("." and "..") are removed (RFC 3986 §5.2.4); ".." at
 //     the root stays at the root;
 //   - a segment that would still be a dot-segment to an origin that decodes
-//     "%2F", "%5C" or treats "\" as a separator ("..%2F", "%5C..") is
-//     refused: there is no spelling of it that is safe to forward.
+//     "%2F", "%5C", treats "\" as a separator ("..%2F", "%5C..") or drops
+//     a segment's ";parameters" first ("..;") is refused: there is no
+//     spelling of it that is safe to forward.
 // The query is kept as sent (after the character check). Every byte must
 // be visible ASCII (RFC 9112 §3.2: no spaces, controls or bytes >= 0x80 in
-// a request target); a '%' must start a valid escape.
+// a request target); a '%' in the path must start a valid escape.
 //
 // Pure function; any thread.
 

@@ -299,13 +299,14 @@ bool UpstreamFetcher::PaceUncached(const Entry& entry, StreamFile& stream, std::
       *why = "no client is left and the response is not kept";
       return false;
     }
-    const StreamFile::ReaderProgress progress = stream.Progress();
-    // Only once every interested request has its reader (interest comes
-    // first): a request still to open one would start at byte 0.
-    if (progress.slowest && progress.readers >= static_cast<std::size_t>(entry.interested())) {
-      const std::uint64_t in_flight = StreamFile::kMaxSendExtent;  // may still be sent
-      if (*progress.slowest > in_flight) stream.ReleaseBelow(*progress.slowest - in_flight);
+    // Only once every interested request has opened its reader: a request
+    // still to open one starts at byte 0. (The reading count drops with
+    // the interest, never after it, so a finished request's reader still
+    // open cannot stand in for one still to come.)
+    if (entry.reading() == entry.interested()) {
+      stream.ReleasePassedBytes(/*slack=*/StreamFile::kMaxSendExtent);  // may still be sent
     }
+    const StreamFile::ReaderProgress progress = stream.Progress();
     const std::uint64_t limit = options_.max_uncached_buffer;
     if (limit == 0 || !progress.slowest || stream.frontier() + n <= *progress.slowest + limit) {
       return true;

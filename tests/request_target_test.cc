@@ -53,6 +53,11 @@ TEST(RequestTargetTest, DotSegmentsHiddenBehindEncodedSeparatorsAreRefused) {
   EXPECT_TRUE(Refused("/pub/..%5cprivate/x"));
   EXPECT_TRUE(Refused("/pub/..\\private/x"));
   EXPECT_TRUE(Refused("/pub/a%2F..%2Fb"));
+  EXPECT_TRUE(Refused("/pub/..;/secret")) << "Tomcat drops ';params', then resolves";
+  EXPECT_TRUE(Refused("/pub/..;jsessionid=1/secret"));
+  EXPECT_TRUE(Refused("/pub/.;/x"));
+  EXPECT_TRUE(Refused("/pub/a%2F..;x/b"));
+  EXPECT_FALSE(Refused("/pub/a;b=c/d")) << "parameters on a plain segment are fine";
   EXPECT_FALSE(Refused("/pub/a%2Fb")) << "an encoded slash alone is fine";
   EXPECT_FALSE(Refused("/pub/...%2Fb")) << "'...' is no dot-segment";
 }
@@ -71,7 +76,8 @@ TEST(RequestTargetTest, BadBytesAndEscapesAreRefused) {
   EXPECT_TRUE(Refused("/a%"));
   EXPECT_TRUE(Refused("/a%4"));
   EXPECT_TRUE(Refused("/a%zz"));
-  EXPECT_TRUE(Refused("/a?q=%g1"));
+  EXPECT_EQ(Normal("/search?q=50%off&d=10%"), "/search?q=50%off&d=10%")
+      << "a bare '%' in the query is forwarded as browsers send it";
 }
 
 TEST(RequestTargetTest, NoNormalTargetLeavesItsRoutesBasePath) {

@@ -930,7 +930,10 @@ TEST_F(StreamFileTest, ReleasedBytesGiveBackTheirDiskAndTheRestStaysReadable) {
   AppendPattern(*s, 0, kSize);
   struct stat before {};
   ASSERT_EQ(::stat(s->path().c_str(), &before), 0);
-  s->ReleaseBelow(6 * StreamFile::kReleaseUnit + 123);
+  auto reader = s->OpenReader();
+  reader->Seek(6 * StreamFile::kReleaseUnit + 1000);
+  EXPECT_EQ(s->ReleasePassedBytes(/*slack=*/500), 6 * StreamFile::kReleaseUnit)
+      << "what every reader passed, less the slack, in whole units";
   struct stat after {};
   ASSERT_EQ(::stat(s->path().c_str(), &after), 0);
   EXPECT_EQ(after.st_size, before.st_size) << "the length stays";
@@ -1015,6 +1018,10 @@ TEST_F(StreamFileDiskFullTest, BytesTheDiskRefusesReachEveryReaderFromMemory) {
   const Status commit = s->Commit(dir_.path() + "/kept.body");
   EXPECT_EQ(commit.code(), Code::kIOError);
   EXPECT_NE(commit.message().find("disk filled up"), std::string::npos) << commit.message();
+  // Every reader is at the end: what they all passed gives its memory back.
+  late->Seek(3 << 20);
+  EXPECT_EQ(s->ReleasePassedBytes(0), 3u << 20);
+  EXPECT_EQ(budget.used(), 0u) << "released chunks are freed before the stream goes";
   early.reset();
   late.reset();
   s.reset();
@@ -1096,11 +1103,26 @@ TEST_F(StreamFileDiskFullTest, WhereNoFileCanBeMadeTheStreamLivesInMemory) {
 namespace fanout {
 namespace {
 
+TEST_F(StreamFileTest, NothingIsReleasedPastTheSlowestReaderOrTheFrontier) {
+  auto s = NewStream();
+  AppendPattern(*s, 0, 3 << 20);
+  EXPECT_EQ(s->ReleasePassedBytes(0), 0u) << "no reader: nothing known to be passed";
+  auto slow = s->OpenReader();
+  auto ahead = s->OpenReader();
+  ahead->Seek(100 << 20);  // a range far past the frontier
+  slow->Seek(1 << 20);
+  EXPECT_EQ(s->ReleasePassedBytes(0), 1u << 20) << "the slowest reader";
+  slow.reset();
+  EXPECT_EQ(s->ReleasePassedBytes(0), 3u << 20) << "never past the frontier";
+}
+
 TEST_F(StreamFileTest, ReadsBelowReleasedBytesFailVisiblyNeverAsZeros) {
   auto s = NewStream();
-  auto late = s->OpenReader();  // never moved: its bytes are released anyway
   AppendPattern(*s, 0, 4 << 20);
-  s->ReleaseBelow(2 * StreamFile::kReleaseUnit);
+  auto passed = s->OpenReader();
+  passed->Seek(2 * StreamFile::kReleaseUnit);
+  ASSERT_EQ(s->ReleasePassedBytes(0), 2 * StreamFile::kReleaseUnit);
+  auto late = s->OpenReader();  // opened after: its first bytes are gone
   char buf[100];
   const auto read = late->Read(buf, sizeof buf);
   EXPECT_EQ(read.status.code(), Code::kStreamFailed) << "a cut, not the hole's zeros";

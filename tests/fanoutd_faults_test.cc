@@ -188,13 +188,15 @@ using ::fanout::testing::RawConnection;
 // Found by the stress test: framing that does not match the body.
 TEST_F(FaultTest, AHeadOfAnUnknownLengthNeverClaimsAContentLength) {
   StartFanoutd();
-  const std::string target = "/u.bin?size=100000&chunked=1";
+  // Held half-way: the length is not known while the HEAD is answered.
+  const std::string target = "/u.bin?size=100000&chunked=1&hold_at=50000";
   RawConnection c(fanoutd_.port());
   ASSERT_TRUE(c.Send("HEAD " + target + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
   const std::string miss = c.ReadUntil([](const std::string&) { return false; });
   EXPECT_NE(miss.find("X-Cache: MISS"), std::string::npos) << miss;
   EXPECT_EQ(miss.find("Content-Length:"), std::string::npos) << "the length is not known yet";
   EXPECT_NE(miss.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << miss;
+  origin_.Release("/u.bin");
   WaitUntilHit(target);
   RawConnection again(fanoutd_.port());
   ASSERT_TRUE(again.Send("HEAD " + target + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));

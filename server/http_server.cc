@@ -5,13 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
-
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "server/connection_stream.h"
 #include "server/cpu_slice.h"
@@ -46,8 +46,7 @@ bool EndConnectionThread(bool ok) {
   return ok;
 }
 
-// Answers `status` with a plain-text `reason` and logs it; the caller
-// closes the connection.
+// The reason phrase of the statuses Refuse sends.
 const char* ReasonPhrase(int status) {
   switch (status) {
     case 400: return "Bad Request";
@@ -60,6 +59,8 @@ const char* ReasonPhrase(int status) {
   }
 }
 
+// Answers `status` with a plain-text `reason` and logs it; the caller
+// closes the connection.
 void Refuse(ConnectionStream& stream, int status, const std::string& reason) {
   const std::string body = "fanoutd: " + reason + "\n";
   const std::string response = "HTTP/1.1 " + std::to_string(status) + " " +

@@ -507,7 +507,6 @@ std::unique_ptr<StreamReader> StreamFile::OpenReader() {
   std::unique_ptr<StreamReader> reader(new StreamReader(shared_from_this()));
   std::lock_guard<std::mutex> lock(readers_mu_);
   readers_.push_back(reader.get());
-  open_readers_.fetch_add(1, std::memory_order_relaxed);
   return reader;
 }
 
@@ -518,7 +517,6 @@ void StreamFile::ReaderClosed(const StreamReader* reader) {
     *it = readers_.back();
     readers_.pop_back();
   }
-  open_readers_.fetch_sub(1, std::memory_order_relaxed);
   if (progress_wanted_.load(std::memory_order_relaxed)) progress_moved_.notify_all();
 }
 
@@ -527,6 +525,11 @@ void StreamFile::NoteReaderProgress() {
   if (!progress_wanted_.load(std::memory_order_relaxed)) return;
   std::lock_guard<std::mutex> lock(readers_mu_);
   progress_moved_.notify_all();
+}
+
+std::size_t StreamFile::open_readers() const {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  return readers_.size();
 }
 
 StreamFile::ReaderProgress StreamFile::Progress() const {

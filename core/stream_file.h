@@ -198,9 +198,7 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   std::optional<Spill> spilled() const;
   bool has_spilled() const { return spill_from_.load(std::memory_order_acquire) != UINT64_MAX; }
   // Readers currently open on this stream.
-  std::size_t open_readers() const {
-    return open_readers_.load(std::memory_order_relaxed);
-  }
+  std::size_t open_readers() const;
 
   // ---- For a writer that must not run far ahead of its readers (a
   // response streamed to its clients but not kept). ----
@@ -323,7 +321,6 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // RemoveWatcher returns its watcher is not being told either.
   std::mutex watch_mu_;
   std::vector<Watcher*> watchers_;  // guarded by watch_mu_
-  std::atomic<std::size_t> open_readers_{0};
   // Guards readers_ (and progress_moved_'s waits); taken when a reader
   // opens or closes, never on a read.
   mutable std::mutex readers_mu_;

@@ -37,12 +37,15 @@ void UpstreamFetcher::Start(FetchJob job, std::shared_ptr<Entry> entry) {
   }
   // One thread per fetch: it blocks in the upstream socket, never on a client.
   std::thread([this, job = std::move(job), entry = std::move(entry)]() mutable {
-    Run(job, entry);
-    // Let go of the entry (its stream file, the memory it drew) before
-    // saying so: once running_ is 0 the cache and the budgets they use may
-    // be gone, and a detached thread's captures die only after it returns.
-    job = FetchJob{};
-    entry.reset();
+    {
+      // Owned by this scope, not the lambda: the entry (its stream file,
+      // the memory it drew) is let go before running_ says the fetch is
+      // done. Once it is 0 the cache and the budgets may be gone, and a
+      // detached thread's captures die only after it returns.
+      const FetchJob own_job = std::move(job);
+      const std::shared_ptr<Entry> own_entry = std::move(entry);
+      Run(own_job, own_entry);
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (--running_ == 0) all_done_.notify_all();
   }).detach();

@@ -162,11 +162,23 @@ TEST_F(FaultTest, ACacheDiskThatTurnsReadOnlyStillServesEveryClient) {
   EXPECT_TRUE(before.body == OriginServer::OriginBody("/before.bin", 300000));
 }
 
+// The daemon may still be renaming or deleting files in the directory (the
+// client has its body before the entry is committed): a file that vanishes
+// under remove_all is no error, and the removal is tried again.
+void RemoveWhileTheDaemonWrites(const std::string& path) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::error_code error;
+    std::filesystem::remove_all(path, error);
+    if (!error && !std::filesystem::exists(path)) return;
+  }
+  FAIL() << "could not remove " << path;
+}
+
 TEST_F(FaultTest, CacheDirectoriesDeletedUnderTheDaemonAreMadeAgain) {
   StartFanoutd();
   Store("/gone.bin?size=200000");
-  std::filesystem::remove_all(dir_.path() + "/cache/tmp");
-  std::filesystem::remove_all(dir_.path() + "/cache/entries");
+  RemoveWhileTheDaemonWrites(dir_.path() + "/cache/tmp");
+  RemoveWhileTheDaemonWrites(dir_.path() + "/cache/entries");
   // The stored entry's files are gone: fetched again, never served short.
   const Fetched gone = Get("/gone.bin?size=200000");
   EXPECT_EQ(gone.status, 200);

@@ -368,7 +368,8 @@ FetchJob FanoutServer::MakeJob(const httplib::Request& req, const Route& route,
   job.method = shared ? "GET" : req.method;
   if (job.method == "HEAD") job.method = "GET";  // fetch the body others may want
   job.target = target;
-  job.headers = UpstreamRequestHeaders(req, HostHeaderFor(route), shared);
+  const httplib::Headers headers = UpstreamRequestHeaders(req, HostHeaderFor(route), shared);
+  job.headers.assign(headers.begin(), headers.end());
   job.body = req.body;
   job.keep = shared;
   job.facts = RequestFacts::From(RequestHeaderList(req));
@@ -462,7 +463,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
       FetchJob job = MakeJob(req, *route, target, /*shared=*/true);
       if (acquired.stale) {
         if (auto stored = acquired.stale->head()) {
-          for (auto& [name, value] : ConditionalHeaders(*stored)) job.headers.emplace(name, value);
+          for (auto& [name, value] : ConditionalHeaders(*stored)) job.headers.emplace_back(name, value);
         }
         job.revalidates = acquired.stale;
       }

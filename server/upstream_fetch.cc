@@ -68,7 +68,7 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   httplib::Request req;
   req.method = job.method;
   req.path = job.target;
-  req.headers = job.headers;
+  req.headers = httplib::Headers(job.headers.begin(), job.headers.end());
   req.body = job.body;
   const auto requested_at = std::chrono::system_clock::now();
   req.response_handler = [&](const httplib::Response& res) {
@@ -112,7 +112,7 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     // response varies on; requests with others must not be served it.
     HeaderList selecting;
     if (const auto names = VaryNames(head); !names.empty()) {
-      selecting = SelectingValues(names, HeaderList(job.headers.begin(), job.headers.end()));
+      selecting = SelectingValues(names, job.headers);
     }
     entry->PublishHead(std::move(head), shareable, std::move(selecting));
     head_published = true;
@@ -242,7 +242,7 @@ UpstreamFetcher::Transfer UpstreamFetcher::Send(const FetchJob& job, httplib::Re
       return transfer;
     }
     const auto result = client.Get(
-        job.target, HeaderList(job.headers.begin(), job.headers.end()),
+        job.target, job.headers,
         [&req](const UpstreamResponseHead& head) {
           httplib::Response res;
           res.status = head.status;

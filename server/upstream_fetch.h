@@ -36,7 +36,7 @@ struct FetchJob {
   Url origin;                 // where to connect
   std::string method = "GET";
   std::string target;         // path and query sent upstream
-  httplib::Headers headers;   // request headers, Host included
+  HeaderList headers;         // request headers, Host included, in order
   std::string body;           // a request body already read whole, or
   // a request body streamed from the client while the fetch runs: sent with
   // Content-Length when `body_length` is known, chunked otherwise.

@@ -1,9 +1,7 @@
 // ConnectionPool: the task queue that runs fanoutd's client connections.
 //
-// cpp-httplib hands every accepted connection to a TaskQueue as one task
-// that lives as long as the connection. Its own pool has 8 threads and an
-// unbounded queue, so the 9th streaming client would wait silently. This
-// pool runs up to `workers` connections at once, starting worker threads as
+// The server hands every accepted connection to the pool as one task that
+// lives as long as the connection's thread serves it. The pool runs up to `workers` connections at once, starting worker threads as
 // connections first need them (they then stay for later connections); a connection beyond that
 // runs on a short-lived overflow thread that answers 503 at once (the
 // server asks IsOverflowConnection() before routing), so clients are told
@@ -14,13 +12,12 @@
 // idle for `idle_exit` leaves (down to `keep_workers`), so the threads a
 // burst of connections started do not stay for good.
 //
-// Thread-safety: enqueue() is called by httplib's accept thread; shutdown()
+// Thread-safety: enqueue() is called by the server's accept thread (and by
+// loops handing connections back); shutdown()
 // by the server's stop path; IsOverflowConnection() on any connection thread.
 
 #ifndef FANOUT_SERVER_CONNECTION_POOL_H_
 #define FANOUT_SERVER_CONNECTION_POOL_H_
-
-#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
@@ -33,7 +30,7 @@
 
 namespace fanout {
 
-class ConnectionPool : public httplib::TaskQueue {
+class ConnectionPool {
  public:
   // handed_off (may be null) counts connections served elsewhere; it must
   // outlive the pool.
@@ -41,10 +38,14 @@ class ConnectionPool : public httplib::TaskQueue {
                  const std::atomic<std::size_t>* handed_off = nullptr,
                  std::chrono::milliseconds idle_exit = std::chrono::seconds(60),
                  std::size_t keep_workers = 8);
-  ~ConnectionPool() override;
+  ~ConnectionPool();
 
-  void enqueue(std::function<void()> fn) override;
-  void shutdown() override;
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  void enqueue(std::function<void()> fn);
+  // Runs what is queued, then joins every thread; later enqueues are dropped.
+  void shutdown();
 
   // True on a thread that runs a connection the pool had no room for.
   static bool IsOverflowConnection();

@@ -79,14 +79,6 @@ bool ConnectionStream::PollFor(short events, std::chrono::microseconds timeout) 
   }
 }
 
-bool ConnectionStream::is_readable() const {
-  return HasBufferedInput() || PollFor(POLLIN, read_timeout_);
-}
-
-// Sends carry SO_SNDTIMEO and fail on a gone client, so there is no need to
-// spend a poll(2) per write asking first.
-bool ConnectionStream::is_writable() const { return true; }
-
 bool ConnectionStream::ReadAhead(int flags) {
   if (read_buffer_.empty()) read_buffer_.resize(kReadBufferBytes);
   ssize_t n;
@@ -103,70 +95,96 @@ bool ConnectionStream::ReadAhead(int flags) {
   return true;
 }
 
-ConnectionStream::HeadRead ConnectionStream::ReadRequestHead(
-    std::chrono::steady_clock::time_point deadline,
-    const std::function<bool(std::string_view)>& needs_rewrite,
-    const std::function<std::string(std::string_view)>& rewrite) {
-  // The common case costs one scan: the whole head is buffered already and
-  // `rewrite` would change nothing (the caller says which heads it needs).
-  const std::string_view buffered(read_buffer_.data() + read_pos_, read_end_ - read_pos_);
-  if (const auto end = buffered.find("\r\n\r\n");
-      end != std::string_view::npos && end + 4 <= kMaxRequestHead &&
-      !needs_rewrite(buffered.substr(0, end + 4))) {
-    return HeadRead::kWhole;
+namespace {
+
+// Whether the bytes of a head read so far, of which the first `scanned`
+// were looked at before, may now be enough for the parser to decide: a
+// blank line, a bare line end, or a request line past its limit. A client
+// sending a byte at a time then costs a scan of its new bytes, not a parse
+// of the whole head, per read.
+bool ParserMayDecide(std::string_view bytes, std::size_t scanned) {
+  const std::size_t from = scanned < 3 ? 0 : scanned - 3;
+  const std::string_view fresh = bytes.substr(from);
+  if (fresh.find("\r\n\r\n") != std::string_view::npos) return true;
+  for (std::size_t i = from; i < bytes.size(); ++i) {
+    if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r')) return true;
+    if (bytes[i] == '\r' && i + 1 < bytes.size() && bytes[i + 1] != '\n') return true;
   }
-  std::string pending(buffered);
-  HeadRead result = HeadRead::kWhole;
-  std::size_t end;
-  while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
-    if (pending.find("\n\n") != std::string::npos) {
-      result = HeadRead::kBareLf;
-    } else if (pending.size() > kMaxRequestHead) {
-      result = HeadRead::kTooLarge;
-    } else if (peer_closed_ || read_failed_) {
-      result = HeadRead::kClosed;
-    } else if (std::chrono::steady_clock::now() >= deadline) {
-      result = HeadRead::kTimedOut;
+  return bytes.size() > kMaxRequestLine && bytes.find("\r\n") == std::string_view::npos;
+}
+
+}  // namespace
+
+bool ConnectionStream::WaitForInput() {
+  if (HasBufferedInput() || ReadAhead(MSG_DONTWAIT)) return true;
+  if (peer_closed_ || read_failed_) return false;
+  // The peer may be waiting for what we hold back (e.g. 100 Continue).
+  if (!Flush()) return false;
+  const auto deadline = std::chrono::steady_clock::now() + read_timeout_;
+  while (!ReadAhead(0)) {
+    if (peer_closed_ || read_failed_ || std::chrono::steady_clock::now() >= deadline) {
+      return false;
     }
-    if (result != HeadRead::kWhole) break;
+  }
+  return true;
+}
+
+ConnectionStream::HeadRead ConnectionStream::ReadRequestHead(
+    std::chrono::steady_clock::time_point deadline, RequestHead* head, HeadParse* parse) {
+  // The common case: the whole head is buffered already, parsed once.
+  std::size_t scanned = 0;
+  for (;;) {
+    const std::string_view buffered = BufferedInput();
+    if (ParserMayDecide(buffered, scanned)) {
+      *parse = ParseRequestHead(buffered.substr(0, kMaxRequestHead), head);
+      if (parse->state != HeadParse::State::kIncomplete) return HeadRead::kParsed;
+    }
+    scanned = buffered.size();
+    if (buffered.size() >= kMaxRequestHead) return HeadRead::kTooLarge;
+    if (peer_closed_ || read_failed_) return HeadRead::kClosed;
+    if (std::chrono::steady_clock::now() >= deadline) return HeadRead::kTimedOut;
+    // Room after the buffered bytes, moved to the front.
+    if (read_pos_ > 0) {
+      std::memmove(read_buffer_.data(), read_buffer_.data() + read_pos_, read_end_ - read_pos_);
+      read_end_ -= read_pos_;
+      read_pos_ = 0;
+    }
+    if (read_buffer_.size() < read_end_ + 4096) {
+      read_buffer_.resize(std::min(kMaxRequestHead + 4096, 2 * read_buffer_.size() + 4096));
+    }
     // Each recv waits at most one read slice (SO_RCVTIMEO), so the
     // deadline is checked at least that often.
-    char more[16 * 1024];
-    const ssize_t n = ::recv(fd_, more, sizeof more, 0);
-    if (n > 0) pending.append(more, static_cast<std::size_t>(n));
+    const ssize_t n = ::recv(fd_, read_buffer_.data() + read_end_,
+                             read_buffer_.size() - read_end_, 0);
+    if (n > 0) read_end_ += static_cast<std::size_t>(n);
     else if (n == 0) peer_closed_ = true;
     else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) read_failed_ = true;
   }
-  if (result == HeadRead::kWhole && end + 4 > kMaxRequestHead) result = HeadRead::kTooLarge;
-  if (result == HeadRead::kWhole && needs_rewrite(std::string_view(pending).substr(0, end + 4))) {
-    pending = rewrite(std::string_view(pending).substr(0, end + 4)) + pending.substr(end + 4);
-  }
-  if (read_buffer_.size() < pending.size()) read_buffer_.resize(pending.size());
-  std::memcpy(read_buffer_.data(), pending.data(), pending.size());
-  read_pos_ = 0;
-  read_end_ = pending.size();
-  return result;
 }
 
 ssize_t ConnectionStream::read(char* ptr, size_t size) {
   if (size == 0) return 0;
-  if (!HasBufferedInput()) {
-    // Bytes already here need no poll(2); otherwise the peer may be waiting
-    // for what we hold back (e.g. 100 Continue) before it sends more.
-    if (!ReadAhead(MSG_DONTWAIT)) {
-      if (peer_closed_) return 0;
-      if (!Flush()) return -1;
-      const auto deadline = std::chrono::steady_clock::now() + read_timeout_;
-      while (!ReadAhead(0)) {
-        if (peer_closed_) return 0;
-        if (read_failed_ || std::chrono::steady_clock::now() >= deadline) return -1;
-      }
-    }
-  }
+  if (!WaitForInput()) return peer_closed_ ? 0 : -1;
   const std::size_t n = std::min(size, read_end_ - read_pos_);
   std::memcpy(ptr, read_buffer_.data() + read_pos_, n);
   read_pos_ += n;
   return static_cast<ssize_t>(n);
+}
+
+bool ConnectionStream::WriteAll(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t w = write(bytes.data(), bytes.size());
+    if (w <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(w));
+  }
+  return true;
+}
+
+std::string ConnectionStream::RemoteAddress() const {
+  std::string ip;
+  int port = 0;
+  get_remote_ip_and_port(ip, port);
+  return ip;
 }
 
 bool ConnectionStream::SendAll(const char* data, std::size_t n, int flags) {
@@ -211,7 +229,7 @@ ssize_t ConnectionStream::write(const char* ptr, size_t size) {
     return static_cast<ssize_t>(size);
   }
   // Held-back bytes and this write leave in one writev; returns how much of
-  // this write was sent (httplib writes the rest again).
+  // this write was sent (the caller writes the rest again).
   while (!pending_.empty()) {
     iovec iov[2] = {{pending_.data(), pending_.size()},
                     {const_cast<char*>(ptr), size}};

@@ -1,15 +1,14 @@
-// ConnectionStream: fanoutd's httplib::Stream for one client connection.
+// ConnectionStream: one client connection's socket, buffered both ways.
 //
-// cpp-httplib's own socket stream sends every write at once (the response
-// head in one packet, the body in the next) and can only send bytes it was
-// handed in memory. This stream
-//   - coalesces small writes (the response head, chunk framing, a small
-//     body) and sends them with the next large write in one writev, or at
-//     Flush(): the connection loop flushes after each response, a body
-//     provider before it waits at the frontier, and a read before it blocks;
-//   - reports a send that faulted on its source (EFAULT: bytes of a mapped
-//     stream file that was truncated under it) apart from a client error;
-//   - keeps read-ahead bytes across the requests of a keep-alive connection.
+//   - Small writes (a response head, chunk framing, a small body) are held
+//     back and sent with the next large write in one writev, or at Flush():
+//     the connection loop flushes after each response, a body sender before
+//     it waits at the frontier, and a read before it blocks.
+//   - A send that faulted on its source (EFAULT: bytes of a mapped stream
+//     file that was truncated under it) is told apart from a client error.
+//   - Bytes read ahead are kept across the requests of a keep-alive
+//     connection (pipelining), and a request head is read whole into one
+//     contiguous buffer for the parser (ReadRequestHead).
 //
 // Thread-safety: used by one thread at a time — the pool thread serving the
 // connection, or a BodySender loop thread while the connection is parked
@@ -19,8 +18,9 @@
 #ifndef FANOUT_SERVER_CONNECTION_STREAM_H_
 #define FANOUT_SERVER_CONNECTION_STREAM_H_
 
-#include <httplib.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <algorithm>
 #include <chrono>
@@ -34,14 +34,15 @@
 
 #include "server/body_sender.h"
 #include "server/client_limit.h"
+#include "server/http1/request_head.h"
 
 namespace fanout {
 
-class ConnectionStream final : public httplib::Stream {
+class ConnectionStream final {
  public:
   ConnectionStream(int fd, std::chrono::microseconds read_timeout,
                    std::chrono::microseconds write_timeout);
-  ~ConnectionStream() override;
+  ~ConnectionStream();
 
   ConnectionStream(const ConnectionStream&) = delete;
   ConnectionStream& operator=(const ConnectionStream&) = delete;
@@ -49,14 +50,17 @@ class ConnectionStream final : public httplib::Stream {
   // The stream of the connection this thread serves, or null.
   static ConnectionStream* Current();
 
-  // ---- httplib::Stream ----
-  bool is_readable() const override;
-  bool is_writable() const override;
-  ssize_t read(char* ptr, size_t size) override;
-  ssize_t write(const char* ptr, size_t size) override;
-  void get_remote_ip_and_port(std::string& ip, int& port) const override;
-  void get_local_ip_and_port(std::string& ip, int& port) const override;
-  socket_t socket() const override { return fd_; }
+  // Reads up to size bytes (read-ahead first); waits up to the read
+  // timeout. 0 once the client closed, -1 on an error or timeout.
+  ssize_t read(char* ptr, size_t size);
+  // Takes the bytes (held back if small; see above); the count sent, or -1.
+  ssize_t write(const char* ptr, size_t size);
+  // Writes all of it; false if the client is gone.
+  bool WriteAll(std::string_view bytes);
+  void get_remote_ip_and_port(std::string& ip, int& port) const;
+  void get_local_ip_and_port(std::string& ip, int& port) const;
+  // The client's address as text ("" if unknown).
+  std::string RemoteAddress() const;
 
   // The largest body slice a provider hands to one write.
   static constexpr std::size_t kMaxBodyWrite = 1 << 20;
@@ -90,51 +94,41 @@ class ConnectionStream final : public httplib::Stream {
   template <typename KeepWaiting>
   bool WaitForRequest(std::chrono::milliseconds timeout, KeepWaiting keep_waiting);
 
-  // Before httplib parses the next request: reads until its whole head (up
-  // to the blank line) is buffered, by `deadline` and within kMaxRequestHead
-  // bytes, and if needs_rewrite(head), replaces it with rewrite(head).
-  // Anything but kWhole leaves the bytes read buffered, unchanged.
+  // Makes sure some input is buffered, reading (after flushing what is
+  // held back) for up to the read timeout. False if the client closed, the
+  // read failed or timed out.
+  bool WaitForInput();
+
+  // Reads until the buffered bytes start with a whole request head —
+  // ParseRequestHead then fills *head and says complete or error in
+  // *parse — by `deadline` and within kMaxRequestHead bytes.
   static constexpr std::size_t kMaxRequestHead = 64 * 1024;
   enum class HeadRead {
-    kWhole,     // the head is buffered (and rewritten if asked)
+    kParsed,    // *parse holds the parser's verdict (complete or error)
     kTooLarge,  // no blank line within kMaxRequestHead bytes
     kTimedOut,  // the deadline passed first (a client sending too slowly)
-    kBareLf,    // the head ends with bare LFs (not CRLF)
     kClosed,    // the client closed or the connection failed first
   };
-  HeadRead ReadRequestHead(std::chrono::steady_clock::time_point deadline,
-                           const std::function<bool(std::string_view)>& needs_rewrite,
-                           const std::function<std::string(std::string_view)>& rewrite);
+  HeadRead ReadRequestHead(std::chrono::steady_clock::time_point deadline, RequestHead* head,
+                           HeadParse* parse);
 
   // The bytes read ahead and not yet consumed (after RewriteRequestHead:
   // the next request's whole head, at least). Valid until the next read.
   std::string_view BufferedInput() const {
     return {read_buffer_.data() + read_pos_, read_end_ - read_pos_};
   }
-  // Drops the first n buffered bytes (a request answered without httplib).
+  // Drops the first n buffered bytes (a request head, body bytes read).
   void Consume(std::size_t n) { read_pos_ += std::min(n, read_end_ - read_pos_); }
 
-  // The current request's header fields as the client sent them (set by
-  // the connection loop before httplib parses the request; empty if they
-  // could not be read).
-  void set_raw_fields(std::vector<std::pair<std::string, std::string>> fields) {
-    raw_fields_ = std::move(fields);
-  }
-  const std::vector<std::pair<std::string, std::string>>& raw_fields() const {
-    return raw_fields_;
-  }
-
-  // Whether the connection closes after this response: set by the
-  // connection loop before each request, cleared once a handler sees it
-  // parsed, and set again by a handler whose response must be the
-  // connection's last (an error after which the rest of the bytes cannot
-  // be trusted as the next request).
+  // Whether the connection closes after this response: set by a handler
+  // whose response must be the connection's last (an error after which
+  // the rest of the bytes cannot be trusted as the next request).
   void set_close_after_response(bool close = true) { close_after_response_ = close; }
   bool close_after_response() const { return close_after_response_; }
 
   // A response body to be sent by the BodySender instead of this thread:
-  // set by a body provider (which then ends httplib's write), taken by the
-  // connection loop once the response head is out. Only when
+  // set by the response sender, taken by the connection loop once the
+  // response head is out. Only when
   // CanHandOff(): no bytes of a later request are read ahead (they would
   // be lost with the thread's buffer).
   bool CanHandOff() const { return !HasBufferedInput() && !handoff_; }
@@ -176,7 +170,6 @@ class ConnectionStream final : public httplib::Stream {
   bool on_event_loop_ = false;
   bool close_after_response_ = false;
   std::unique_ptr<BodySender::Job> handoff_;
-  std::vector<std::pair<std::string, std::string>> raw_fields_;
   std::unique_ptr<ClientLimit::Slot> client_slot_;
 };
 

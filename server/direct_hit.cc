@@ -10,20 +10,18 @@
 #include "server/connection_pool.h"
 #include "server/request_target.h"
 #include "server/entry_body_job.h"
+#include "server/http1/response_writer.h"
 
 namespace fanout {
 namespace {
 
 // Request headers that can change the answer or the connection; any of
-// them sends the request down the full path. The X-Fanout-Hidden- names
-// are those the connection loop renames for httplib (http_headers.h).
+// them sends the request down the full path.
 constexpr std::array<std::string_view, 16> kRulesOut = {
     "Range",          "If-Range",          "If-None-Match",     "If-Modified-Since",
     "If-Match",       "If-Unmodified-Since", "Cache-Control",    "Pragma",
     "Cookie",         "Authorization",     "Content-Length",    "Transfer-Encoding",
     "Expect",         "Upgrade",           "TE",                "Proxy-Authorization"};
-
-constexpr std::string_view kHiddenPrefix = "X-Fanout-Hidden-";
 
 // A request with no Cache-Control, Pragma, credentials or conditionals.
 const RequestFacts& PlainRequest() {
@@ -42,10 +40,6 @@ bool WriteAll(ConnectionStream& stream, const char* data, std::size_t n) {
   return true;
 }
 
-void AppendHeader(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
-
 }  // namespace
 
 DirectHit::DirectHit(Options options, Cache* cache, const Router* router, ServerStats* stats,
@@ -54,18 +48,12 @@ DirectHit::DirectHit(Options options, Cache* cache, const Router* router, Server
       cache_(cache),
       router_(router),
       stats_(stats),
-      sender_(sender),
-      keep_alive_("timeout=" + std::to_string(options.keep_alive_timeout_sec) +
-                  ", max=" + std::to_string(options.keep_alive_max_count)) {}
+      sender_(sender) {}
 
 bool DirectHit::RulesOut(std::string_view name, std::string_view value, bool* close) {
   if (EqualsIgnoreCase(name, "Connection")) {
     if (EqualsIgnoreCase(value, "close")) *close = true;
     return !*close && !EqualsIgnoreCase(value, "keep-alive");
-  }
-  if (name.size() >= kHiddenPrefix.size() &&
-      EqualsIgnoreCase(name.substr(0, kHiddenPrefix.size()), kHiddenPrefix)) {
-    return true;
   }
   for (std::string_view rule : kRulesOut) {
     if (EqualsIgnoreCase(name, rule)) return true;
@@ -77,7 +65,11 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
                                              ConnectionStream& stream) const {
   using Answer = HttpServer::DirectAnswer;
   constexpr Answer kNotAnswered = Answer::kNotAnswered;
-  if (head.method != "GET") return kNotAnswered;
+  // HTTP/1.0 clients, and every form of target but a path, take the full path.
+  if (head.method != "GET" || head.minor_version != 1 ||
+      head.form != RequestHead::TargetForm::kOrigin) {
+    return kNotAnswered;
+  }
   bool close = false;
   for (std::size_t i = 0; i < head.header_count; ++i) {
     if (RulesOut(head.headers[i].first, head.headers[i].second, &close)) return kNotAnswered;
@@ -131,20 +123,11 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   // The head, as the full path writes it for a hit (see ServeEntry).
   std::string out;
   out.reserve(512);
-  out.assign("HTTP/1.1 200 OK\r\n");
-  for (const auto& [name, value] : stored->headers) {
-    if (EqualsIgnoreCase(name, "Accept-Ranges") || EqualsIgnoreCase(name, "Content-Length")) {
-      continue;
-    }
-    AppendHeader(out, name, value);
-  }
-  AppendHeader(out, "Accept-Ranges", "bytes");
-  AppendHeader(out, "X-Cache", "HIT");
-  AppendHeader(out, "Age", std::to_string(CurrentAge(*stored, now).count()));
-  AppendHeader(out, "Content-Length", std::to_string(length));
-  if (close) AppendHeader(out, "Connection", "close");
-  else AppendHeader(out, "Keep-Alive", keep_alive_);
-  out.append("\r\n");
+  const std::string age = std::to_string(CurrentAge(*stored, now).count());
+  const std::pair<std::string_view, std::string_view> own[] = {
+      {"Accept-Ranges", "bytes"}, {"X-Cache", "HIT"}, {"Age", age}};
+  AppendResponseHead(200, stored->headers, own, ResponseFraming{length},
+                     close ? ConnectionAfter::kClose : ConnectionAfter::kKeepOpen, &out);
 
   stats_->hit.fetch_add(1, std::memory_order_relaxed);
   stats_->direct_hits.fetch_add(1, std::memory_order_relaxed);

@@ -1,14 +1,14 @@
-// DirectHit: answers the plainest cache hits without cpp-httplib.
+// DirectHit: answers the plainest cache hits straight from the request head.
 //
 // Most requests a busy cache sees are a GET for a small object that is
 // stored and fresh, with nothing in the request that could change the
-// answer. For those, httplib's request parsing (a case-insensitive
-// multimap, percent-decoding of every value, a regex per route) and its
-// response writing (one formatted write per header) cost more than
-// everything else fanoutd does for the request. The connection loop
-// offers each request head to TryServe first; it serves the request only
-// when all of these hold, and otherwise leaves it, untouched, to the full
-// path (FanoutServer's handlers), which then decides everything as before:
+// answer. For those, copying the request out of the read buffer and
+// going through the handler's decisions cost more than the answer. The
+// connection loop offers each plain request head to TryServe first (on a
+// pool thread, or on a loop thread when it arrives on a parked
+// connection); it serves the request only when all of these hold, and
+// otherwise leaves it, untouched, to the full path (FanoutServer's
+// handlers), which then decides everything as before:
 //   - GET, HTTP/1.1, origin-form target with a route;
 //   - no header that could change the answer or the connection: Range,
 //     If-*, Cache-Control, Pragma, Cookie, Authorization, a request body,
@@ -38,7 +38,7 @@
 #include "server/body_sender.h"
 #include "server/connection_stream.h"
 #include "server/http_server.h"
-#include "server/request_head.h"
+#include "server/http1/request_head.h"
 #include "server/router.h"
 #include "server/server_stats.h"
 
@@ -52,9 +52,6 @@ class DirectHit {
 
   struct Options {
     bool access_log = false;
-    // What httplib's Keep-Alive header says, repeated here.
-    int keep_alive_timeout_sec = 5;
-    std::size_t keep_alive_max_count = 5;
   };
 
   // Answers are counted in `stats` (hit and direct_hits). `sender` (may be
@@ -77,7 +74,6 @@ class DirectHit {
   const Router* const router_;
   ServerStats* const stats_;
   BodySender* const sender_;
-  const std::string keep_alive_;  // the Keep-Alive header line
 };
 
 }  // namespace fanout

@@ -18,25 +18,8 @@
 namespace fanout {
 namespace {
 
-// Bytes a client's body provider copies from the stream file per call when
-// it copies (chunked bodies): large enough for few syscalls.
-constexpr std::size_t kBodyBufferBytes = 64 * 1024;
-
-// Bodies up to this size are copied rather than sent from the mapping, so
-// the head and the body leave in one segment.
-constexpr std::size_t kSmallBodyBytes = 16 * 1024 - 1024;
-
-// Known-length bodies at least this long are sent by the BodySender (see
-// body_sender.h) rather than by the connection's thread: they can take a
-// client long enough, or wait at the frontier long enough, to tie a
-// thread up; a smaller one usually fits in the socket buffer at once.
-constexpr std::size_t kHandOffBytes = 256 * 1024;
-
-// After this many bytes of one body, its thread asks for long CPU slices.
-constexpr std::uint64_t kBulkBodyBytes = 1 << 20;
-
-// How often a client waiting at the frontier checks for shutdown.
-constexpr auto kFrontierPoll = std::chrono::seconds(1);
+// Bytes of a client's request body read from its connection at a time.
+constexpr std::size_t kRequestBodyChunkBytes = 64 * 1024;
 
 // Bytes of a client's request body buffered between its connection and the
 // upstream; a slower upstream holds the client back, memory stays bounded.
@@ -66,136 +49,6 @@ constexpr std::uint64_t kDiskFullMemory = 256ull << 20;
 
 // Overflow threads that answer 503 while every worker is busy.
 constexpr std::size_t kMaxOverflowThreads = 64;
-
-// Ends the connection after this response: said in its head, and done by
-// the connection loop (httplib would keep the connection open).
-void CloseAfterResponse(httplib::Response& res) {
-  res.set_header("Connection", "close");
-  if (ConnectionStream* conn = ConnectionStream::Current()) conn->set_close_after_response();
-}
-
-// Sends one response's body from its own reader of the entry's stream
-// file, on the connection's thread (httplib calls the provider there).
-// Known-length bodies go out from the stream file's shared read-only
-// mapping (copied if it cannot be mapped), except small ones,
-// which are copied so that head and body leave in one packet; chunked
-// bodies are copied (httplib frames chunks in memory).
-struct BodyProvider {
-  std::shared_ptr<Entry> entry;
-  std::shared_ptr<StreamReader> reader;
-  std::shared_ptr<AccessLogRecord> record;
-  const std::atomic<bool>* stopping;
-  Cache* cache;  // to drop an entry whose file turns out damaged
-  BodySender* sender;  // null: no hand-offs
-  std::vector<char> buffer;  // copy path only
-  std::uint64_t sent = 0;
-
-  // Calls attempt(deadline) until it stops timing out. Before it first
-  // waits at the frontier, held-back output is flushed so the client is
-  // not kept from bytes already produced.
-  template <typename Attempt>
-  auto AwaitBytes(Attempt attempt) -> decltype(attempt(Deadline{})) {
-    auto r = attempt(std::chrono::steady_clock::now());
-    if (r.status.code() != Status::Code::kDeadlineExceeded) return r;
-    if (ConnectionStream* conn = ConnectionStream::Current()) conn->Flush();
-    for (;;) {
-      r = attempt(std::chrono::steady_clock::now() + kFrontierPoll);
-      if (r.status.code() != Status::Code::kDeadlineExceeded || stopping->load()) return r;
-    }
-  }
-
-  // Records why the body ends early; returns false for httplib.
-  bool Incomplete(const Status& status) {
-    if (status.code() == Status::Code::kDeadlineExceeded) {
-      record->MarkIncomplete("fanoutd stopping");
-    } else if (status.code() == Status::Code::kEndOfStream) {
-      record->MarkIncomplete("stream shorter than its length");
-    } else {
-      record->MarkIncomplete(status.ToString());
-    }
-    // kIOError: the entry's file lost bytes under it (cut on disk).
-    if (status.code() == Status::Code::kIOError) cache->DropDamaged(entry, status.message());
-    return false;
-  }
-
-  bool Sent(bool ok, std::size_t n) {
-    if (!ok) {
-      record->MarkIncomplete("client went away");
-      return false;
-    }
-    record->AddBytes(n);
-    sent += n;
-    // A large body: this thread is a bulk sender now, and lets threads
-    // answering requests run first (see cpu_slice.h).
-    if (sent >= kBulkBodyBytes) UseBulkCpuSlice();
-    return true;
-  }
-
-  // Content provider for a known length: the bytes at [offset, offset+length).
-  bool SendRange(std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-    if (offset != reader->position()) reader->Seek(offset);
-    ConnectionStream* conn = ConnectionStream::Current();
-    if (conn == nullptr || length <= kSmallBodyBytes) return CopyNext(length, sink);
-    if (sender != nullptr && length >= kHandOffBytes && conn->CanHandOff()) {
-      conn->HandOff(NewEntryBodyJob(reader, length, record, entry, cache));
-      return false;  // ends httplib's write; the connection loop hands it on
-    }
-    auto extent = AwaitBytes([&](Deadline d) {
-      return reader->NextExtent(std::min(length, ConnectionStream::kMaxBodyWrite), d);
-    });
-    if (!extent.status.ok()) return Incomplete(extent.status);
-    if (extent.data == nullptr) {
-      // The stream file could not be mapped: copy these bytes instead.
-      reader->Seek(extent.offset);
-      return CopyNext(extent.length, sink);
-    }
-    // From the stream file's mapping: one copy, into the socket.
-    if (!sink.write(extent.data, extent.length)) {
-      if (conn->file_short()) {
-        return Incomplete(Status::IOError("stream file shorter than its frontier"));
-      }
-      return Sent(false, 0);
-    }
-    return Sent(true, extent.length);
-  }
-
-  // Copies up to max bytes at the reader's position out and sends them.
-  bool CopyNext(std::size_t max, httplib::DataSink& sink) {
-    if (buffer.empty()) buffer.resize(std::min(max, kBodyBufferBytes));
-    auto r = AwaitBytes([&](Deadline d) {
-      return reader->Read(buffer.data(), std::min(max, buffer.size()), d);
-    });
-    if (!r.status.ok()) return Incomplete(r.status);
-    return Sent(sink.write(buffer.data(), r.bytes), r.bytes);
-  }
-
-  // Chunked content provider: the next bytes, or the end.
-  bool SendChunk(httplib::DataSink& sink) {
-    if (buffer.empty()) buffer.resize(kBodyBufferBytes);
-    auto r = AwaitBytes([&](Deadline d) {
-      return reader->Read(buffer.data(), buffer.size(), d);
-    });
-    if (r.status.code() == Status::Code::kEndOfStream) {
-      sink.done();
-      return true;
-    }
-    if (!r.status.ok()) return Incomplete(r.status);
-    return Sent(sink.write(buffer.data(), r.bytes), r.bytes);
-  }
-};
-
-// A sender with a new reader of the entry's stream, at offset 0.
-std::shared_ptr<BodyProvider> NewBodyProvider(const std::shared_ptr<Entry>& entry,
-                                          std::shared_ptr<AccessLogRecord> record,
-                                          const std::atomic<bool>* stopping, Cache* cache,
-                                          BodySender* sender) {
-  std::shared_ptr<StreamReader> reader(entry->stream()->OpenReader());
-  // Opened (at byte 0): a fetch that frees the bytes its readers passed may
-  // count on this request's reader from now on.
-  if (Entry::Interest* interest = record->interest()) interest->MarkReading();
-  return std::make_shared<BodyProvider>(
-      BodyProvider{entry, std::move(reader), std::move(record), stopping, cache, sender, {}});
-}
 
 }  // namespace
 
@@ -239,86 +92,36 @@ Status FanoutServer::Start() {
   sender_options.write_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.client_timeout);
   sender_ = std::make_unique<BodySender>(sender_options);
-  http_ = std::make_unique<HttpServer>();
-  http_->UseConnectionPool(static_cast<std::size_t>(config_.max_connections),
-                           kMaxOverflowThreads, sender_.get());
   client_limit_ =
       std::make_unique<ClientLimit>(static_cast<std::size_t>(config_.max_connections_per_client));
-  http_->SetRequestLimits(config_.request_head_timeout, client_limit_.get());
-  http_->set_tcp_nodelay(true);
-  http_->set_keep_alive_max_count(kKeepAliveMaxCount);
-  http_->set_keep_alive_timeout(kKeepAliveTimeoutSec);
   DirectHit::Options direct_options;
   direct_options.access_log = config_.access_log;
-  direct_options.keep_alive_timeout_sec = kKeepAliveTimeoutSec;
-  direct_options.keep_alive_max_count = kKeepAliveMaxCount;
   direct_hit_ = std::make_unique<DirectHit>(direct_options, cache_.get(), &router_, &stats_,
                                             sender_.get());
-  http_->SetDirectPath([this](const RequestHead& head, ConnectionStream& stream) {
-    return direct_hit_->TryServe(head, stream);
-  });
-  http_->set_read_timeout(config_.client_timeout);
-  http_->set_write_timeout(config_.client_timeout);
-  http_->set_payload_max_length(config_.max_request_body);
-
-  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    // httplib parsed the request: the connection may go on after it.
-    if (ConnectionStream* conn = ConnectionStream::Current()) conn->set_close_after_response(false);
-    if (ConnectionPool::IsOverflowConnection()) {
-      res.set_header("Retry-After", "1");
-      CloseAfterResponse(res);
-      ReplyError(res, 503,
-                 "fanoutd: too many connections (max_connections is " +
-                     std::to_string(config_.max_connections) + ")",
-                 NewRecord(req));
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    auto& mutable_req = const_cast<httplib::Request&>(req);
-    if (ConnectionStream* conn = ConnectionStream::Current()) {
-      RestoreRawHeaderValues(mutable_req, conn->raw_fields());
-    }
-    // fanoutd answers ranges itself (a later version); httplib must not cut
-    // the body on its own, so the parsed ranges are dropped here.
-    mutable_req.ranges.clear();
-    // httplib would parse multipart bodies and gzip responses itself;
-    // fanoutd relays both as they are.
-    HideHeadersFromHttplib(mutable_req);
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  auto cacheable = [this](const httplib::Request& req, httplib::Response& res) {
-    HandleCacheable(req, res);
-  };
-  auto pass = [this](const httplib::Request& req, httplib::Response& res) {
-    HandlePassThrough(req, res);
-  };
-  auto upload = [this](const httplib::Request& req, httplib::Response& res,
-                       const httplib::ContentReader& read_body) {
-    HandleUpload(req, res, read_body);
-  };
-  http_->Get(".*", cacheable);
-  http_->Post(".*", upload);
-  http_->Put(".*", upload);
-  http_->Delete(".*", upload);
-  http_->Patch(".*", upload);
-  http_->Options(".*", pass);
-
-  if (config_.listen_port == 0) {
-    port_ = http_->bind_to_any_port(config_.listen_host);
-    if (port_ < 0) port_ = 0;
-  } else if (http_->bind_to_port(config_.listen_host, config_.listen_port)) {
-    port_ = config_.listen_port;
-  }
-  if (port_ <= 0) {
-    return Status::IOError("cannot listen on " + config_.listen_host + ":" +
-                           std::to_string(config_.listen_port));
-  }
-  if (!http_->DeferAcceptUntilData(kDeferAcceptSec)) {
-    spdlog::warn("cannot defer accepting connections until their request arrives");
-  }
-  if (!http_->SetListenBacklog(kListenBacklog)) {
-    spdlog::warn("cannot raise the listen backlog to {}; bursts of new clients may wait",
-                 kListenBacklog);
-  }
+  HttpServer::Options http_options;
+  http_options.host = config_.listen_host;
+  http_options.port = config_.listen_port;
+  http_options.backlog = kListenBacklog;
+  http_options.defer_accept_sec = kDeferAcceptSec;
+  http_options.workers = static_cast<std::size_t>(config_.max_connections);
+  http_options.max_overflow = kMaxOverflowThreads;
+  http_options.read_timeout = config_.client_timeout;
+  http_options.write_timeout = config_.client_timeout;
+  http_options.keep_alive_timeout = std::chrono::seconds(kKeepAliveTimeoutSec);
+  http_options.keep_alive_max_requests = kKeepAliveMaxCount;
+  http_options.head_timeout = config_.request_head_timeout;
+  http_options.max_request_body = config_.max_request_body;
+  http_options.client_limit = client_limit_.get();
+  http_options.send = SendContext{cache_.get(), sender_.get(), &stopping_};
+  http_ = std::make_unique<HttpServer>(
+      http_options,
+      [this](const Request& req, RequestBody& body, Response& res) { Handle(req, body, res); },
+      [this](const RequestHead& head, ConnectionStream& stream) {
+        return direct_hit_->TryServe(head, stream);
+      });
+  st = http_->Bind();
+  if (!st.ok()) return st;
+  port_ = http_->port();
   if (config_.admin_enabled) {
     admin_ = std::make_unique<AdminServer>(cache_.get(), &router_, config_.routes, &stats_,
                                            sender_.get());
@@ -332,7 +135,7 @@ bool FanoutServer::Run() {
   if (admin_) admin_thread_ = std::thread([this] { admin_->Run(); });
   // This thread accepts connections: a wake-up that should run at once.
   UseInteractiveCpuSlice();
-  return http_ && http_->listen_after_bind();
+  return http_ && http_->Run();
 }
 
 void FanoutServer::Stop() {
@@ -340,20 +143,32 @@ void FanoutServer::Stop() {
   if (admin_) admin_->Stop();
   // Before the server: the sender gives connections back to its pool.
   if (sender_) sender_->Stop();
-  if (http_) http_->stop();
+  if (http_) http_->Stop();
 }
 
-FanoutServer::Record FanoutServer::NewRecord(const httplib::Request& req) {
+void FanoutServer::Handle(const Request& req, RequestBody& body, Response& res) {
+  // GET and HEAD go through the cache; every other method, extension
+  // methods included, is passed to the upstream with its body.
+  if (req.method == "GET" || req.method == "HEAD") {
+    HandleCacheable(req, res);
+  } else if (req.has_body()) {
+    HandleUpload(req, body, res);
+  } else {
+    HandlePassThrough(req, res);
+  }
+}
+
+FanoutServer::Record FanoutServer::NewRecord(const Request& req) {
   return std::make_shared<AccessLogRecord>(config_.access_log, req.remote_addr, req.method,
                                            req.target);
 }
 
-void FanoutServer::ReplyError(httplib::Response& res, int status, const std::string& message,
+void FanoutServer::ReplyError(Response& res, int status, const std::string& message,
                               const Record& record) {
   res.status = status;
-  res.set_content(message + "\n", "text/plain; charset=utf-8");
+  res.SetText(status, message + "\n");
+  res.record = record;
   record->set_status(status);
-  record->AddBytes(message.size() + 1);
 }
 
 std::string FanoutServer::HostHeaderFor(const Route& route) {
@@ -361,18 +176,16 @@ std::string FanoutServer::HostHeaderFor(const Route& route) {
 }
 
 
-FetchJob FanoutServer::MakeJob(const httplib::Request& req, const Route& route,
+FetchJob FanoutServer::MakeJob(const Request& req, const Route& route,
                                const std::string& target, bool shared) const {
   FetchJob job;
   job.origin = route.upstream;
   job.method = shared ? "GET" : req.method;
   if (job.method == "HEAD") job.method = "GET";  // fetch the body others may want
   job.target = target;
-  const httplib::Headers headers = UpstreamRequestHeaders(req, HostHeaderFor(route), shared);
-  job.headers.assign(headers.begin(), headers.end());
-  job.body = req.body;
+  job.headers = UpstreamRequestHeaders(req, HostHeaderFor(route), shared);
   job.keep = shared;
-  job.facts = RequestFacts::From(RequestHeaderList(req));
+  job.facts = RequestFacts::From(req.headers);
   job.policy = CachePolicyOf(route);
   job.max_object_size = MaxObjectSize();
   return job;
@@ -386,11 +199,11 @@ std::uint64_t FanoutServer::MaxObjectSize() const {
   return std::min(config_.max_object_size, cap);
 }
 
-const Route* FanoutServer::MatchRoute(const httplib::Request& req, httplib::Response& res,
+const Route* FanoutServer::MatchRoute(const Request& req, Response& res,
                                       const Record& record, std::string* upstream_target) {
   std::string target;
   if (Status st = NormalizeRequestTarget(req.target, &target); !st.ok()) {
-    CloseAfterResponse(res);
+    res.close = true;
     ReplyError(res, 400, "fanoutd: bad request target: " + st.message(), record);
     return nullptr;
   }
@@ -403,7 +216,7 @@ const Route* FanoutServer::MatchRoute(const httplib::Request& req, httplib::Resp
   return route;
 }
 
-void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Response& res) {
+void FanoutServer::HandleCacheable(const Request& req, Response& res) {
   Record record = NewRecord(req);
   std::string target;
   const Route* route = MatchRoute(req, res, record, &target);
@@ -413,7 +226,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
     return;
   }
   const std::string base_key = route->upstream.Origin() + target;
-  const RequestFacts facts = RequestFacts::From(RequestHeaderList(req));
+  const RequestFacts facts = RequestFacts::From(req.headers);
   const CachePolicyOptions policy = CachePolicyOf(*route);
   const auto now = std::chrono::system_clock::now();
   const bool only_if_cached = facts.cache_control.only_if_cached;
@@ -422,8 +235,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
   std::optional<HeaderList> sent_headers;
   auto sent = [&]() -> const HeaderList& {
     if (!sent_headers) {
-      const httplib::Headers h = UpstreamRequestHeaders(req, HostHeaderFor(*route), true);
-      sent_headers.emplace(h.begin(), h.end());
+      sent_headers.emplace(UpstreamRequestHeaders(req, HostHeaderFor(*route), true));
     }
     return *sent_headers;
   };
@@ -505,7 +317,7 @@ void FanoutServer::HandleCacheable(const httplib::Request& req, httplib::Respons
 }
 
 void FanoutServer::HandleAuthorized(
-    const httplib::Request& req, httplib::Response& res, const Route& route,
+    const Request& req, Response& res, const Route& route,
     const std::string& target, const std::string& base_key, const RequestFacts& facts,
     const Cache::Judge& judge, const std::function<std::string(const HeaderList&)>& variant_key,
     const Record& record) {
@@ -542,7 +354,7 @@ void FanoutServer::HandleAuthorized(
   ServeEntry(req, res, entry, "MISS", record);
 }
 
-void FanoutServer::HandlePassThrough(const httplib::Request& req, httplib::Response& res) {
+void FanoutServer::HandlePassThrough(const Request& req, Response& res) {
   Record record = NewRecord(req);
   std::string target;
   const Route* route = MatchRoute(req, res, record, &target);
@@ -553,7 +365,7 @@ void FanoutServer::HandlePassThrough(const httplib::Request& req, httplib::Respo
   ServeEntry(req, res, entry, "BYPASS", record);
 }
 
-void FanoutServer::InvalidateAfterUnsafe(const httplib::Request& req, const Route& route,
+void FanoutServer::InvalidateAfterUnsafe(const Request& req, const Route& route,
                                          const std::string& target, const Entry& entry) {
   if (req.method != "POST" && req.method != "PUT" && req.method != "DELETE" &&
       req.method != "PATCH") {
@@ -579,52 +391,55 @@ void FanoutServer::InvalidateAfterUnsafe(const httplib::Request& req, const Rout
   }
 }
 
-void FanoutServer::HandleUpload(const httplib::Request& req, httplib::Response& res,
-                                const httplib::ContentReader& read_body) {
+void FanoutServer::HandleUpload(const Request& req, RequestBody& body, Response& res) {
   Record record = NewRecord(req);
   std::string job_target;
   const Route* route = MatchRoute(req, res, record, &job_target);
   if (route == nullptr) {
-    CloseAfterResponse(res);  // the unread body is still on the socket
+    res.close = true;  // the unread body is still on the socket
     return;
   }
   FetchJob job = MakeJob(req, *route, job_target, /*shared=*/false);
   auto pipe = std::make_shared<BytePipe>(kRequestBodyPipeBytes);
   job.body_stream = pipe;
-  job.body_length = RequestBodyLength(req);
+  job.body_length = req.body_length();
   std::shared_ptr<Entry> entry = StartPrivateFetch(std::move(job), res, record);
   if (!entry) {
-    CloseAfterResponse(res);
+    res.close = true;
     return;
   }
   // This thread reads the client's body into the pipe while the fetch
   // thread sends it upstream: the body is never held whole. If the fetch
   // stops taking it (upstream unreachable or hung up), the rest is read and
   // discarded, so that the client, still sending, can read the answer.
-  const bool read_whole = read_body([&](const char* data, size_t n) {
-    (void)pipe->Write(data, n);  // fails only once the fetch stopped reading
-    return true;
-  });
-  if (read_whole) {
+  std::vector<char> buffer(kRequestBodyChunkBytes);
+  long n = 0;
+  while ((n = body.Read(buffer.data(), buffer.size())) > 0) {
+    // Fails only once the fetch stopped reading.
+    (void)pipe->Write(buffer.data(), static_cast<std::size_t>(n));
+  }
+  if (n == 0) {
     pipe->Finish();
     InvalidateAfterUnsafe(req, *route, job_target, *entry);
   } else {
     // The client side failed (body too large, cut off, or too slow); the
     // upstream saw an incomplete request and the fetch fails with it.
     pipe->Fail("the client's request body broke off");
-    CloseAfterResponse(res);  // part of the body may be unread
-    const bool too_large = res.status == 413;
+    res.close = true;  // part of the body may be unread
+    const bool too_large = body.error() == RequestBody::Error::kTooLarge;
     ReplyError(res, too_large ? 413 : 400,
                too_large ? "fanoutd: request body larger than max_request_body (" +
                                std::to_string(config_.max_request_body) + " bytes)"
-                         : "fanoutd: request body incomplete",
+                         : body.error() == RequestBody::Error::kMalformed
+                               ? "fanoutd: malformed chunked request body"
+                               : "fanoutd: request body incomplete",
                record);
     return;
   }
   ServeEntry(req, res, entry, "BYPASS", record);
 }
 
-std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, httplib::Response& res,
+std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, Response& res,
                                                        const Record& record) {
   std::shared_ptr<Entry> entry;
   Status st = cache_->CreatePrivate(job.origin.Origin() + job.target, &entry);
@@ -637,14 +452,14 @@ std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, httplib::Re
   return entry;
 }
 
-void FanoutServer::ServePrivate(const httplib::Request& req, httplib::Response& res,
+void FanoutServer::ServePrivate(const Request& req, Response& res,
                                 const Route& route, const std::string& target,
                                 Record record) {
   auto entry = StartPrivateFetch(MakeJob(req, route, target, /*shared=*/false), res, record);
   if (entry) ServeEntry(req, res, entry, "BYPASS", record);
 }
 
-void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& res,
+void FanoutServer::ServeEntry(const Request& req, Response& res,
                               const std::shared_ptr<Entry>& entry, const char* cache_status,
                               Record record) {
   record->set_cache_status(cache_status);
@@ -658,7 +473,7 @@ void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& re
   }
   if (outcome->error) {
     const bool timed_out = *outcome->error == Entry::UpstreamError::kTimedOut;
-    res.set_header("X-Cache", cache_status);
+    res.Set("X-Cache", cache_status);
     ReplyError(res, timed_out ? 504 : 502,
                std::string("fanoutd: ") +
                    (timed_out ? "upstream timed out: " : "upstream failed: ") +
@@ -670,37 +485,33 @@ void FanoutServer::ServeEntry(const httplib::Request& req, httplib::Response& re
   const bool from_cache = std::string_view(cache_status) != "BYPASS";
   if (from_cache && (req.method == "GET" || req.method == "HEAD") &&
       (req.has_header("If-None-Match") || req.has_header("If-Modified-Since")) &&
-      ClientConditionSatisfied(RequestHeaderList(req), head)) {
+      ClientConditionSatisfied(req.headers, head)) {
     ReplyNotModified(res, head, cache_status, record);
     return;
   }
   res.status = head.status;
   record->set_status(head.status);
-  std::string content_type;
-  for (const auto& [name, value] : head.headers) {
-    if (::strcasecmp(name.c_str(), "Content-Type") == 0) {
-      content_type = value;
-      continue;
-    }
-    res.headers.emplace(name, value);
+  // The stored header fields byte for byte, in the order received, then
+  // fanoutd's own (the same order as a direct hit's: direct_hit.h).
+  res.headers = head.headers;
+  const bool ranges = from_cache && head.status == 200;
+  if (ranges) {
+    res.Erase("Accept-Ranges");
+    res.Add("Accept-Ranges", "bytes");
   }
-  res.set_header("X-Cache", cache_status);
+  res.Set("X-Cache", cache_status);
   // Age on everything served from a stored response (RFC 9111 §5.1); on a
   // response still arriving, the upstream's own Age if it sent one.
   if (entry->complete() || entry->stream()->state() == StreamFile::State::kFinished) {
-    res.set_header("Age", std::to_string(CurrentAge(head, std::chrono::system_clock::now()).count()));
+    res.Set("Age", std::to_string(CurrentAge(head, std::chrono::system_clock::now()).count()));
   } else if (head.upstream_age > 0) {
-    res.set_header("Age", std::to_string(head.upstream_age));
+    res.Set("Age", std::to_string(head.upstream_age));
   }
-  if (from_cache && head.status == 200) {
-    res.headers.erase("Accept-Ranges");
-    res.set_header("Accept-Ranges", "bytes");
-    if (req.method == "GET" && req.has_header("Range") &&
-        ServeRange(req, res, entry, head, content_type, record)) {
-      return;
-    }
+  if (ranges && req.method == "GET" && req.has_header("Range") &&
+      ServeRange(req, res, entry, head, record)) {
+    return;
   }
-  ServeBody(res, entry, head, req.method == "HEAD", content_type, std::move(record));
+  ServeBody(res, entry, head, req.method == "HEAD", std::move(record));
 }
 
 namespace {
@@ -720,14 +531,14 @@ bool IfRangeMatches(const std::string& if_range, const ResponseHead& head) {
 
 }  // namespace
 
-bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& res,
+bool FanoutServer::ServeRange(const Request& req, Response& res,
                               const std::shared_ptr<Entry>& entry, const ResponseHead& head,
-                              const std::string& content_type, const Record& record) {
-  const auto specs = ParseRangeHeader(req.get_header_value("Range"));
+                              const Record& record) {
+  const auto specs = ParseRangeHeader(req.header("Range"));
   // Invalid syntax is ignored (RFC 9110 §14.2); several ranges get the
   // whole body, which the RFC allows, rather than multipart/byteranges.
   if (!specs || specs->size() != 1) return false;
-  if (!IfRangeMatches(req.get_header_value("If-Range"), head)) return false;
+  if (!IfRangeMatches(req.header("If-Range"), head)) return false;
   const RangeSpec spec = specs->front();
   const std::shared_ptr<StreamFile> stream = entry->stream();
   std::optional<std::uint64_t> length = head.content_length;
@@ -752,7 +563,7 @@ bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& re
     const auto resolved = ResolveRange(spec, *length);
     if (!resolved) {
       ReplyError(res, 416, "fanoutd: range not satisfiable", record);
-      res.set_header("Content-Range", "bytes */" + std::to_string(*length));
+      res.Set("Content-Range", "bytes */" + std::to_string(*length));
       return true;
     }
     range = *resolved;
@@ -762,19 +573,16 @@ bool FanoutServer::ServeRange(const httplib::Request& req, httplib::Response& re
   }
   res.status = 206;
   record->set_status(206);
-  res.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
-                                      std::to_string(range.last) + "/" + total);
-  auto body = NewBodyProvider(entry, record, &stopping_, cache_.get(), sender_.get());
-  const std::uint64_t first = range.first;
-  res.set_content_provider(range.length(), content_type,
-                           [body, first](size_t offset, size_t n, httplib::DataSink& sink) {
-                             return body->SendRange(first + offset, n, sink);
-                           });
-  if (content_type.empty()) res.headers.erase("Content-Type");
+  res.Set("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                               std::to_string(range.last) + "/" + total);
+  res.entry = entry;
+  res.offset = range.first;
+  res.length = range.length();
+  res.record = record;
   return true;
 }
 
-void FanoutServer::ReplyNotModified(httplib::Response& res, const ResponseHead& head,
+void FanoutServer::ReplyNotModified(Response& res, const ResponseHead& head,
                                     const char* cache_status, const Record& record) {
   // RFC 9110 §15.4.5: the headers a 200 would carry that describe the
   // representation's validity, and no body.
@@ -783,63 +591,31 @@ void FanoutServer::ReplyNotModified(httplib::Response& res, const ResponseHead& 
   record->set_cache_status(cache_status);
   for (const char* name :
        {"Cache-Control", "Content-Location", "Date", "ETag", "Expires", "Last-Modified", "Vary"}) {
-    for (const auto& value : HeaderValues(head.headers, name)) res.headers.emplace(name, value);
+    for (const auto& value : HeaderValues(head.headers, name)) res.Add(name, value);
   }
-  res.set_header("X-Cache", cache_status);
-  res.set_header("Age", std::to_string(CurrentAge(head, std::chrono::system_clock::now()).count()));
+  res.Set("X-Cache", cache_status);
+  res.Set("Age", std::to_string(CurrentAge(head, std::chrono::system_clock::now()).count()));
 }
 
-void FanoutServer::ServeBody(httplib::Response& res, const std::shared_ptr<Entry>& entry,
-                             const ResponseHead& head, bool head_only,
-                             const std::string& content_type, Record record) {
+void FanoutServer::ServeBody(Response& res, const std::shared_ptr<Entry>& entry,
+                             const ResponseHead& head, bool head_only, Record record) {
+  res.record = std::move(record);
+  res.head_only = head_only;
   // RFC 9110 §6.4.1: 1xx, 204 and 304 responses have no body, and no
-  // framing for one (a chunked terminator would be read as the start of
-  // the next response).
-  if (head.status < 200 || head.status == 204 || head.status == 304) {
-    res.body.clear();
-    if (!content_type.empty()) res.set_header("Content-Type", content_type);
-    return;
-  }
+  // framing for one (the writer sends none).
+  if (!StatusHasBody(head.status)) return;
   // A complete stream's length is known even if the upstream sent none.
   std::optional<std::uint64_t> length = head.content_length;
   if (!length && entry->stream()->state() == StreamFile::State::kFinished) {
     length = entry->stream()->frontier();
   }
-  if (length == 0u) {
-    // httplib 0.11.4 never answers a response whose content provider has
-    // length 0 (the client waits forever): an empty body is sent as one.
-    res.body.clear();
-    if (!content_type.empty()) res.set_header("Content-Type", content_type);
-    return;
-  }
-  if (head_only) {
-    // httplib sends no body for HEAD; the framing headers still say what a
-    // GET would carry: the length when known, else chunked (never a
-    // Content-Length that is not the body's).
-    if (length) {
-      res.set_content_provider(*length, content_type,
-                               [](size_t, size_t, httplib::DataSink&) { return false; });
-    } else {
-      res.set_chunked_content_provider(content_type,
-                                       [](size_t, httplib::DataSink&) { return false; });
-    }
-    if (content_type.empty()) res.headers.erase("Content-Type");
-    return;
-  }
-  auto body = NewBodyProvider(entry, std::move(record), &stopping_, cache_.get(), sender_.get());
-  if (length) {
-    res.set_content_provider(*length, content_type,
-                             [body](size_t offset, size_t length, httplib::DataSink& sink) {
-                               return body->SendRange(offset, length, sink);
-                             });
-  } else {
-    res.set_chunked_content_provider(content_type,
-                                     [body](size_t, httplib::DataSink& sink) {
-                                       return body->SendChunk(sink);
-                                     });
-  }
-  // httplib sets the type it is given even when empty; no type is better.
-  if (content_type.empty()) res.headers.erase("Content-Type");
+  if (length == 0u) return;  // an empty text body
+  // HEAD: the framing headers still say what a GET would carry: the
+  // length when known, else chunked (never a Content-Length that is not
+  // the body's).
+  res.entry = entry;
+  res.offset = 0;
+  res.length = length;
 }
 
 }  // namespace fanout

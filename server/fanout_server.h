@@ -16,8 +16,6 @@
 #ifndef FANOUT_SERVER_FANOUT_SERVER_H_
 #define FANOUT_SERVER_FANOUT_SERVER_H_
 
-#include <httplib.h>
-
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -60,53 +58,53 @@ class FanoutServer {
   // The request's route and, in *upstream_target, the target to send
   // upstream (from the normalized request target: request_target.h); or
   // null after answering 400 (a bad target) or 404 (no route).
-  const Route* MatchRoute(const httplib::Request& req, httplib::Response& res,
+  const Route* MatchRoute(const Request& req, Response& res,
                           const Record& record, std::string* upstream_target);
-  void HandleCacheable(const httplib::Request& req, httplib::Response& res);
+  // Answers one request (HttpServer's handler).
+  void Handle(const Request& req, RequestBody& body, Response& res);
+  void HandleCacheable(const Request& req, Response& res);
   // A GET/HEAD with Authorization: served from the cache only by entries
   // that allow it, otherwise fetched on its own (and stored if allowed).
-  void HandleAuthorized(const httplib::Request& req, httplib::Response& res,
+  void HandleAuthorized(const Request& req, Response& res,
                         const Route& route, const std::string& target,
                         const std::string& base_key, const RequestFacts& facts,
                         const Cache::Judge& judge,
                         const std::function<std::string(const HeaderList&)>& variant_key,
                         const Record& record);
-  void HandlePassThrough(const httplib::Request& req, httplib::Response& res);
+  void HandlePassThrough(const Request& req, Response& res);
   // Pass-through with a request body, streamed upstream as it arrives.
-  void HandleUpload(const httplib::Request& req, httplib::Response& res,
-                    const httplib::ContentReader& read_body);
+  void HandleUpload(const Request& req, RequestBody& body, Response& res);
   // Starts a fetch for this request alone; null after answering 500.
-  std::shared_ptr<Entry> StartPrivateFetch(FetchJob job, httplib::Response& res,
+  std::shared_ptr<Entry> StartPrivateFetch(FetchJob job, Response& res,
                                            const Record& record);
   // Fetches for this request alone and streams the answer (X-Cache: BYPASS).
-  void ServePrivate(const httplib::Request& req, httplib::Response& res,
+  void ServePrivate(const Request& req, Response& res,
                     const Route& route, const std::string& target, Record record);
   // Answers from an entry once its head is known (or failed).
-  void ServeEntry(const httplib::Request& req, httplib::Response& res,
+  void ServeEntry(const Request& req, Response& res,
                   const std::shared_ptr<Entry>& entry, const char* cache_status,
                   Record record);
   // Answers a single-range GET with 206 (or 416) from the entry, streaming
   // as the frontier passes the range. False: serve the whole body instead
   // (no valid single range, or If-Range does not match).
-  bool ServeRange(const httplib::Request& req, httplib::Response& res,
+  bool ServeRange(const Request& req, Response& res,
                   const std::shared_ptr<Entry>& entry, const ResponseHead& head,
-                  const std::string& content_type, const Record& record);
-  void ServeBody(httplib::Response& res, const std::shared_ptr<Entry>& entry,
-                 const ResponseHead& head, bool head_only,
-                 const std::string& content_type, Record record);
-  void ReplyError(httplib::Response& res, int status, const std::string& message,
                   const Record& record);
-  Record NewRecord(const httplib::Request& req);
-  FetchJob MakeJob(const httplib::Request& req, const Route& route,
+  void ServeBody(Response& res, const std::shared_ptr<Entry>& entry,
+                 const ResponseHead& head, bool head_only, Record record);
+  void ReplyError(Response& res, int status, const std::string& message,
+                  const Record& record);
+  Record NewRecord(const Request& req);
+  FetchJob MakeJob(const Request& req, const Route& route,
                    const std::string& target, bool shared) const;
   static std::string HostHeaderFor(const Route& route);
   std::uint64_t MaxObjectSize() const;
   // After a successful unsafe request (POST, PUT, DELETE, PATCH), purges
   // the entries it may have changed. Waits for the response head.
-  void InvalidateAfterUnsafe(const httplib::Request& req, const Route& route,
+  void InvalidateAfterUnsafe(const Request& req, const Route& route,
                              const std::string& target, const Entry& entry);
   // 304 Not Modified for a client whose conditional matched `head`.
-  void ReplyNotModified(httplib::Response& res, const ResponseHead& head,
+  void ReplyNotModified(Response& res, const ResponseHead& head,
                         const char* cache_status, const Record& record);
 
   const Config config_;

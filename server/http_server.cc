@@ -1,37 +1,27 @@
 #include "server/http_server.h"
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 #include <spdlog/spdlog.h>
 
-#include "server/connection_stream.h"
 #include "server/cpu_slice.h"
-#include "server/http_headers.h"
+#include "server/http1/response_writer.h"
 
 namespace fanout {
 
 namespace {
-
-// Whether a '%' stands in the header fields of the request head at the
-// start of `bytes` (the request line aside): only then can httplib's
-// decoding alter a value.
-bool FieldsHoldPercent(std::string_view bytes) {
-  const std::size_t fields = bytes.find('\n');
-  const std::size_t end = bytes.find("\r\n\r\n");
-  if (fields == std::string_view::npos || end == std::string_view::npos || end < fields) {
-    return false;
-  }
-  return bytes.substr(fields, end - fields).find('%') != std::string_view::npos;
-}
 
 using Clock = std::chrono::steady_clock;
 
@@ -40,44 +30,36 @@ using Clock = std::chrono::steady_clock;
 // sends its head in one go.
 constexpr auto kSlowHead = std::chrono::milliseconds(500);
 
-// The worker waits for its next connection; it must wake like one.
-bool EndConnectionThread(bool ok) {
-  UseInteractiveCpuSlice();
-  return ok;
-}
+// A request body the handler did not read (a GET's, an upload refused) is
+// read and dropped if it is at most this long; a longer one closes the
+// connection instead.
+constexpr std::uint64_t kDiscardBodyBytes = 64 * 1024;
 
-// The reason phrase of the statuses Refuse sends.
-const char* ReasonPhrase(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
+// After an error answer, how long and how many bytes a client still sending
+// is read for before its connection closes (LingeringClose).
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr std::uint64_t kLingerBytes = 64ull << 20;
+
+// How often the accept loop looks at whether the server is stopping.
+constexpr int kAcceptPollMs = 100;
+
+// The worker waits for its next connection; it must wake like one.
+void EndConnectionThread() { UseInteractiveCpuSlice(); }
 
 // Answers `status` with a plain-text `reason` and logs it; the caller
-// closes the connection.
-void Refuse(ConnectionStream& stream, int status, const std::string& reason) {
-  const std::string body = "fanoutd: " + reason + "\n";
-  const std::string response = "HTTP/1.1 " + std::to_string(status) + " " +
-                               ReasonPhrase(status) +
-                               "\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                               "Content-Length: " + std::to_string(body.size()) +
-                               "\r\nConnection: close\r\n\r\n" + body;
-  std::string ip;
-  int port = 0;
-  stream.get_remote_ip_and_port(ip, port);
-  spdlog::info("refused a request from {}: {} {}", ip, status, reason);
-  (void)stream.write(response.data(), response.size());
+// closes the connection (every error of the HTTP layer is the
+// connection's last answer).
+void Refuse(ConnectionStream& stream, int status, const std::string& reason,
+            HeaderList extra = {}) {
+  Response res;
+  res.headers = std::move(extra);
+  res.SetText(status, "fanoutd: " + reason + "\n");
+  spdlog::info("refused a request from {}: {} {}", stream.RemoteAddress(), status, reason);
+  (void)SendResponse(res, stream, ConnectionAfter::kClose, SendContext{});
   (void)stream.Flush();
 }
 
-// Answers a request whose head did not arrive whole (or says nothing if
-// the client is gone).
+// Answers a request whose head could not be read whole.
 void RefuseIncompleteHead(ConnectionStream& stream, ConnectionStream::HeadRead read) {
   using HeadRead = ConnectionStream::HeadRead;
   switch (read) {
@@ -89,10 +71,7 @@ void RefuseIncompleteHead(ConnectionStream& stream, ConnectionStream::HeadRead r
     case HeadRead::kTimedOut:
       Refuse(stream, 408, "request head not received in time");
       return;
-    case HeadRead::kBareLf:
-      Refuse(stream, 400, "request head lines must end with CRLF");
-      return;
-    case HeadRead::kWhole:
+    case HeadRead::kParsed:
     case HeadRead::kClosed:
       return;
   }
@@ -100,34 +79,107 @@ void RefuseIncompleteHead(ConnectionStream& stream, ConnectionStream::HeadRead r
 
 }  // namespace
 
-bool HttpServer::SetListenBacklog(int backlog) {
-  const socket_t sock = svr_sock_;
-  return sock != INVALID_SOCKET && ::listen(sock, backlog) == 0;
+HttpServer::HttpServer(Options options, Handler handler, DirectPath direct)
+    : options_(std::move(options)), handler_(std::move(handler)), direct_(std::move(direct)) {}
+
+HttpServer::~HttpServer() {
+  Stop();
+  if (pool_) pool_->shutdown();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
-bool HttpServer::DeferAcceptUntilData(int seconds) {
-  const socket_t sock = svr_sock_;
-  return sock != INVALID_SOCKET &&
-         ::setsockopt(sock, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) == 0;
+Status HttpServer::Bind() {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(options_.port);
+  const std::string where = options_.host + ":" + port;
+  if (const int rc = ::getaddrinfo(options_.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return Status::IOError("cannot listen on " + where + ": " + ::gai_strerror(rc));
+  }
+  std::string why = "no address";
+  for (addrinfo* a = found; a != nullptr && listen_fd_ < 0; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, options_.backlog) != 0) {
+      why = std::strerror(errno);
+      ::close(fd);
+      continue;
+    }
+    listen_fd_ = fd;
+  }
+  ::freeaddrinfo(found);
+  if (listen_fd_ < 0) return Status::IOError("cannot listen on " + where + ": " + why);
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  const int defer = options_.defer_accept_sec;
+  if (::setsockopt(listen_fd_, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer) != 0) {
+    spdlog::warn("cannot defer accepting connections until their request arrives");
+  }
+  const std::atomic<std::size_t>* handed_off =
+      options_.send.sender ? options_.send.sender->active_counter() : nullptr;
+  pool_ = std::make_unique<ConnectionPool>(options_.workers, options_.max_overflow, handed_off);
+  return Status::Ok();
 }
 
-void HttpServer::UseConnectionPool(std::size_t workers, std::size_t max_overflow,
-                                   BodySender* sender) {
-  sender_ = sender;
-  const std::atomic<std::size_t>* handed_off = sender ? sender->active_counter() : nullptr;
-  new_task_queue = [this, workers, max_overflow, handed_off] {
-    auto* pool = new ConnectionPool(workers, max_overflow, handed_off);
-    pool_.store(pool);
-    return pool;
-  };
+bool HttpServer::Run() {
+  if (listen_fd_ < 0) return false;
+  while (!stopping()) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (::poll(&p, 1, kAcceptPollMs) <= 0) continue;
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        spdlog::warn("cannot accept a connection: {}", std::strerror(errno));
+        ::poll(nullptr, 0, 10);  // let connections end before trying again
+      }
+      continue;
+    }
+    Accept(fd);
+  }
+  // Connections still open see the server stopping and end.
+  pool_->shutdown();
+  return true;
 }
 
-std::shared_ptr<ConnectionStream> HttpServer::NewStream(socket_t sock) const {
-  using std::chrono::microseconds;
-  using std::chrono::seconds;
-  return std::make_shared<ConnectionStream>(
-      sock, seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
-      seconds(write_timeout_sec_) + microseconds(write_timeout_usec_));
+void HttpServer::Stop() { stopping_.store(true); }
+
+void HttpServer::Accept(int fd) {
+  const int yes = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+  pool_->enqueue([this, fd] {
+    std::shared_ptr<ConnectionStream> stream = NewStream(fd);
+    if (ClientLimit* limit = options_.client_limit; limit != nullptr && limit->per_client() > 0) {
+      const std::string ip = stream->RemoteAddress();
+      auto slot = limit->Acquire(ip);
+      if (!slot) {
+        Refuse(*stream, 503,
+               "too many connections from " + ip + " (max_connections_per_client is " +
+                   std::to_string(limit->per_client()) + ")");
+        CloseConnection(*stream);
+        EndConnectionThread();
+        return;
+      }
+      stream->HoldClientSlot(std::move(slot));
+    }
+    // No room for this connection: one still dawdling over its request
+    // head gives way rather than this one being turned away.
+    if (ConnectionPool::IsOverflowConnection() && CloseSlowestHead()) {
+      ConnectionPool::TreatAsWorkerConnection();
+    }
+    ServeConnection(stream, options_.keep_alive_max_requests, /*fresh=*/true);
+  });
+}
+
+std::shared_ptr<ConnectionStream> HttpServer::NewStream(int fd) const {
+  return std::make_shared<ConnectionStream>(fd, options_.read_timeout, options_.write_timeout);
 }
 
 void HttpServer::CloseConnection(ConnectionStream& stream) {
@@ -135,25 +187,43 @@ void HttpServer::CloseConnection(ConnectionStream& stream) {
   ::close(stream.fd());
 }
 
+void HttpServer::LingeringClose(ConnectionStream& stream) {
+  // A client still sending (a body refused with 413, bytes after a bad
+  // head) would get a reset for them if the socket closed now, and could
+  // lose the answer before reading it: the sending side is shut, and what
+  // arrives is read and dropped until the client closes, for a while.
+  ::shutdown(stream.fd(), SHUT_WR);
+  const auto deadline = Clock::now() + kLingerTime;
+  std::uint64_t dropped = 0;
+  char scratch[16 * 1024];
+  while (Clock::now() < deadline && dropped < kLingerBytes && !stopping()) {
+    // Each recv waits at most one read slice (the socket's SO_RCVTIMEO).
+    const ssize_t n = ::recv(stream.fd(), scratch, sizeof scratch, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+    if (n > 0) dropped += static_cast<std::uint64_t>(n);
+  }
+  ::close(stream.fd());
+}
+
 void HttpServer::Dispatch(std::shared_ptr<ConnectionStream> stream, std::size_t requests_left) {
-  ConnectionPool* pool = pool_.load();
-  if (pool == nullptr) {
+  if (!pool_ || stopping()) {
     CloseConnection(*stream);
     return;
   }
-  pool->enqueue([this, stream = std::move(stream), requests_left] {
+  pool_->enqueue([this, stream = std::move(stream), requests_left] {
     ServeConnection(stream, requests_left, /*fresh=*/false);
   });
 }
 
 bool HttpServer::Park(const std::shared_ptr<ConnectionStream>& stream,
                       std::size_t requests_left) {
-  if (sender_ == nullptr || requests_left == 0) return false;
+  BodySender* sender = options_.send.sender;
+  if (sender == nullptr || requests_left == 0 || stopping()) return false;
   auto job = std::make_unique<BodySender::Job>();
   job->fd = stream->fd();
-  job->idle_timeout = std::chrono::seconds(keep_alive_timeout_sec_);
+  job->idle_timeout = options_.keep_alive_timeout;
   job->on_readable = [this, stream, requests_left](int) { OnRequest(stream, requests_left); };
-  return sender_->Submit(job);
+  return sender->Submit(job);
 }
 
 void HttpServer::OnRequest(const std::shared_ptr<ConnectionStream>& stream,
@@ -166,13 +236,15 @@ void HttpServer::OnRequest(const std::shared_ptr<ConnectionStream>& stream,
   }
   // A plain hit, alone in what arrived, is answered here if the answer
   // leaves at once; anything else goes to a connection thread.
-  if (direct_ && requests_left > 1 && svr_sock_ != INVALID_SOCKET) {
-    const auto head = ParseRequestHead(s.BufferedInput());
-    if (head && head->size == s.BufferedInput().size()) {
+  if (direct_ && requests_left > 1 && !stopping()) {
+    RequestHead head;
+    const HeadParse parsed = ParseRequestHead(s.BufferedInput(), &head);
+    if (parsed.state == HeadParse::State::kComplete && head.size == s.BufferedInput().size() &&
+        head.form == RequestHead::TargetForm::kOrigin && !head.has_body()) {
       s.set_on_event_loop(true);
-      const DirectAnswer answer = direct_(*head, s);
+      const DirectAnswer answer = direct_(head, s);
       if (answer != DirectAnswer::kNotAnswered) {
-        s.Consume(head->size);
+        s.Consume(head.size);
         const bool close = answer == DirectAnswer::kAnsweredThenClose;
         switch (s.FlushWithoutBlocking()) {
           case ConnectionStream::FlushResult::kFailed:
@@ -209,7 +281,8 @@ HttpServer::HandOffResult HttpServer::HandOff(const std::shared_ptr<ConnectionSt
       if (!Park(stream, requests_left)) CloseConnection(*stream);
     };
   }
-  if (sender_ == nullptr || !sender_->Submit(job)) {
+  BodySender* sender = options_.send.sender;
+  if (sender == nullptr || !sender->Submit(job)) {
     if (job->on_end) job->on_end(Status::Cancelled(), 0);
     return HandOffResult::kFailed;
   }
@@ -242,49 +315,24 @@ bool HttpServer::CloseSlowestHead() {
   if (slowest == reading_heads_.end() || Clock::now() - slowest->second < kSlowHead) return false;
   // Its thread sees the connection end and closes it (the stream stays
   // alive while listed: its thread unlists it under heads_mu_ first).
-  std::string ip;
-  int port = 0;
-  slowest->first->get_remote_ip_and_port(ip, port);
   spdlog::info("closed a connection from {} still sending its request head after {} ms: "
                "every connection slot was taken",
-               ip, std::chrono::duration_cast<std::chrono::milliseconds>(
-                       Clock::now() - slowest->second).count());
+               slowest->first->RemoteAddress(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   Clock::now() - slowest->second).count());
   ::shutdown(slowest->first->fd(), SHUT_RDWR);
   reading_heads_.erase(slowest);
   return true;
 }
 
-bool HttpServer::process_and_close_socket(socket_t sock) {
-  std::shared_ptr<ConnectionStream> stream = NewStream(sock);
-  if (client_limit_ != nullptr && client_limit_->per_client() > 0) {
-    std::string ip;
-    int port = 0;
-    stream->get_remote_ip_and_port(ip, port);
-    auto slot = client_limit_->Acquire(ip);
-    if (!slot) {
-      Refuse(*stream, 503,
-             "too many connections from " + ip + " (max_connections_per_client is " +
-                 std::to_string(client_limit_->per_client()) + ")");
-      CloseConnection(*stream);
-      return EndConnectionThread(false);
-    }
-    stream->HoldClientSlot(std::move(slot));
-  }
-  // No room for this connection: one still dawdling over its request head
-  // gives way rather than this one being turned away.
-  if (ConnectionPool::IsOverflowConnection() && CloseSlowestHead()) {
-    ConnectionPool::TreatAsWorkerConnection();
-  }
-  return ServeConnection(stream, keep_alive_max_count_, /*fresh=*/true);
-}
-
-bool HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream_ptr,
+void HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream_ptr,
                                  std::size_t requests_left, bool fresh) {
   ConnectionStream& stream = *stream_ptr;
   ConnectionStream::Scope current(&stream);
   stream.set_on_event_loop(false);
   // What an event loop could not send at once goes first.
   bool ok = stream.Flush();
+  bool linger = false;  // closed after an error answer: the client may still be sending
   for (std::size_t left = requests_left; ok && left > 0; --left) {
     UseInteractiveCpuSlice();
     // A connection whose next request is not here yet waits in a loop, not
@@ -295,74 +343,123 @@ bool HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream
     if (!stream.ReadAvailable()) {
       if (stream.peer_closed() || stream.read_failed()) break;
       if (!first && !ConnectionPool::IsOverflowConnection() && Park(stream_ptr, left)) {
-        return EndConnectionThread(true);
+        EndConnectionThread();
+        return;
       }
       const bool request_arrived = stream.WaitForRequest(
-          std::chrono::seconds(keep_alive_timeout_sec_),
-          [this] { return svr_sock_ != INVALID_SOCKET; });
+          std::chrono::duration_cast<std::chrono::milliseconds>(options_.keep_alive_timeout),
+          [this] { return !stopping(); });
       if (!request_arrived) break;
     }
-    // httplib answers an invalid Range itself (416), where RFC 9110 says to
-    // ignore it: it gets the header under another name (see http_headers.h).
-    auto head_read = ConnectionStream::HeadRead::kWhole;
+    RequestHead head;
+    HeadParse parse;
+    ConnectionStream::HeadRead read;
     {
       std::optional<ReadingHead> reading;
       if (stream.BufferedInput().find("\r\n\r\n") == std::string_view::npos) {
         reading.emplace(this, &stream);
       }
-      head_read = stream.ReadRequestHead(Clock::now() + head_timeout_, HeadMentionsRange,
-                                         HideRangeFromHttplib);
+      read = stream.ReadRequestHead(Clock::now() + options_.head_timeout, &head, &parse);
     }
-    if (head_read != ConnectionStream::HeadRead::kWhole) {
-      RefuseIncompleteHead(stream, head_read);
-      ok = false;
+    if (read != ConnectionStream::HeadRead::kParsed) {
+      RefuseIncompleteHead(stream, read);
+      linger = read != ConnectionStream::HeadRead::kClosed;
       break;
     }
-    if (const HeadProblem problem = CheckRequestHead(stream.BufferedInput()); problem.status) {
-      Refuse(stream, problem.status, problem.reason);
-      ok = false;
+    if (parse.state == HeadParse::State::kError) {
+      Refuse(stream, parse.status, parse.reason);
+      linger = true;
       break;
     }
-    // The last request of a connection is the full path's: it says close.
-    if (direct_ && left > 1) {
-      const auto head = ParseRequestHead(stream.BufferedInput());
-      const DirectAnswer answer = head ? direct_(*head, stream) : DirectAnswer::kNotAnswered;
-      if (answer != DirectAnswer::kNotAnswered) {
-        stream.Consume(head->size);
-        const HandOffResult handed = HandOff(
-            stream_ptr, answer == DirectAnswer::kAnsweredKeepOpen, left - 1);
-        if (handed == HandOffResult::kHandedOff) return EndConnectionThread(true);
-        if (handed == HandOffResult::kFailed) break;
-        ok = stream.Flush();
-        if (!ok || answer == DirectAnswer::kAnsweredThenClose) break;
-        continue;
-      }
+    bool handed_on = false;
+    ok = ServeRequest(stream_ptr, head, left, &handed_on, &linger);
+    if (handed_on) {
+      EndConnectionThread();
+      return;
     }
-    // httplib percent-decodes every header value it parses; where that
-    // changes something, the raw fields are kept for the handlers to
-    // restore (RestoreRawHeaderValues).
-    std::vector<std::pair<std::string, std::string>> raw;
-    if (FieldsHoldPercent(stream.BufferedInput())) {
-      if (auto fields = RawHeaderFields(stream.BufferedInput())) raw = std::move(*fields);
-    }
-    stream.set_raw_fields(std::move(raw));
-    bool connection_closed = false;
-    // Closed after the response unless a handler saw the request (the
-    // pre-routing handler clears it): httplib answers what it cannot parse
-    // with a 400 of its own and would read on.
-    stream.set_close_after_response(true);
-    ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
-    connection_closed = connection_closed || stream.close_after_response();
-    // A provider that handed its body off ended httplib's write there
-    // (process_request says false); the sender finishes the response.
-    const HandOffResult handed = HandOff(stream_ptr, !connection_closed, left - 1);
-    if (handed == HandOffResult::kHandedOff) return EndConnectionThread(true);
-    if (handed == HandOffResult::kFailed) break;
-    ok = stream.Flush() && ok;
-    if (!ok || connection_closed) break;
   }
-  CloseConnection(stream);
-  return EndConnectionThread(ok);
+  if (linger && !stream.peer_closed()) LingeringClose(stream);
+  else CloseConnection(stream);
+  EndConnectionThread();
+}
+
+bool HttpServer::ServeRequest(const std::shared_ptr<ConnectionStream>& stream_ptr,
+                              const RequestHead& head, std::size_t left, bool* handed_on,
+                              bool* linger) {
+  ConnectionStream& stream = *stream_ptr;
+  // Every answer that ends the connection below may leave bytes unread.
+  *linger = true;
+  if (ConnectionPool::IsOverflowConnection()) {
+    Refuse(stream, 503,
+           "too many connections (max_connections is " + std::to_string(options_.workers) + ")",
+           {{"Retry-After", "1"}});
+    return false;
+  }
+  if (head.form == RequestHead::TargetForm::kAuthority) {
+    Refuse(stream, 405, "CONNECT is not supported: fanoutd is not a tunnelling proxy",
+           {{"Allow", "GET, HEAD, OPTIONS, POST, PUT, DELETE, PATCH"}});
+    return false;
+  }
+  // The last request of a connection is the full path's: it says close.
+  if (direct_ && left > 1 && head.form == RequestHead::TargetForm::kOrigin && !head.has_body()) {
+    *linger = false;
+    const DirectAnswer answer = direct_(head, stream);
+    if (answer != DirectAnswer::kNotAnswered) {
+      stream.Consume(head.size);
+      const HandOffResult handed =
+          HandOff(stream_ptr, answer == DirectAnswer::kAnsweredKeepOpen, left - 1);
+      if (handed == HandOffResult::kHandedOff) {
+        *handed_on = true;
+        return true;
+      }
+      if (handed == HandOffResult::kFailed) return false;
+      return stream.Flush() && answer != DirectAnswer::kAnsweredThenClose;
+    }
+  }
+  Request request = Request::From(head, stream.RemoteAddress());
+  const bool expect_continue = head.expect_continue;
+  bool close = left == 1 || head.connection_close || stopping();
+  stream.Consume(head.size);  // the head's views are not used past here
+  if (request.framing == RequestHead::Framing::kLength &&
+      request.content_length > options_.max_request_body) {
+    Refuse(stream, 413,
+           "request body larger than max_request_body (" +
+               std::to_string(options_.max_request_body) + " bytes)");
+    return false;
+  }
+  *linger = false;
+  RequestBody body(&stream, request, expect_continue, options_.max_request_body);
+  Response res;
+  stream.set_close_after_response(false);
+  if (request.target == "*") {
+    // OPTIONS * asks about the server itself (RFC 9110 §9.3.7).
+    res.status = 200;
+    res.Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, DELETE, PATCH");
+  } else {
+    handler_(request, body, res);
+  }
+  // The rest of a body the handler did not read must not be taken for
+  // the next request: read and dropped if small, or the connection closes.
+  if (body.error() != RequestBody::Error::kNone ||
+      (!body.finished() && !body.Discard(kDiscardBodyBytes))) {
+    close = true;
+    *linger = true;
+  }
+  close = close || res.close || stream.close_after_response();
+  const ConnectionAfter after = close                        ? ConnectionAfter::kClose
+                                : request.minor_version == 0 ? ConnectionAfter::kKeepOpenHttp10
+                                                             : ConnectionAfter::kKeepOpen;
+  const SendResult sent = SendResponse(res, stream, after, options_.send);
+  if (sent == SendResult::kFailed) return false;
+  if (sent == SendResult::kHandedOff) {
+    const HandOffResult handed = HandOff(stream_ptr, !close, left - 1);
+    if (handed == HandOffResult::kHandedOff) {
+      *handed_on = true;
+      return true;
+    }
+    return false;
+  }
+  return stream.Flush() && !close;
 }
 
 }  // namespace fanout

@@ -1,87 +1,113 @@
-// HttpServer: cpp-httplib's Server with fanoutd's connection handling.
+// HttpServer: fanoutd's client-facing HTTP/1.1 server — the accept loop and
+// the connection loop of the data plane.
 //
-// cpp-httplib 0.11.4 is compiled with a listen backlog of 5, so a burst of
-// new clients is dropped by the kernel and retried a second later; and its
-// per-connection stream cannot send file bytes without copying them. This
-// subclass raises the backlog after binding and serves each connection with
-// a ConnectionStream (write coalescing, fixed send buffers, read-ahead kept across
-// keep-alive requests), reusing httplib's request parsing and routing for
-// every request the direct path (if set) does not answer. A response
-// whose body provider handed the body off (ConnectionStream::HandOff) is
-// finished by the BodySender. Between requests a keep-alive connection
-// waits in the BodySender's loops (parked), not on a thread; a plain hit
-// arriving there is answered on the loop if its answer leaves at once, and
-// anything else goes back to a pool thread with the bytes read.
+// It listens (a long accept queue; connections accepted once their first
+// bytes arrive), runs each connection on a ConnectionPool thread, and per
+// request: reads the head whole (request_head_timeout; 431 past
+// ConnectionStream::kMaxRequestHead), parses it strictly
+// (http1/request_head.h), offers a plain one to the direct path, and gives
+// any other to the handler with its body (http1/request_body.h); the
+// handler's Response goes out through SendResponse (response_sender.h).
+// Every error answer of its own closes the connection; a body the handler
+// left unread is read and dropped if small, or the connection closes.
+// Keep-alive and pipelining: requests are answered in order; between
+// requests an idle connection waits in the BodySender's loops (parked),
+// not on a thread; a plain hit arriving there is answered on the loop if
+// its answer leaves at once, anything else goes back to a pool thread.
 //
-// Thread-safety: as httplib::Server.
+// Thread-safety: Bind() then Run() on one thread; Stop() from any thread.
 
 #ifndef FANOUT_SERVER_HTTP_SERVER_H_
 #define FANOUT_SERVER_HTTP_SERVER_H_
 
-#include <httplib.h>
-
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
+#include "core/status.h"
 #include "server/body_sender.h"
 #include "server/client_limit.h"
 #include "server/connection_pool.h"
 #include "server/connection_stream.h"
-#include "server/request_head.h"
+#include "server/http1/request.h"
+#include "server/http1/request_body.h"
+#include "server/http1/request_head.h"
+#include "server/response.h"
+#include "server/response_sender.h"
 
 namespace fanout {
 
-class HttpServer final : public httplib::Server {
+class HttpServer {
  public:
-  // Re-listens on the bound socket with a longer accept queue. Call after
-  // bind_to_port / bind_to_any_port. False if the socket refuses.
-  bool SetListenBacklog(int backlog);
+  struct Options {
+    std::string host = "0.0.0.0";
+    int port = 0;  // 0: any free port
+    int backlog = 4096;
+    // New connections are accepted once their first bytes arrived (up to
+    // this long after the handshake), so the thread that takes one finds
+    // its request there instead of waking again for it.
+    int defer_accept_sec = 5;
+    // Connections served at once, and overflow threads answering 503
+    // beyond them (connection_pool.h).
+    std::size_t workers = 512;
+    std::size_t max_overflow = 64;
+    std::chrono::milliseconds read_timeout{30000};
+    std::chrono::milliseconds write_timeout{30000};
+    std::chrono::seconds keep_alive_timeout{5};
+    std::size_t keep_alive_max_requests = 100000;
+    // A request head must arrive whole within this long of its first byte.
+    std::chrono::milliseconds head_timeout{10000};
+    std::uint64_t max_request_body = 64ull << 20;
+    ClientLimit* client_limit = nullptr;  // may be null: no per-address limit
+    // Where bodies are handed off and idle connections parked (may be
+    // null: neither). It must be stopped before the server.
+    SendContext send;
+  };
 
-  // New connections are accepted once their first bytes arrived (up to
-  // `seconds` after the handshake), so the thread that takes one finds its
-  // request there instead of waking again for it (nginx: "deferred").
-  // False if the socket refuses.
-  bool DeferAcceptUntilData(int seconds);
-
-  // Offered every request whose head parses as a plain one before httplib
-  // sees it (see direct_hit.h); says whether it answered the request, and
-  // if so whether the connection closes after it. Set before listening.
+  // Offered every plain request (origin-form, no body) before the handler,
+  // on a pool thread or a loop thread; says whether it answered, and if so
+  // whether the connection closes after it.
   enum class DirectAnswer { kNotAnswered, kAnsweredKeepOpen, kAnsweredThenClose };
   using DirectPath = std::function<DirectAnswer(const RequestHead&, ConnectionStream&)>;
-  void SetDirectPath(DirectPath direct) { direct_ = std::move(direct); }
+  // Answers one request: fills the response (reading the body if it
+  // wants it). Runs on a pool thread.
+  using Handler = std::function<void(const Request&, RequestBody&, Response&)>;
 
-  // Connections run on a ConnectionPool of `workers` (see
-  // connection_pool.h); bodies handed off go to `sender` (may be null: no
-  // hand-offs), whose connections count against `workers`. The sender
-  // must be stopped before the server. Set before listening.
-  void UseConnectionPool(std::size_t workers, std::size_t max_overflow, BodySender* sender);
-  BodySender* body_sender() const { return sender_; }
+  HttpServer(Options options, Handler handler, DirectPath direct);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
 
-  // A request head must arrive whole within `head_timeout` of its first
-  // byte (else 408, closed: a client sending a byte at a time cannot hold
-  // a connection); heads CheckRequestHead refuses are answered its status
-  // and closed; a connection beyond `limit`'s count for its address is
-  // answered 503 and closed (`limit` may be null: none). Set before
-  // listening; `limit` must outlive the server.
-  void SetRequestLimits(std::chrono::milliseconds head_timeout, ClientLimit* limit) {
-    head_timeout_ = head_timeout;
-    client_limit_ = limit;
-  }
+  // Binds and listens. kIOError if the address cannot be used.
+  Status Bind();
+  int port() const { return port_; }
+  // Accepts connections until Stop(); false if not bound.
+  bool Run();
+  void Stop();
 
  private:
   enum class HandOffResult { kNone, kHandedOff, kFailed };
 
-  bool process_and_close_socket(socket_t sock) override;
-  std::shared_ptr<ConnectionStream> NewStream(socket_t sock) const;
+  void Accept(int fd);
+  std::shared_ptr<ConnectionStream> NewStream(int fd) const;
   static void CloseConnection(ConnectionStream& stream);
+  // Closes after an error answer, reading what the client still sends for
+  // a while first (so that it can read the answer).
+  void LingeringClose(ConnectionStream& stream);
   // Runs the keep-alive loop of one connection on the calling pool thread,
   // for at most `requests_left` requests (0: only sends what is held back);
   // `fresh`: a new connection, whose first request is waited for here.
-  bool ServeConnection(const std::shared_ptr<ConnectionStream>& stream,
+  void ServeConnection(const std::shared_ptr<ConnectionStream>& stream,
                        std::size_t requests_left, bool fresh);
+  // One request whose head is parsed: answers it. False if the connection
+  // must close (*linger: after an error, with bytes possibly unread), or
+  // was handed on (*handed_on).
+  bool ServeRequest(const std::shared_ptr<ConnectionStream>& stream, const RequestHead& head,
+                    std::size_t requests_left, bool* handed_on, bool* linger);
   // Hands the connection to a pool thread.
   void Dispatch(std::shared_ptr<ConnectionStream> stream, std::size_t requests_left);
   // Parks an idle connection in the sender's loops until its next request
@@ -89,11 +115,12 @@ class HttpServer final : public httplib::Server {
   bool Park(const std::shared_ptr<ConnectionStream>& stream, std::size_t requests_left);
   // On a loop thread: a parked connection's request arrived.
   void OnRequest(const std::shared_ptr<ConnectionStream>& stream, std::size_t requests_left);
-  // Sends the head of a response whose body was handed off and submits
+  // Flushes the head of a response whose body was handed off and submits
   // the body to the sender; kFailed if the client is gone or the sender
   // refused (the caller closes the connection).
   HandOffResult HandOff(const std::shared_ptr<ConnectionStream>& stream, bool keep_open,
                         std::size_t requests_left);
+  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
 
   // While a connection waits for the rest of a request head, it is listed
   // here, so that a new connection finding every slot taken can close the
@@ -104,16 +131,16 @@ class HttpServer final : public httplib::Server {
   // for more than kSlowHead; true if it did.
   bool CloseSlowestHead();
 
-  DirectPath direct_;
-  BodySender* sender_ = nullptr;
+  const Options options_;
+  const Handler handler_;
+  const DirectPath direct_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<ConnectionPool> pool_;
   std::mutex heads_mu_;
   // guarded by heads_mu_; streams reading a head -> since when
   std::unordered_map<ConnectionStream*, std::chrono::steady_clock::time_point> reading_heads_;
-  std::chrono::milliseconds head_timeout_{10000};
-  ClientLimit* client_limit_ = nullptr;
-  // The pool httplib made with new_task_queue; it lives until listening
-  // ends, after the sender stopped.
-  std::atomic<ConnectionPool*> pool_{nullptr};
 };
 
 }  // namespace fanout

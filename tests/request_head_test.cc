@@ -111,6 +111,10 @@ TEST(RequestHeadTest, HostRules) {
   EXPECT_EQ(StatusOf("GET /a HTTP/1.1\r\nHost: a b\r\n\r\n"), 400);
   EXPECT_EQ(StatusOf("GET /a HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400);
   EXPECT_EQ(StatusOf("GET /a HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), 0);
+  EXPECT_EQ(StatusOf("GET /a HTTP/1.1\r\nHost: h:80\r\n\r\n"), 0);
+  EXPECT_EQ(StatusOf("GET /a HTTP/1.1\r\nHost: h:8x\r\n\r\n"), 400) << "a port is digits";
+  EXPECT_EQ(StatusOf("GET /a HTTP/1.1\r\nHost: [::1\r\n\r\n"), 400);
+  EXPECT_EQ(StatusOf("GET /a HTTP/1.1\r\nHost: [::g]\r\n\r\n"), 400);
   EXPECT_EQ(StatusOf("GET /a HTTP/1.1\r\nHost:\r\n\r\n"), 0) << "empty is allowed (RFC 9112 §3.2)";
   EXPECT_EQ(StatusOf("GET /a HTTP/1.0\r\n\r\n"), 0) << "HTTP/1.0 needs none";
   EXPECT_EQ(StatusOf("GET /a HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), 400);

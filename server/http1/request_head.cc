@@ -35,12 +35,31 @@ bool IsFieldValue(std::string_view s) {
   return true;
 }
 
-// RFC 3986 uri-host [":" port]: reg-name or IP-literal characters.
+// RFC 3986 uri-host [":" port]: an IP-literal in brackets or a reg-name
+// (unreserved, pct-encoded, sub-delims), then an optional port of digits.
 bool IsHostValue(std::string_view s) {
-  for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    std::string_view("-._~%!$&'()*+,;=:[]").find(c) != std::string_view::npos;
-    if (!ok) return false;
+  std::size_t port_at;
+  if (!s.empty() && s.front() == '[') {
+    const std::size_t close = s.find(']');
+    if (close == std::string_view::npos) return false;
+    for (char c : s.substr(1, close - 1)) {
+      const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                      c == ':' || c == '.' || c == 'v' || c == 'V';
+      if (!ok) return false;
+    }
+    port_at = close + 1;
+    if (port_at < s.size() && s[port_at] != ':') return false;
+  } else {
+    port_at = s.find(':');
+    for (char c : s.substr(0, port_at)) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      std::string_view("-._~%!$&'()*+,;=").find(c) != std::string_view::npos;
+      if (!ok) return false;
+    }
+  }
+  if (port_at >= s.size()) return true;
+  for (char c : s.substr(port_at + 1)) {
+    if (c < '0' || c > '9') return false;
   }
   return true;
 }

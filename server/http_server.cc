@@ -438,6 +438,9 @@ bool HttpServer::ServeRequest(const std::shared_ptr<ConnectionStream>& stream_pt
   } else {
     handler_(request, body, res);
   }
+  // A HEAD is answered with the head a GET would get, whatever the
+  // handler answered (an error's text included), and never a body.
+  if (request.method == "HEAD") res.head_only = true;
   // The rest of a body the handler did not read must not be taken for
   // the next request: read and dropped if small, or the connection closes.
   if (body.error() != RequestBody::Error::kNone ||

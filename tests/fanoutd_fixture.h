@@ -207,6 +207,19 @@ class FanoutdTest : public ::testing::Test {
   FanoutdProcess fanoutd_;
 };
 
+// A loopback port nothing listens on: bind one, read its number, close it.
+inline int DeadPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) std::abort();
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
 class RawConnection {
  public:
   // `source`: the local address to connect from (any of 127.0.0.0/8 is

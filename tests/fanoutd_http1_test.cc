@@ -18,6 +18,7 @@
 namespace fanout {
 namespace {
 
+using ::fanout::testing::DeadPort;
 using ::fanout::testing::FanoutdTest;
 using ::fanout::testing::RawConnection;
 using ::fanout::testing::RawOrigin;
@@ -154,6 +155,23 @@ TEST_F(Http1Test, NoContentAndNotModifiedCarryNoBodyAndNoFraming) {
   EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
   EXPECT_EQ(response.compare(head.size(), 17, "HTTP/1.1 200 OK\r\n"), 0)
       << "the next response follows the 204's head at once";
+}
+
+// Found by the stress test: a HEAD answered with fanoutd's own error got
+// the error's text as a body, which a keep-alive client then read as the
+// next response.
+TEST_F(Http1Test, AHeadAnsweredWithAnErrorCarriesNoBody) {
+  StartFanoutd({"--upstream", "http://127.0.0.1:" + std::to_string(DeadPort())});
+  const std::string response = Exchange(
+      "HEAD /down.bin HTTP/1.1\r\nHost: h\r\n\r\n"
+      "HEAD /down.bin HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  ASSERT_EQ(response.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0), 0u) << response;
+  const std::size_t first_end = response.find("\r\n\r\n") + 4;
+  EXPECT_EQ(response.compare(first_end, 26, "HTTP/1.1 502 Bad Gateway\r\n"), 0)
+      << "the next response follows the head at once: " << response.substr(first_end, 60);
+  EXPECT_NE(response.find("Content-Length: "), std::string::npos)
+      << "the length a GET's answer would have";
+  EXPECT_EQ(response.find("fanoutd: upstream"), std::string::npos) << "no body";
 }
 
 TEST_F(Http1Test, ExpectContinueIsAnsweredWhenTheBodyIsWanted) {

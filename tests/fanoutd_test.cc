@@ -29,6 +29,7 @@
 namespace fanout {
 namespace {
 
+using ::fanout::testing::DeadPort;
 using ::fanout::testing::FanoutdProcess;
 using ::fanout::testing::FanoutdTest;
 using ::fanout::testing::Fetched;
@@ -73,19 +74,6 @@ TEST_F(FanoutdTest, ClientLeavingMidStreamDoesNotDisturbOthersOrTheEntry) {
   EXPECT_EQ(later.x_cache, "HIT");
   EXPECT_TRUE(later.body == expected);
   EXPECT_EQ(origin_.Count(target), 1);
-}
-
-// A loopback port nothing listens on: bind one, read its number, close it.
-int DeadPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) std::abort();
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 TEST_F(FanoutdTest, UnreachableUpstreamIs502AndNothingIsKept) {

@@ -441,6 +441,12 @@ bool HttpServer::ServeRequest(const std::shared_ptr<ConnectionStream>& stream_pt
   // A HEAD is answered with the head a GET would get, whatever the
   // handler answered (an error's text included), and never a body.
   if (request.method == "HEAD") res.head_only = true;
+  // An HTTP/1.0 client knows no chunked coding: a body of unknown length
+  // goes to it unframed, and the connection's close ends it.
+  if (request.minor_version == 0 && res.entry && !res.length && !res.head_only) {
+    res.until_close = true;
+    close = true;
+  }
   // The rest of a body the handler did not read must not be taken for
   // the next request: read and dropped if small, or the connection closes.
   if (body.error() != RequestBody::Error::kNone ||

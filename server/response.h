@@ -36,6 +36,9 @@ struct Response {
   std::optional<std::uint64_t> length;
 
   bool head_only = false;  // HEAD: the framing a GET would get, no body
+  // A body of unknown length sent without chunks, ended by closing the
+  // connection (to an HTTP/1.0 client).
+  bool until_close = false;
   bool close = false;      // the connection's last response
   // The request's access log line (may be null): gets the bytes sent.
   std::shared_ptr<AccessLogRecord> record;

@@ -77,15 +77,21 @@ class EntryBody {
     return SendResult::kSent;
   }
 
-  // To the end of the stream, in chunks (RFC 9112 §7.1).
-  SendResult SendChunked() {
+  // To the end of the stream, in chunks (RFC 9112 §7.1), or as it is
+  // when the connection's close ends it.
+  SendResult SendToEnd(bool chunked) {
     buffer_.resize(kBodyBufferBytes);
     for (;;) {
       auto r = AwaitBytes([&](Deadline d) { return reader_->Read(buffer_.data(), buffer_.size(), d); });
       if (r.status.code() == Status::Code::kEndOfStream) {
-        return stream_.WriteAll("0\r\n\r\n") ? SendResult::kSent : ClientGone();
+        return !chunked || stream_.WriteAll("0\r\n\r\n") ? SendResult::kSent : ClientGone();
       }
       if (!r.status.ok()) return Incomplete(r.status);
+      if (!chunked) {
+        if (!stream_.WriteAll({buffer_.data(), r.bytes})) return ClientGone();
+        Sent(r.bytes);
+        continue;
+      }
       char size_line[32];
       const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", r.bytes);
       if (!stream_.WriteAll({size_line, static_cast<std::size_t>(n)}) ||
@@ -179,6 +185,8 @@ SendResult SendResponse(Response& res, ConnectionStream& stream, ConnectionAfter
     framing.length = res.text.size();
   } else if (res.length) {
     framing.length = res.length;
+  } else {
+    framing.until_close = res.until_close;
   }
   const bool body = StatusHasBody(res.status) && !res.head_only;
   std::string head;
@@ -196,7 +204,7 @@ SendResult SendResponse(Response& res, ConnectionStream& stream, ConnectionAfter
   }
   EntryBody sender(res, stream, context);
   if (framing.length) return sender.SendLength(*framing.length);
-  return sender.SendChunked();
+  return sender.SendToEnd(/*chunked=*/!framing.until_close);
 }
 
 }  // namespace fanout

@@ -210,6 +210,27 @@ TEST_F(Http1Test, Http10ClientsAreKeptOpenOnlyWhenTheyAskForIt) {
   EXPECT_EQ(kept.find("Transfer-Encoding"), std::string::npos) << "no chunked to a 1.0 client";
 }
 
+TEST_F(Http1Test, ABodyOfUnknownLengthReachesAnHttp10ClientUnframedAndTheCloseEndsIt) {
+  StartFanoutd();
+  // Held half-way: the length is not known while the answer starts.
+  const std::string target = "/u10.bin?size=50000&chunked=1&hold_at=20000";
+  RawConnection c(fanoutd_.port());
+  ASSERT_TRUE(c.Send("GET " + target + " HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  const std::string head = c.ReadUntil([](const std::string& got) {
+    return got.find("\r\n\r\n") != std::string::npos;
+  });
+  origin_.Release("/u10.bin");
+  const std::string response = head + c.ReadUntil([](const std::string&) { return false; });
+  ASSERT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response.substr(0, 300);
+  const std::size_t body_at = response.find("\r\n\r\n") + 4;
+  const std::string fields = response.substr(0, body_at);
+  EXPECT_EQ(fields.find("Transfer-Encoding"), std::string::npos) << fields;
+  EXPECT_EQ(fields.find("Content-Length"), std::string::npos) << fields;
+  EXPECT_NE(fields.find("Connection: close\r\n"), std::string::npos) << fields;
+  EXPECT_TRUE(response.substr(body_at) == OriginServer::OriginBody("/u10.bin", 50000))
+      << "the body as it is, ended by the close";
+}
+
 TEST_F(Http1Test, ChunkedUploadsWithTrailersReachTheUpstreamWhole) {
   StartFanoutd();
   const std::string response = Exchange(

@@ -74,7 +74,7 @@ void AppendResponseHead(int status, const HeaderList& headers, OwnFields own,
   for (const auto& [name, value] : own) AppendHeaderLine(name, value, out);
   if (StatusHasBody(status)) {
     if (framing.length) AppendHeaderLine("Content-Length", std::to_string(*framing.length), out);
-    else AppendHeaderLine("Transfer-Encoding", "chunked", out);
+    else if (!framing.until_close) AppendHeaderLine("Transfer-Encoding", "chunked", out);
   }
   if (after == ConnectionAfter::kClose) AppendHeaderLine("Connection", "close", out);
   if (after == ConnectionAfter::kKeepOpenHttp10) AppendHeaderLine("Connection", "keep-alive", out);

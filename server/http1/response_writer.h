@@ -30,8 +30,11 @@
 namespace fanout {
 
 struct ResponseFraming {
-  // nullopt: chunked (the length is not known when the head leaves).
+  // nullopt: chunked (the length is not known when the head leaves) —
+  // or, if until_close, no framing: the body ends when the connection
+  // closes (for an HTTP/1.0 client, which knows no chunked coding).
   std::optional<std::uint64_t> length;
+  bool until_close = false;
 };
 
 enum class ConnectionAfter { kKeepOpen, kKeepOpenHttp10, kClose };

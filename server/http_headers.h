@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/response_head.h"
+#include "server/upstream_response_parser.h"
 
 namespace fanout {
 
@@ -70,8 +71,9 @@ bool HeadMentionsRange(std::string_view head);
 HeaderList RequestHeaderList(const httplib::Request& req);
 
 // The upstream response's end-to-end headers, to store and relay, with a
-// Date (the time of receipt) if the upstream sent none.
-ResponseHead MakeResponseHead(const httplib::Response& res);
+// Date (the time of receipt) if the upstream sent none. Values are kept
+// byte for byte; Content-Length and Age become numbers of the head.
+ResponseHead MakeResponseHead(const UpstreamResponseHead& res);
 
 
 }  // namespace fanout

@@ -7,6 +7,10 @@
 // failed (then every reader sees the error and nothing is kept). Clients
 // never drive a fetch: one that leaves changes nothing for the others.
 //
+// Each fetch makes its exchange with an UpstreamClient (upstream_client.h)
+// over connections from the one UpstreamConnectionPool the fetcher owns,
+// so fetches from one origin reuse each other's connections.
+//
 // Thread-safety: Start() from any thread. The destructor cancels the
 // fetches still running and waits for their threads.
 

@@ -1,7 +1,8 @@
 // server/upstream_client: fanoutd's own HTTP/1.1 client against a scripted
 // raw origin — interim responses, persistent connections and when they are
 // not kept, the one retry of a stale pooled connection, request bodies
-// whole and streamed, and Stop().
+// whole and streamed, and Stop() — and against an https origin: reuse,
+// read timeouts and Stop() under TLS.
 
 #include "server/upstream_client.h"
 
@@ -9,9 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include <httplib.h>
+
 #include <gtest/gtest.h>
 
 #include "tests/scripted_origin.h"
+#include "tests/test_certs.h"
+#include "tests/test_util.h"
 
 namespace fanout {
 namespace {
@@ -274,6 +279,107 @@ TEST_F(UpstreamClientTest, StopWakesAReadBlockedOnASilentUpstream) {
   released = true;
   EXPECT_EQ(got.result.error, UpstreamClient::Error::kCancelled) << got.result.message;
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+// An https origin with a certificate for 127.0.0.1 signed by a test CA
+// (written to ca_file), whose /slow answers only when released.
+class TlsOriginTest : public UpstreamClientTest {
+ protected:
+  void SetUp() override {
+    ca_key_ = ::fanout::testing::NewKey();
+    ca_ = ::fanout::testing::MakeCert(ca_key_.get(), "test CA", nullptr, nullptr, true, nullptr);
+    ca_file_ = dir_.path() + "/ca.pem";
+    ::fanout::testing::WritePem(ca_.get(), ca_file_);
+    key_ = ::fanout::testing::NewKey();
+    cert_ = ::fanout::testing::MakeCert(key_.get(), "localhost", ca_.get(), ca_key_.get(), false,
+                                        "IP:127.0.0.1");
+    server_ = std::make_unique<httplib::SSLServer>(cert_.get(), key_.get());
+    server_->Get("/fast", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("fast", "text/plain");
+    });
+    server_->Get("/slow", [this](const httplib::Request&, httplib::Response& res) {
+      ++slow_requests_;
+      while (!released_) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      res.set_content("slow", "text/plain");
+    });
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+  }
+  void TearDown() override {
+    released_ = true;
+    server_->stop();
+    thread_.join();
+  }
+  UpstreamOrigin Origin() const {
+    UpstreamOrigin o;
+    o.scheme = "https";
+    o.host = "127.0.0.1";
+    o.port = port_;
+    o.tls.ca_file = ca_file_;
+    return o;
+  }
+  UpstreamClient::Request GetOf(const std::string& target) const {
+    UpstreamClient::Request request;
+    request.target = target;
+    return request;
+  }
+
+  ::fanout::testing::TempDir dir_;
+  ::fanout::testing::PKey ca_key_, key_;
+  ::fanout::testing::CertPtr ca_, cert_;
+  std::string ca_file_;
+  std::unique_ptr<httplib::SSLServer> server_;
+  int port_ = 0;
+  std::atomic<bool> released_{false};
+  std::atomic<int> slow_requests_{0};
+  std::thread thread_;
+};
+
+TEST_F(TlsOriginTest, TlsConnectionsAreReused) {
+  UpstreamClient first(Origin(), &pool_, options_);
+  const Got a = Send(first, GetOf("/fast"));
+  ASSERT_TRUE(a.result.ok()) << a.result.message;
+  EXPECT_EQ(a.body, "fast");
+  EXPECT_EQ(first.new_connections(), 1);
+  UpstreamClient second(Origin(), &pool_, options_);
+  const Got b = Send(second, GetOf("/fast"));
+  ASSERT_TRUE(b.result.ok()) << b.result.message;
+  EXPECT_EQ(b.body, "fast");
+  EXPECT_EQ(second.reused_connections(), 1);
+  EXPECT_EQ(second.new_connections(), 0);
+}
+
+TEST_F(TlsOriginTest, AReadTimeoutEndsATlsExchange) {
+  options_.read_timeout = std::chrono::milliseconds(300);
+  UpstreamClient client(Origin(), &pool_, options_);
+  const Got got = Send(client, GetOf("/slow"));
+  EXPECT_EQ(got.result.error, UpstreamClient::Error::kReadTimeout) << got.result.message;
+}
+
+TEST_F(TlsOriginTest, StopWakesAReadBlockedUnderTls) {
+  options_.read_timeout = std::chrono::milliseconds(60000);
+  UpstreamClient client(Origin(), &pool_, options_);
+  std::thread stopper([&] {
+    while (slow_requests_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    client.Stop();
+  });
+  const auto started = std::chrono::steady_clock::now();
+  const Got got = Send(client, GetOf("/slow"));
+  stopper.join();
+  EXPECT_EQ(got.result.error, UpstreamClient::Error::kCancelled) << got.result.message;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST_F(TlsOriginTest, AnUnknownCaFailsTheHandshakeNamingTheReason) {
+  UpstreamOrigin origin = Origin();
+  origin.tls.ca_file.clear();  // the system's CAs: the test CA is not among them
+  UpstreamClient client(origin, &pool_, options_);
+  const Got got = Send(client, GetOf("/fast"));
+  EXPECT_EQ(got.result.error, UpstreamClient::Error::kConnect);
+  EXPECT_NE(got.result.message.find("certificate verify failed: unable to get local issuer"),
+            std::string::npos)
+      << got.result.message;
 }
 
 }  // namespace

@@ -6,21 +6,35 @@ namespace fanout {
 
 UpstreamConnectionPool::~UpstreamConnectionPool() = default;
 
+void UpstreamConnectionPool::TakeExpiredLocked(
+    Clock::time_point now, std::vector<std::unique_ptr<UpstreamConnection>>* expired) {
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    std::deque<Idle>& idle = it->second;
+    // Oldest first: the expired ones are at the front.
+    while (!idle.empty() && now - idle.front().since >= kIdleTimeout) {
+      expired->push_back(std::move(idle.front().connection));
+      idle.pop_front();
+    }
+    it = idle.empty() ? idle_.erase(it) : std::next(it);
+  }
+}
+
 std::unique_ptr<UpstreamConnection> UpstreamConnectionPool::Take(const UpstreamOrigin& origin) {
   // Closed outside the lock (a TLS connection's SSL_free may take a while).
   std::vector<std::unique_ptr<UpstreamConnection>> stale;
   std::unique_ptr<UpstreamConnection> found;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Clock::now();
+    TakeExpiredLocked(now, &stale);
     const auto it = idle_.find(origin.Key());
     if (it == idle_.end()) return nullptr;
     std::deque<Idle>& idle = it->second;
-    const auto now = Clock::now();
     // The most recently used first: the likeliest to be still open.
     while (!idle.empty() && !found) {
       Idle last = std::move(idle.back());
       idle.pop_back();
-      if (now - last.since < kIdleTimeout && last.connection->IdleAndOpen()) {
+      if (last.connection->IdleAndOpen()) {
         found = std::move(last.connection);
       } else {
         stale.push_back(std::move(last.connection));
@@ -33,14 +47,17 @@ std::unique_ptr<UpstreamConnection> UpstreamConnectionPool::Take(const UpstreamO
 
 void UpstreamConnectionPool::GiveBack(const UpstreamOrigin& origin,
                                       std::unique_ptr<UpstreamConnection> connection) {
-  std::unique_ptr<UpstreamConnection> dropped;
+  // Closed once the lock is released (declared before it).
+  std::vector<std::unique_ptr<UpstreamConnection>> dropped;
   std::lock_guard<std::mutex> lock(mu_);
+  const auto now = Clock::now();
+  TakeExpiredLocked(now, &dropped);
   std::deque<Idle>& idle = idle_[origin.Key()];
   if (idle.size() >= kMaxIdlePerOrigin) {
-    dropped = std::move(idle.front().connection);
+    dropped.push_back(std::move(idle.front().connection));
     idle.pop_front();
   }
-  idle.push_back(Idle{std::move(connection), Clock::now()});
+  idle.push_back(Idle{std::move(connection), now});
 }
 
 std::shared_ptr<const TlsClientContext> UpstreamConnectionPool::TlsContext(

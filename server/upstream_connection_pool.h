@@ -9,7 +9,9 @@
 // one idle longer than kIdleTimeout, or that the upstream closed or wrote
 // to meanwhile, is closed instead of being handed out. There is no
 // background thread: the checks are made when connections are taken and
-// given back.
+// given back, and each of those also closes every origin's connections
+// idle past kIdleTimeout (one left idle is closed at the next use of the
+// pool after its timeout, or when the pool is destroyed).
 //
 // Thread-safety: all methods may be called from any thread at once (fetch
 // threads run concurrently). Connections handed out belong to the caller
@@ -25,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "server/tls_client_context.h"
 #include "server/upstream_connection.h"
@@ -66,6 +69,10 @@ class UpstreamConnectionPool {
     std::unique_ptr<UpstreamConnection> connection;
     Clock::time_point since;
   };
+  // Moves every connection idle past kIdleTimeout into *expired (to be
+  // closed once mu_ is released). REQUIRES: mu_ held.
+  void TakeExpiredLocked(Clock::time_point now,
+                         std::vector<std::unique_ptr<UpstreamConnection>>* expired);
 
   mutable std::mutex mu_;
   // Per origin key, oldest first. Guarded by mu_.

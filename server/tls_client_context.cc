@@ -22,7 +22,9 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::Create(
     return nullptr;
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  // Writes of any size complete whole, as on a plain socket.
+  // A read that meets only a non-application record (a TLS 1.3 session
+  // ticket) reads on instead of returning WANT_READ, which on these
+  // blocking sockets would look like a read timeout.
   SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
   if (options.verify) {
     const int loaded = options.ca_file.empty()

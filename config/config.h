@@ -40,6 +40,14 @@ struct Route {
   // 5xx), for up to this long past its freshness. Off by default (a
   // response's own stale-if-error directive still counts).
   std::optional<std::chrono::seconds> stale_if_error;
+  // For an https upstream: a PEM file of CA certificates to trust instead
+  // of the system's (e.g. a private CA). Must be readable at start-up.
+  // Default: empty, meaning the system's default CA paths.
+  std::string tls_ca_file;
+  // For an https upstream: verify its certificate chain and that the
+  // certificate names the upstream's host (or IP address). false is an
+  // explicit opt-out, warned about at start-up. Default: true.
+  bool tls_verify = true;
 };
 
 struct Config {

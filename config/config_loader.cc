@@ -1,6 +1,7 @@
 #include "config/config_loader.h"
 
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -235,7 +236,8 @@ Status ParseRoutes(const json& v, Config* config) {
       return KeyError(where, std::string("expected an object, got ") + TypeName(r));
     }
     Status st = RejectUnknownKeys(r, where, {"prefix", "upstream", "host", "default_ttl",
-                                             "stale_while_revalidate", "stale_if_error"});
+                                             "stale_while_revalidate", "stale_if_error",
+                                             "tls_ca_file", "tls_verify"});
     if (!st.ok()) return st;
     if (!r.contains("prefix")) return KeyError(where + ".prefix", "required");
     if (!r.contains("upstream")) return KeyError(where + ".upstream", "required");
@@ -263,6 +265,30 @@ Status ParseRoutes(const json& v, Config* config) {
         return st;
       }
       *field = std::chrono::duration_cast<seconds>(d);
+    }
+    if (r.contains("tls_ca_file")) {
+      const std::string key = where + ".tls_ca_file";
+      if (!(st = GetString(r["tls_ca_file"], key, &route.tls_ca_file)).ok()) return st;
+      if (route.tls_ca_file.empty()) {
+        return KeyError(key, "must not be empty (leave it out for the system's CAs)");
+      }
+      // Checked now, not at the first fetch: a typo must stop start-up.
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(route.tls_ca_file, ec) ||
+          !std::ifstream(route.tls_ca_file).good()) {
+        return KeyError(key, "cannot read '" + route.tls_ca_file + "' (no such readable file)");
+      }
+    }
+    if (r.contains("tls_verify")) {
+      if (!r["tls_verify"].is_boolean()) {
+        return KeyError(where + ".tls_verify", std::string("expected true or false, got ") +
+                                                   TypeName(r["tls_verify"]));
+      }
+      route.tls_verify = r["tls_verify"].get<bool>();
+    }
+    if ((r.contains("tls_ca_file") || r.contains("tls_verify")) &&
+        route.upstream.scheme != "https") {
+      return KeyError(where, "tls_ca_file and tls_verify apply to https upstreams only");
     }
     config->routes.push_back(std::move(route));
   }

@@ -180,6 +180,7 @@ FetchJob FanoutServer::MakeJob(const Request& req, const Route& route,
                                const std::string& target, bool shared) const {
   FetchJob job;
   job.origin = route.upstream;
+  job.tls = {route.tls_ca_file, route.tls_verify};
   job.method = shared ? "GET" : req.method;
   if (job.method == "HEAD") job.method = "GET";  // fetch the body others may want
   job.target = target;

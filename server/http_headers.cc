@@ -86,11 +86,15 @@ HeaderList UpstreamRequestHeaders(const Request& req, const std::string& host,
   return out;
 }
 
-ResponseHead MakeResponseHead(const httplib::Response& res) {
+ResponseHead MakeResponseHead(const UpstreamResponseHead& res) {
   ResponseHead head;
   head.status = res.status;
   head.received_at = std::chrono::system_clock::now();
-  const std::string connection = res.get_header_value("Connection");
+  // Every Connection field names hop-by-hop headers (RFC 9110 §7.6.1).
+  std::string connection;
+  for (const auto& [name, value] : res.headers) {
+    if (EqualsIgnoreCase(name, "Connection")) connection += (connection.empty() ? "" : ", ") + value;
+  }
   bool age_seen = false;
   for (const auto& [name, value] : res.headers) {
     if (IsHopByHop(name, connection)) continue;

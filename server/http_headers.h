@@ -5,8 +5,6 @@
 #ifndef FANOUT_SERVER_HTTP_HEADERS_H_
 #define FANOUT_SERVER_HTTP_HEADERS_H_
 
-#include <httplib.h>  // MakeResponseHead, until the upstream client is our own
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,6 +12,7 @@
 
 #include "core/response_head.h"
 #include "server/http1/request.h"
+#include "server/upstream_response_parser.h"
 
 namespace fanout {
 
@@ -36,8 +35,9 @@ HeaderList UpstreamRequestHeaders(const Request& req, const std::string& host,
 
 
 // The upstream response's end-to-end headers, to store and relay, with a
-// Date (the time of receipt) if the upstream sent none.
-ResponseHead MakeResponseHead(const httplib::Response& res);
+// Date (the time of receipt) if the upstream sent none. Values are kept
+// byte for byte; Content-Length and Age become numbers of the head.
+ResponseHead MakeResponseHead(const UpstreamResponseHead& res);
 
 
 }  // namespace fanout

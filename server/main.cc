@@ -124,8 +124,14 @@ int main(int argc, char** argv) {
                config.cache_dir, config.max_connections,
                config.upstream_connect_timeout.count(), config.upstream_read_timeout.count());
   for (const auto& r : config.routes) {
-    spdlog::info("route {} -> {}{}", r.prefix, r.upstream.ToString(),
-                 r.host_override.empty() ? "" : " (Host: " + r.host_override + ")");
+    spdlog::info("route {} -> {}{}{}", r.prefix, r.upstream.ToString(),
+                 r.host_override.empty() ? "" : " (Host: " + r.host_override + ")",
+                 r.tls_ca_file.empty() ? "" : " (CA file " + r.tls_ca_file + ")");
+    if (!r.tls_verify) {
+      spdlog::warn("route {}: tls_verify is false: the certificate of {} is not checked "
+                   "(anyone on the path can impersonate it)",
+                   r.prefix, r.upstream.ToString());
+    }
   }
   std::thread signal_waiter([&] {
     int sig = 0;

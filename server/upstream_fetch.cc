@@ -5,15 +5,9 @@
 #include <thread>
 
 #include "server/http_headers.h"
-#include "server/plain_http_client.h"
+#include "server/upstream_client.h"
 
 namespace fanout {
-namespace {
-
-// Bytes of a streamed request body sent upstream per write.
-constexpr std::size_t kRequestBodyChunkBytes = 64 * 1024;
-
-}  // namespace
 
 UpstreamFetcher::UpstreamFetcher(const Options& options, Cache* cache)
     : options_(options), cache_(cache) {}
@@ -65,14 +59,9 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   enum class Revalidation { kNone, kNotModified, kServedStale } revalidation =
       Revalidation::kNone;
   int status = 0;
-  httplib::Request req;
-  req.method = job.method;
-  req.path = job.target;
-  req.headers = httplib::Headers(job.headers.begin(), job.headers.end());
-  req.body = job.body;
   const auto requested_at = std::chrono::system_clock::now();
-  req.response_handler = [&](const httplib::Response& res) {
-    ResponseHead head = MakeResponseHead(res);
+  auto on_head = [&](const UpstreamResponseHead& response) {
+    ResponseHead head = MakeResponseHead(response);
     head.requested_at = requested_at;
     status = head.status;
     if (job.revalidates) {
@@ -124,7 +113,7 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   };
   std::string stopped_why;    // set when the fetch stops itself
   bool spill_logged = false;  // the disk refused bytes, and the log said so
-  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+  auto on_body = [&](const char* data, std::size_t n) {
     if (keep && job.max_object_size > 0 && stream.frontier() + n > job.max_object_size) {
       // Streamed on to its readers, but too large to keep.
       spdlog::info("not storing {}: more than max_object_size", url);
@@ -146,8 +135,7 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     }
     return true;
   };
-  if (job.body_stream) AttachBodyStream(job, req);
-  const Transfer transfer = Send(job, req);
+  const Transfer transfer = Send(job, on_head, on_body);
   if (transfer.not_started) {
     entry->FailBeforeHead(Entry::UpstreamError::kUnreachable, "fanoutd is stopping");
     cache_->Drop(entry);
@@ -219,71 +207,41 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   if (!committed.ok()) spdlog::warn("entry {} not kept: {}", url, committed.message());
 }
 
-UpstreamFetcher::Transfer UpstreamFetcher::Send(const FetchJob& job, httplib::Request& req) {
-  const auto started = std::chrono::steady_clock::now();
-  // Registers how to stop the transfer, unless fanoutd is stopping.
-  auto begin = [this](const void* client, std::function<void()> stop) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return false;
-    stoppers_.emplace(client, std::move(stop));
-    return true;
-  };
-  auto end = [this](const void* client) {
-    std::lock_guard<std::mutex> lock(mu_);
-    stoppers_.erase(client);
-  };
+UpstreamFetcher::Transfer UpstreamFetcher::Send(
+    const FetchJob& job, const std::function<bool(const UpstreamResponseHead&)>& on_head,
+    const std::function<bool(const char*, std::size_t)>& on_body) {
+  UpstreamOrigin origin;
+  origin.scheme = job.origin.scheme;
+  origin.host = job.origin.host;
+  origin.port = job.origin.port;
+  origin.tls = job.tls;
+  UpstreamClient client(std::move(origin), &pool_,
+                        {options_.connect_timeout, options_.read_timeout});
   Transfer transfer;
-  if (job.origin.scheme == "http" && job.method == "GET" && !job.body_stream &&
-      job.body.empty()) {
-    PlainHttpClient client(job.origin.host, job.origin.port,
-                           {options_.connect_timeout, options_.read_timeout});
-    if (!begin(&client, [&client] { client.Stop(); })) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
       transfer.not_started = true;
       return transfer;
     }
-    const auto result = client.Get(
-        job.target, job.headers,
-        [&req](const UpstreamResponseHead& head) {
-          httplib::Response res;
-          res.status = head.status;
-          res.reason = head.reason;
-          for (const auto& [name, value] : head.headers) res.headers.emplace(name, value);
-          return req.response_handler(res);
-        },
-        [&req](const char* data, std::size_t n) { return req.content_receiver(data, n, 0, 0); });
-    end(&client);
-    transfer.ok = result.ok();
-    transfer.why = result.message;
-    transfer.timed_out = result.error == PlainHttpClient::Error::kConnectTimeout ||
-                         result.error == PlainHttpClient::Error::kReadTimeout;
-    return transfer;
+    stoppers_.emplace(&client, [&client] { client.Stop(); });
   }
-  httplib::Client client(job.origin.Origin());
-  client.set_connection_timeout(options_.connect_timeout);
-  client.set_read_timeout(options_.read_timeout);
-  client.set_write_timeout(options_.read_timeout);
-  client.set_keep_alive(false);
-  client.set_follow_location(false);
-  client.set_decompress(false);  // relay bytes exactly as the origin sent them
-  client.set_tcp_nodelay(true);
-  if (!begin(&client, [&client] { client.stop(); })) {
-    transfer.not_started = true;
-    return transfer;
+  UpstreamClient::Request request;
+  request.method = job.method;
+  request.target = job.target;
+  request.headers = job.headers;
+  request.body = job.body;
+  request.body_stream = job.body_stream;
+  request.body_length = job.body_length;
+  const UpstreamClient::Result result = client.Send(request, on_head, on_body);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stoppers_.erase(&client);
   }
-  const httplib::Result result = client.send(req);
-  end(&client);
-  transfer.ok = static_cast<bool>(result);
-  if (!transfer.ok) {
-    transfer.why = httplib::to_string(result.error());
-    // httplib reports a read timeout as a read error: it is one if the
-    // read timeout ran out.
-    const double ms = std::chrono::duration<double, std::milli>(
-                          std::chrono::steady_clock::now() - started).count();
-    transfer.timed_out =
-        result.error() == httplib::Error::ConnectionTimeout ||
-        (result.error() == httplib::Error::Read &&
-         ms >= 0.9 * static_cast<double>(options_.read_timeout.count()));
-  }
+  transfer.ok = result.ok();
+  transfer.why = result.message;
+  transfer.timed_out = result.error == UpstreamClient::Error::kConnectTimeout ||
+                       result.error == UpstreamClient::Error::kReadTimeout;
   return transfer;
 }
 
@@ -332,42 +290,6 @@ bool UpstreamFetcher::ServeStaleOnError(const FetchJob& job,
   entry->AdoptBody(job.revalidates->stream());
   entry->PublishHead(*stored, /*shareable=*/true, job.revalidates->vary());
   return true;
-}
-
-void UpstreamFetcher::AttachBodyStream(const FetchJob& job, httplib::Request& req) const {
-  // httplib 0.11.4 has no public call that sends a streamed body and also
-  // streams the response through response_handler / content_receiver; its
-  // own Post(..., ContentProvider) fills these Request fields the same way.
-  struct Source {
-    std::shared_ptr<BytePipe> pipe;
-    std::chrono::milliseconds timeout;
-    std::vector<char> buffer = std::vector<char>(kRequestBodyChunkBytes);
-    // The next bytes of the body into buffer: > 0 bytes, 0 at the end, -1
-    // if the client's body broke off or stalled.
-    long Next(std::size_t max) {
-      auto r = pipe->Read(buffer.data(), std::min(max, buffer.size()),
-                          std::chrono::steady_clock::now() + timeout);
-      if (r.status.ok()) return static_cast<long>(r.bytes);
-      return r.status.code() == Status::Code::kEndOfStream ? 0 : -1;
-    }
-  };
-  auto source = std::make_shared<Source>(Source{job.body_stream, options_.read_timeout});
-  if (job.body_length) {
-    req.content_length_ = *job.body_length;
-    req.is_chunked_content_provider_ = false;
-    req.content_provider_ = [source](size_t, size_t length, httplib::DataSink& sink) {
-      const long n = source->Next(length);  // 0 here: the body ended short
-      return n > 0 && sink.write(source->buffer.data(), static_cast<size_t>(n));
-    };
-  } else {
-    req.is_chunked_content_provider_ = true;
-    req.headers.emplace("Transfer-Encoding", "chunked");
-    req.content_provider_ = [source](size_t, size_t, httplib::DataSink& sink) {
-      const long n = source->Next(kRequestBodyChunkBytes);
-      if (n == 0) sink.done();
-      return n == 0 || (n > 0 && sink.write(source->buffer.data(), static_cast<size_t>(n)));
-    };
-  }
 }
 
 }  // namespace fanout

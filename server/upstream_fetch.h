@@ -7,13 +7,15 @@
 // failed (then every reader sees the error and nothing is kept). Clients
 // never drive a fetch: one that leaves changes nothing for the others.
 //
+// Each fetch makes its exchange with an UpstreamClient (upstream_client.h)
+// over connections from the one UpstreamConnectionPool the fetcher owns,
+// so fetches from one origin reuse each other's connections.
+//
 // Thread-safety: Start() from any thread. The destructor cancels the
 // fetches still running and waits for their threads.
 
 #ifndef FANOUT_SERVER_UPSTREAM_FETCH_H_
 #define FANOUT_SERVER_UPSTREAM_FETCH_H_
-
-#include <httplib.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -29,11 +31,15 @@
 #include "core/cache.h"
 #include "core/cache_policy.h"
 #include "core/entry.h"
+#include "server/tls_client_context.h"
+#include "server/upstream_connection_pool.h"
+#include "server/upstream_response_parser.h"
 
 namespace fanout {
 
 struct FetchJob {
   Url origin;                 // where to connect
+  TlsClientOptions tls;       // for an https origin: the route's tls_ca_file, tls_verify
   std::string method = "GET";
   std::string target;         // path and query sent upstream
   HeaderList headers;         // request headers, Host included, in order
@@ -87,10 +93,11 @@ class UpstreamFetcher {
     std::string why;           // if not ok
     bool timed_out = false;    // if not ok: connect or read timeout
   };
-  // Sends `req` upstream and streams the response through its
-  // response_handler and content_receiver: with PlainHttpClient for GETs
-  // from plain-http upstreams, with httplib's client otherwise.
-  Transfer Send(const FetchJob& job, httplib::Request& req);
+  // Sends the job's request upstream with an UpstreamClient over pool_'s
+  // connections, and streams the response through on_head and on_body.
+  Transfer Send(const FetchJob& job,
+                const std::function<bool(const UpstreamResponseHead&)>& on_head,
+                const std::function<bool(const char*, std::size_t)>& on_body);
   // For a response that is not kept, before `n` more bytes are written:
   // waits while the stream would run more than max_uncached_buffer ahead
   // of its slowest reader, freeing what they all passed. False (with the
@@ -101,11 +108,11 @@ class UpstreamFetcher {
   // For a revalidating fetch: serves the stored entry to everyone waiting
   // on `entry` if stale-if-error allows it. True if it did.
   bool ServeStaleOnError(const FetchJob& job, const std::shared_ptr<Entry>& entry) const;
-  // Makes `req` send the job's streamed body upstream.
-  void AttachBodyStream(const FetchJob& job, httplib::Request& req) const;
-
   const Options options_;
   Cache* const cache_;
+  // Upstream connections kept between fetches (it locks on its own).
+  // Destroyed after the destructor has waited for every fetch to end.
+  UpstreamConnectionPool pool_;
 
   mutable std::mutex mu_;
   std::condition_variable all_done_;         // signalled when running_ drops to 0

@@ -20,6 +20,28 @@ std::string_view TrimCr(std::string_view line) {
   return line;
 }
 
+// RFC 9110 §5.5: field values are visible characters, SP, HTAB and
+// obs-text; every other control byte (NUL, a CR not ending the line) is
+// refused, since recipients disagree about what it means.
+bool HasControlByte(std::string_view s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return true;
+  }
+  return false;
+}
+
+// Calls f(element) for each element of a comma-separated list, trimmed.
+template <typename F>
+void ForEachListElement(std::string_view v, F f) {
+  while (true) {
+    const std::size_t comma = v.find(',');
+    f(TrimOws(v.substr(0, comma)));
+    if (comma == std::string_view::npos) return;
+    v.remove_prefix(comma + 1);
+  }
+}
+
 std::optional<std::uint64_t> ParseDecimal(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
   std::uint64_t v = 0;
@@ -72,10 +94,13 @@ ParsedResponseHead ParseResponseHead(std::string_view bytes) {
       (status_line.size() > 12 && status_line[12] != ' ')) {
     return Malformed("bad status code");
   }
+  r.head.minor_version = status_line[7] - '0';
   r.head.status = static_cast<int>(*code);
   if (status_line.size() > 13) r.head.reason = std::string(status_line.substr(13));
+  if (HasControlByte(r.head.reason)) return Malformed("control byte in the reason phrase");
   while (!rest.empty()) {
     const std::string_view line = next_line();
+    if (HasControlByte(line)) return Malformed("control byte (CR, NUL, ...) in a header line");
     if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
       // obs-fold: the line continues the previous field's value.
       if (r.head.headers.empty()) return Malformed("folded line before any field");
@@ -94,46 +119,80 @@ ParsedResponseHead ParseResponseHead(std::string_view bytes) {
   return r;
 }
 
-std::optional<BodyFraming> FramingOf(const UpstreamResponseHead& head) {
+std::optional<BodyFraming> FramingOf(const UpstreamResponseHead& head,
+                                     std::string_view request_method, std::string* problem) {
+  auto malformed = [problem](const char* why) -> std::optional<BodyFraming> {
+    if (problem != nullptr) *problem = why;
+    return std::nullopt;
+  };
   BodyFraming f;
-  if ((head.status >= 100 && head.status < 200) || head.status == 204 || head.status == 304) {
+  if (request_method == "HEAD" || (head.status >= 100 && head.status < 200) ||
+      head.status == 204 || head.status == 304) {
     f.kind = BodyFraming::Kind::kNone;
     return f;
   }
   bool transfer_encoded = false;
-  std::string_view last_coding;
+  bool chunked_seen = false;     // some coding so far was chunked
+  bool chunked_last = false;     // the last coding so far is chunked
+  bool length_seen = false;
   std::optional<std::uint64_t> length;
+  bool bad_length = false;
+  bool chunked_twice = false;
+  bool chunked_not_last = false;
   for (const auto& [name, value] : head.headers) {
     if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
       transfer_encoded = true;
-      std::string_view v = value;
-      const std::size_t comma = v.rfind(',');
-      last_coding = TrimOws(comma == std::string_view::npos ? v : v.substr(comma + 1));
+      ForEachListElement(value, [&](std::string_view coding) {
+        if (coding.empty()) return;  // empty list elements do not count (RFC 9110 §5.6.1)
+        if (chunked_last) chunked_not_last = true;  // something follows chunked
+        const bool chunked = EqualsIgnoreCase(coding, "chunked");
+        if (chunked && chunked_seen) chunked_twice = true;
+        chunked_seen = chunked_seen || chunked;
+        chunked_last = chunked;
+      });
     } else if (EqualsIgnoreCase(name, "Content-Length")) {
       // A list of identical values counts as one (RFC 9110 §8.6).
-      std::string_view v = value;
-      while (!v.empty()) {
-        const std::size_t comma = v.find(',');
-        const auto n = ParseDecimal(TrimOws(v.substr(0, comma)));
-        if (!n || (length && *length != *n)) return std::nullopt;
-        length = n;
-        v.remove_prefix(comma == std::string_view::npos ? v.size() : comma + 1);
-      }
-      if (!length) return std::nullopt;
+      length_seen = true;
+      ForEachListElement(value, [&](std::string_view element) {
+        const auto n = ParseDecimal(element);
+        if (!n || (length && *length != *n)) bad_length = true;
+        else length = n;
+      });
     }
   }
+  if (transfer_encoded && length_seen) {
+    // RFC 9112 §6.3: a server must not send both; as a sender of the
+    // message on to clients (and a cache of it), fanoutd refuses it.
+    return malformed("both Transfer-Encoding and Content-Length");
+  }
   if (transfer_encoded) {
-    // Transfer-Encoding overrides Content-Length; a final coding other than
-    // chunked means the body runs until the connection closes.
-    f.kind = EqualsIgnoreCase(last_coding, "chunked") ? BodyFraming::Kind::kChunked
-                                                      : BodyFraming::Kind::kUntilClose;
+    if (chunked_twice) return malformed("chunked applied twice");
+    if (chunked_not_last) return malformed("chunked is not the last transfer coding");
+    // A final coding other than chunked: the body runs until the
+    // connection closes.
+    f.kind = chunked_last ? BodyFraming::Kind::kChunked : BodyFraming::Kind::kUntilClose;
     return f;
   }
-  if (length) {
+  if (length_seen) {
+    if (bad_length || !length) return malformed("invalid or conflicting Content-Length");
     f.kind = BodyFraming::Kind::kLength;
     f.length = *length;
   }
   return f;
+}
+
+bool ResponseAllowsReuse(const UpstreamResponseHead& head) {
+  if (head.status == 101) return false;
+  bool close = false, keep_alive = false;
+  for (const auto& [name, value] : head.headers) {
+    if (!EqualsIgnoreCase(name, "Connection")) continue;
+    ForEachListElement(value, [&](std::string_view option) {
+      close = close || EqualsIgnoreCase(option, "close");
+      keep_alive = keep_alive || EqualsIgnoreCase(option, "keep-alive");
+    });
+  }
+  if (close) return false;
+  return head.minor_version >= 1 || keep_alive;
 }
 
 ChunkedDecoder::Result ChunkedDecoder::Feed(std::string_view in,
@@ -157,7 +216,10 @@ ChunkedDecoder::Result ChunkedDecoder::Feed(std::string_view in,
         }
         std::string_view size = TrimCr(line_);
         size = TrimOws(size.substr(0, size.find(';')));  // chunk extensions ignored
-        if (size.empty() || size.size() > 15) return Result::kMalformed;
+        if (size.empty()) return Result::kMalformed;
+        // Below 2^63: no body is larger, and a size that wraps around
+        // would make the decoder read body bytes as chunk headers.
+        constexpr std::uint64_t kMaxChunk = (std::uint64_t{1} << 63) - 1;
         std::uint64_t n = 0;
         for (char c : size) {
           int d;
@@ -165,6 +227,7 @@ ChunkedDecoder::Result ChunkedDecoder::Feed(std::string_view in,
           else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
           else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
           else return Result::kMalformed;
+          if (n > (kMaxChunk - static_cast<std::uint64_t>(d)) / 16) return Result::kMalformed;
           n = n * 16 + static_cast<std::uint64_t>(d);
         }
         line_.clear();

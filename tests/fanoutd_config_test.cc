@@ -62,6 +62,17 @@ TEST_F(FanoutdConfigTest, EachKindOfInvalidConfigIsRejectedNamingTheKey) {
                       {"prefix": "/a/", "upstream": "http://g"}]})",
        "routes[1].prefix: duplicate prefix"},
       {R"({"routes": [ )", "not valid JSON"},
+      {R"({"routes": [{"prefix": "/", "upstream": "https://h",
+                       "tls_ca_file": "/nonexistent/ca.pem"}]})",
+       "routes[0].tls_ca_file: cannot read '/nonexistent/ca.pem'"},
+      {R"({"routes": [{"prefix": "/", "upstream": "https://h", "tls_ca_file": "/"}]})",
+       "routes[0].tls_ca_file: cannot read '/'"},
+      {R"({"routes": [{"prefix": "/", "upstream": "https://h", "tls_ca_file": ""}]})",
+       "routes[0].tls_ca_file: must not be empty"},
+      {R"({"routes": [{"prefix": "/", "upstream": "https://h", "tls_verify": "no"}]})",
+       "routes[0].tls_verify: expected true or false"},
+      {R"({"routes": [{"prefix": "/", "upstream": "http://h", "tls_verify": false}]})",
+       "routes[0]: tls_ca_file and tls_verify apply to https upstreams only"},
   };
   for (const auto& c : cases) {
     const std::string path = Write(c.json);

@@ -1,8 +1,10 @@
 // Integration tests of fanoutd's own upstream client (server/
-// plain_http_client.h), against a raw origin that answers exactly the bytes
+// upstream_client.h), against a raw origin that answers exactly the bytes
 // a test gives it: header values relayed unaltered, interim responses,
 // folded headers, bodies delimited by the connection's close, and
-// responses whose framing is invalid.
+// responses whose framing is invalid; and against a scripted keep-alive
+// origin (tests/scripted_origin.h): connections reused across fetches, a
+// stale one retried, request bodies streamed upstream.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,12 +21,16 @@
 #include <gtest/gtest.h>
 
 #include "tests/fanoutd_fixture.h"
+#include "tests/scripted_origin.h"
 
 namespace fanout {
 namespace {
 
 using ::fanout::testing::Fetched;
 using ::fanout::testing::RawConnection;
+using ::fanout::testing::ScriptedOrigin;
+using ::fanout::testing::ScriptedReply;
+using ::fanout::testing::ScriptedRequest;
 
 // Answers each request with the raw bytes set for its path, then closes.
 class RawOrigin {
@@ -119,10 +125,10 @@ TEST_F(UpstreamClientTest, HeaderValuesAreRelayedExactlyAsTheOriginSentThem) {
   EXPECT_EQ(got.rfind("HTTP/1.1 301", 0), 0u) << got << fanoutd_.log();
   EXPECT_NE(got.find("Location: /a%2Fb?x=1%20y\r\n"), std::string::npos) << got;
   EXPECT_NE(got.find("Link: </s%20t.css>; rel=preload\r\n"), std::string::npos) << got;
-  // The request went out as a plain HTTP/1.1 GET that closes.
+  // The request went out as a plain HTTP/1.1 GET, without Connection: close.
   const std::string request = raw_.LastRequest();
   EXPECT_EQ(request.rfind("GET /moved HTTP/1.1\r\n", 0), 0u) << request;
-  EXPECT_NE(request.find("Connection: close\r\n"), std::string::npos) << request;
+  EXPECT_EQ(request.find("Connection:"), std::string::npos) << "HTTP/1.1 persists by default: " << request;
   EXPECT_NE(request.find("Host: 127.0.0.1:" + std::to_string(raw_.port()) + "\r\n"),
             std::string::npos) << request;
 }
@@ -193,6 +199,111 @@ TEST_F(UpstreamClientTest, InvalidFramingIsABadGatewayAndACutBodyIsNeverComplete
     EXPECT_FALSE(f.transfer_ok) << path << " was served as complete";
     EXPECT_NE(Get(path).x_cache, "HIT") << path << " was kept";
   }
+}
+
+TEST_F(UpstreamClientTest, MalformedFramingNamesTheRule) {
+  StartAgainstRawOrigin();
+  raw_.Set("/cl-and-te", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  raw_.Set("/plus", "HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc");
+  raw_.Set("/chunked-twice", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n");
+  raw_.Set("/bare-cr", "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n");
+  for (const char* path : {"/cl-and-te", "/plus", "/chunked-twice", "/bare-cr"}) {
+    Fetched f = Get(path);
+    EXPECT_EQ(f.status, 502) << path;
+    EXPECT_NE(f.body.find("malformed"), std::string::npos) << path << ": " << f.body;
+  }
+}
+
+// fanoutd in front of a keep-alive origin run by `handler`.
+class UpstreamConnectionTest : public ::fanout::testing::FanoutdTest {
+ protected:
+  void StartAgainst(const ScriptedOrigin& origin) {
+    StartFanoutd({"--upstream", "http://127.0.0.1:" + std::to_string(origin.port())});
+  }
+  static ScriptedReply BodyOfTarget(const ScriptedRequest& r) {
+    return ScriptedReply{ScriptedOrigin::Ok("body of " + r.target)};
+  }
+};
+
+TEST_F(UpstreamConnectionTest, SequentialFetchesReuseOneUpstreamConnection) {
+  ScriptedOrigin origin(BodyOfTarget);
+  StartAgainst(origin);
+  constexpr int kFetches = 6;
+  for (int i = 0; i < kFetches; ++i) {
+    const std::string target = "/obj" + std::to_string(i);
+    const Fetched f = Get(target);
+    EXPECT_EQ(f.status, 200);
+    EXPECT_EQ(f.body, "body of " + target);
+    // A hit once the fetch has ended, and with it the exchange: the
+    // connection is back in the pool before the next fetch starts.
+    WaitUntilHit(target);
+  }
+  EXPECT_EQ(origin.requests().size(), static_cast<std::size_t>(kFetches));
+  EXPECT_LT(origin.connections(), kFetches);
+  EXPECT_EQ(origin.connections(), 1) << "every fetch found the connection idle in the pool";
+}
+
+TEST_F(UpstreamConnectionTest, AnIdleConnectionTheOriginDropsIsRetriedOnANewOne) {
+  // The origin drops its first connection when the second request comes
+  // on it, answering nothing — a keep-alive timeout firing just then.
+  ScriptedOrigin origin([](const ScriptedRequest& r) {
+    ScriptedReply reply = BodyOfTarget(r);
+    reply.drop = r.connection == 0 && r.on_connection == 1;
+    return reply;
+  });
+  StartAgainst(origin);
+  EXPECT_EQ(Get("/a").body, "body of /a");
+  WaitUntilHit("/a");
+  const Fetched b = Get("/b");
+  EXPECT_EQ(b.status, 200) << b.body;
+  EXPECT_TRUE(b.transfer_ok);
+  EXPECT_EQ(b.body, "body of /b");
+  const auto requests = origin.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[1].target, "/b");
+  EXPECT_EQ(requests[1].connection, 0) << "sent on the pooled connection first";
+  EXPECT_EQ(requests[2].target, "/b");
+  EXPECT_EQ(requests[2].connection, 1) << "then once more, on a new connection";
+}
+
+TEST_F(UpstreamConnectionTest, UploadsGoUpstreamByteForByteWithLengthOrChunked) {
+  ScriptedOrigin origin([](const ScriptedRequest& r) {
+    return ScriptedReply{"HTTP/1.1 200 OK\r\nContent-Length: " +
+                         std::to_string(std::to_string(r.body.size()).size()) + "\r\n\r\n" +
+                         std::to_string(r.body.size())};
+  });
+  StartAgainst(origin);
+  const std::string body = ::fanout::testing::Pattern(7, 3 << 20);
+  httplib::Client client("127.0.0.1", fanoutd_.port());
+  client.set_read_timeout(60, 0);
+  client.set_write_timeout(60, 0);
+  auto with_length = client.Post("/post", body, "application/octet-stream");
+  ASSERT_TRUE(with_length);
+  EXPECT_EQ(with_length->status, 200);
+  EXPECT_EQ(with_length->body, std::to_string(body.size()));
+  auto chunked = client.Put(
+      "/put",
+      [&](size_t offset, httplib::DataSink& sink) {
+        if (offset == body.size()) {
+          sink.done();
+          return true;
+        }
+        return sink.write(body.data() + offset, std::min<std::size_t>(100000, body.size() - offset));
+      },
+      "application/octet-stream");
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->status, 200);
+  const auto requests = origin.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_TRUE(requests[0].has_content_length);
+  EXPECT_FALSE(requests[0].chunked);
+  EXPECT_TRUE(requests[0].body == body) << "POST body differs (" << requests[0].body.size() << ")";
+  EXPECT_EQ(requests[1].method, "PUT");
+  EXPECT_TRUE(requests[1].chunked);
+  EXPECT_FALSE(requests[1].has_content_length);
+  EXPECT_TRUE(requests[1].body == body) << "PUT body differs (" << requests[1].body.size() << ")";
 }
 
 }  // namespace

@@ -6,9 +6,9 @@ namespace fanout {
 namespace {
 
 ResponseHead HeadWith(std::initializer_list<std::pair<const char*, const char*>> fields) {
-  httplib::Response res;
+  UpstreamResponseHead res;
   res.status = 200;
-  for (const auto& [name, value] : fields) res.headers.emplace(name, value);
+  for (const auto& [name, value] : fields) res.headers.emplace_back(name, value);
   return MakeResponseHead(res);
 }
 

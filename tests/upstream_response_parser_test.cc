@@ -68,16 +68,87 @@ TEST(UpstreamResponseParserTest, BodyFramingFollowsRfc9112) {
   EXPECT_FALSE(FramingOf(Head(200, {{"Content-Length", "7"}, {"Content-Length", "8"}})));
   EXPECT_FALSE(FramingOf(Head(200, {{"Content-Length", "-1"}})));
   EXPECT_FALSE(FramingOf(Head(200, {{"Content-Length", ""}})));
-  EXPECT_EQ(FramingOf(Head(200, {{"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}}))->kind,
-            Kind::kChunked)
-      << "Transfer-Encoding overrides Content-Length";
   EXPECT_EQ(FramingOf(Head(200, {{"Transfer-Encoding", "gzip, Chunked"}}))->kind, Kind::kChunked);
-  EXPECT_EQ(FramingOf(Head(200, {{"Transfer-Encoding", "chunked, gzip"}}))->kind,
-            Kind::kUntilClose);
   EXPECT_EQ(FramingOf(Head(200, {}))->kind, Kind::kUntilClose);
   for (int status : {100, 103, 204, 304}) {
     EXPECT_EQ(FramingOf(Head(status, {{"Content-Length", "10"}}))->kind, Kind::kNone) << status;
   }
+}
+
+TEST(UpstreamResponseParserTest, AResponseToHeadHasNoBodyWhateverItsHeadersSay) {
+  using Kind = BodyFraming::Kind;
+  EXPECT_EQ(FramingOf(Head(200, {{"Content-Length", "42"}}), "HEAD")->kind, Kind::kNone);
+  EXPECT_EQ(FramingOf(Head(200, {{"Transfer-Encoding", "chunked"}}), "HEAD")->kind, Kind::kNone);
+  EXPECT_EQ(FramingOf(Head(200, {}), "HEAD")->kind, Kind::kNone);
+  EXPECT_EQ(FramingOf(Head(200, {{"Content-Length", "42"}}), "POST")->kind, Kind::kLength);
+}
+
+TEST(UpstreamResponseParserTest, ContentLengthBesideTransferEncodingIsMalformed) {
+  std::string problem;
+  EXPECT_FALSE(FramingOf(Head(200, {{"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}}),
+                         "GET", &problem));
+  EXPECT_NE(problem.find("Transfer-Encoding and Content-Length"), std::string::npos) << problem;
+  EXPECT_FALSE(FramingOf(Head(200, {{"Content-Length", "5"}, {"Transfer-Encoding", "gzip"}})));
+}
+
+TEST(UpstreamResponseParserTest, ContentLengthIsOneDecimalNumberOrAListOfIdenticalOnes) {
+  EXPECT_EQ(FramingOf(Head(200, {{"Content-Length", "5, 5,5"}}))->length, 5u);
+  EXPECT_EQ(FramingOf(Head(200, {{"Content-Length", "0"}}))->length, 0u);
+  EXPECT_EQ(FramingOf(Head(200, {{"Content-Length", "007"}}))->length, 7u);
+  for (const char* bad : {"5, 45", "+5", "0x5", "-1", "", " ", "5,", ",5", "5 5", "5.0",
+                          "99999999999999999999", "1e3"}) {
+    std::string problem;
+    EXPECT_FALSE(FramingOf(Head(200, {{"Content-Length", bad}}), "GET", &problem))
+        << "'" << bad << "'";
+    EXPECT_NE(problem.find("Content-Length"), std::string::npos) << bad;
+  }
+}
+
+TEST(UpstreamResponseParserTest, ChunkedMustBeTheLastCodingAndAppearOnce) {
+  using Kind = BodyFraming::Kind;
+  EXPECT_EQ(FramingOf(Head(200, {{"Transfer-Encoding", "CHUNKED"}}))->kind, Kind::kChunked);
+  EXPECT_EQ(FramingOf(Head(200, {{"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "chunked"}}))
+                ->kind,
+            Kind::kChunked)
+      << "codings of several fields form one list";
+  for (const char* bad : {"chunked, gzip", "chunked, chunked", "chunked,chunked"}) {
+    EXPECT_FALSE(FramingOf(Head(200, {{"Transfer-Encoding", bad}}))) << bad;
+  }
+  EXPECT_FALSE(
+      FramingOf(Head(200, {{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}})));
+  EXPECT_FALSE(
+      FramingOf(Head(200, {{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "gzip"}})));
+  // A last coding other than chunked: the body runs until the close.
+  EXPECT_EQ(FramingOf(Head(200, {{"Transfer-Encoding", "gzip"}}))->kind, Kind::kUntilClose);
+  EXPECT_EQ(FramingOf(Head(200, {{"Transfer-Encoding", "chunkedx"}}))->kind, Kind::kUntilClose);
+}
+
+TEST(UpstreamResponseParserTest, ControlBytesInFieldValuesAreMalformed) {
+  for (const std::string& bad :
+       {std::string("HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n"),
+        std::string("HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n", 27),
+        std::string("HTTP/1.1 200 OK\r\nX: a\x01b\r\n\r\n"),
+        std::string("HTTP/1.1 200 OK\r\nX: a\x7f\r\n\r\n"),
+        std::string("HTTP/1.1 200 O\x02K\r\n\r\n"),
+        std::string("HTTP/1.1 200 OK\r\nX: a\r\n \x0b" "b\r\n\r\n")}) {
+    EXPECT_EQ(ParseResponseHead(bad).state, State::kMalformed) << bad;
+  }
+  // HTAB and obs-text are field content.
+  const auto ok = ParseResponseHead("HTTP/1.1 200 OK\r\nX: a\tb \xe9\r\n\r\n");
+  ASSERT_EQ(ok.state, State::kComplete) << ok.problem;
+  EXPECT_EQ(Value(ok.head, "X"), "a\tb \xe9");
+}
+
+TEST(UpstreamResponseParserTest, ConnectionReuseFollowsVersionAndConnectionOptions) {
+  auto parsed = [](const char* text) { return ParseResponseHead(text).head; };
+  EXPECT_TRUE(ResponseAllowsReuse(parsed("HTTP/1.1 200 OK\r\n\r\n")));
+  EXPECT_FALSE(ResponseAllowsReuse(parsed("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")));
+  EXPECT_FALSE(
+      ResponseAllowsReuse(parsed("HTTP/1.1 200 OK\r\nConnection: x-foo, Close\r\n\r\n")));
+  EXPECT_FALSE(ResponseAllowsReuse(parsed("HTTP/1.0 200 OK\r\n\r\n")));
+  EXPECT_TRUE(
+      ResponseAllowsReuse(parsed("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n")));
+  EXPECT_FALSE(ResponseAllowsReuse(parsed("HTTP/1.1 101 Switching Protocols\r\n\r\n")));
 }
 
 // Feeds `encoded` to a decoder in slices of `step` bytes.
@@ -112,10 +183,18 @@ TEST(UpstreamResponseParserTest, ChunkedBodiesDecodeInAnySlices) {
   std::size_t consumed = 0;
   Decode("5\r\nhel", 2, &last, &consumed);
   EXPECT_EQ(last, ChunkedDecoder::Result::kMore) << "cut inside a chunk: not done";
-  for (const char* bad : {"x\r\n", "5\r\nhelloX\r\n", "\r\n", "12345678901234567\r\n"}) {
+  for (const char* bad : {"x\r\n", "5\r\nhelloX\r\n", "\r\n", "12345678901234567\r\n",
+                          "8000000000000000\r\n", "FFFFFFFFFFFFFFFF\r\n",
+                          "10000000000000000000\r\n", "-5\r\n", "0x5\r\n", ";ext\r\n",
+                          "5 5\r\n"}) {
     Decode(bad, 1, &last, &consumed);
     EXPECT_EQ(last, ChunkedDecoder::Result::kMalformed) << bad;
   }
+  // Leading zeros are hex digits like any other; the largest size is 2^63-1.
+  Decode("0005\r\nhello\r\n0\r\n\r\n", 3, &last, &consumed);
+  EXPECT_EQ(last, ChunkedDecoder::Result::kDone);
+  Decode("7FFFFFFFFFFFFFFF\r\nab", 1, &last, &consumed);
+  EXPECT_EQ(last, ChunkedDecoder::Result::kMore);
 }
 
 }  // namespace

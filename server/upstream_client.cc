@@ -227,6 +227,8 @@ UpstreamClient::Attempt UpstreamClient::Exchange(UpstreamConnection& conn,
       attempt.result = Fail(Error::kMalformed, "malformed response: " + problem);
       return attempt;
     }
+    // Judged on the head as received (before its Content-Length may go).
+    const bool allows_reuse = ResponseAllowsReuse(parsed.head);
     if (framing->kind != BodyFraming::Kind::kLength) {
       // The length is the transfer's, not the representation's, unless
       // the body is delimited by it.
@@ -240,8 +242,7 @@ UpstreamClient::Attempt UpstreamClient::Exchange(UpstreamConnection& conn,
     bool leftover = false;
     attempt.result = ReadBody(conn, *framing, parsed.size, have, on_body, &leftover);
     attempt.reusable = attempt.result.ok() && !leftover &&
-                       framing->kind != BodyFraming::Kind::kUntilClose &&
-                       ResponseAllowsReuse(parsed.head);
+                       framing->kind != BodyFraming::Kind::kUntilClose && allows_reuse;
     return attempt;
   }
 }

@@ -192,6 +192,16 @@ bool ResponseAllowsReuse(const UpstreamResponseHead& head) {
     });
   }
   if (close) return false;
+  // A 204 must carry no framing (RFC 9110 §8.6): one that announces a body
+  // may well send it, and its bytes would be read as the next response.
+  if (head.status == 204) {
+    for (const auto& [name, value] : head.headers) {
+      if (EqualsIgnoreCase(name, "Transfer-Encoding") ||
+          (EqualsIgnoreCase(name, "Content-Length") && TrimOws(value) != "0")) {
+        return false;
+      }
+    }
+  }
   return head.minor_version >= 1 || keep_alive;
 }
 
@@ -207,6 +217,13 @@ ChunkedDecoder::Result ChunkedDecoder::Feed(std::string_view in,
     pos = nl == std::string_view::npos ? in.size() : nl + 1;
     return nl != std::string_view::npos;
   };
+  // RFC 9112 §7.1: every line of the coding ends with CRLF; a bare LF, or
+  // a CR or NUL inside a line, is a framing another parser may read
+  // otherwise (a smuggling vector), so it is malformed.
+  auto line_well_formed = [&]() {
+    if (line_.empty() || line_.back() != '\r') return false;
+    return line_.find_first_of(std::string_view("\r\0", 2)) == line_.size() - 1;
+  };
   while (pos < in.size() && state_ != State::kDone) {
     switch (state_) {
       case State::kSize: {
@@ -214,6 +231,7 @@ ChunkedDecoder::Result ChunkedDecoder::Feed(std::string_view in,
           if (line_.size() > kMaxLine) return Result::kMalformed;
           break;
         }
+        if (!line_well_formed()) return Result::kMalformed;
         std::string_view size = TrimCr(line_);
         size = TrimOws(size.substr(0, size.find(';')));  // chunk extensions ignored
         if (size.empty()) return Result::kMalformed;
@@ -249,7 +267,7 @@ ChunkedDecoder::Result ChunkedDecoder::Feed(std::string_view in,
           if (line_.size() > 1) return Result::kMalformed;
           break;
         }
-        if (!TrimCr(line_).empty()) return Result::kMalformed;  // data longer than its size
+        if (line_ != "\r") return Result::kMalformed;  // data longer than its size, or no CR
         line_.clear();
         state_ = State::kSize;
         break;
@@ -259,7 +277,8 @@ ChunkedDecoder::Result ChunkedDecoder::Feed(std::string_view in,
           if (line_.size() > kMaxLine) return Result::kMalformed;
           break;
         }
-        const bool blank = TrimCr(line_).empty();
+        if (!line_well_formed()) return Result::kMalformed;
+        const bool blank = line_ == "\r";
         line_.clear();
         if (blank) state_ = State::kDone;  // trailer fields are dropped
         break;

@@ -149,6 +149,14 @@ TEST(UpstreamResponseParserTest, ConnectionReuseFollowsVersionAndConnectionOptio
   EXPECT_TRUE(
       ResponseAllowsReuse(parsed("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n")));
   EXPECT_FALSE(ResponseAllowsReuse(parsed("HTTP/1.1 101 Switching Protocols\r\n\r\n")));
+  // A 204 that announces a body may send it: the connection is not reused.
+  EXPECT_TRUE(ResponseAllowsReuse(parsed("HTTP/1.1 204 No Content\r\n\r\n")));
+  EXPECT_TRUE(ResponseAllowsReuse(parsed("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")));
+  EXPECT_FALSE(ResponseAllowsReuse(parsed("HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n")));
+  EXPECT_FALSE(ResponseAllowsReuse(
+      parsed("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n")));
+  EXPECT_TRUE(ResponseAllowsReuse(parsed("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n")))
+      << "a 304's length describes the stored body";
 }
 
 // Feeds `encoded` to a decoder in slices of `step` bytes.
@@ -190,6 +198,19 @@ TEST(UpstreamResponseParserTest, ChunkedBodiesDecodeInAnySlices) {
     Decode(bad, 1, &last, &consumed);
     EXPECT_EQ(last, ChunkedDecoder::Result::kMalformed) << bad;
   }
+  // Every line of the coding ends with CRLF: a bare LF, or a CR or NUL
+  // inside a line, is malformed, wherever it is.
+  for (const char* bad : {"5\nhello\r\n0\r\n\r\n", "5\r\nhello\n0\r\n\r\n",
+                          "5\r\nhello\r\n0\n\r\n", "5\r\nhello\r\n0\r\n\n",
+                          "5\r\r\nhello\r\n0\r\n\r\n", "5;a\rb\r\nhello\r\n0\r\n\r\n",
+                          "5\r\nhello\r\n0\r\nX: a\n\r\n"}) {
+    for (std::size_t step : {1u, 1000u}) {
+      Decode(bad, step, &last, &consumed);
+      EXPECT_EQ(last, ChunkedDecoder::Result::kMalformed) << bad << " in slices of " << step;
+    }
+  }
+  Decode(std::string("5;a\0b\r\nhello\r\n0\r\n\r\n", 19), 1, &last, &consumed);
+  EXPECT_EQ(last, ChunkedDecoder::Result::kMalformed) << "NUL in a chunk extension";
   // Leading zeros are hex digits like any other; the largest size is 2^63-1.
   Decode("0005\r\nhello\r\n0\r\n\r\n", 3, &last, &consumed);
   EXPECT_EQ(last, ChunkedDecoder::Result::kDone);

@@ -185,6 +185,8 @@ FetchJob FanoutServer::MakeJob(const Request& req, const Route& route,
   if (job.method == "HEAD") job.method = "GET";  // fetch the body others may want
   job.target = target;
   job.headers = UpstreamRequestHeaders(req, HostHeaderFor(route), shared);
+  // RFC 9110 §15.2: no interim response to an HTTP/1.0 client.
+  if (req.minor_version >= 1) job.interim = std::make_shared<InterimRelay>();
   job.keep = shared;
   job.facts = RequestFacts::From(req.headers);
   job.policy = CachePolicyOf(route);
@@ -272,8 +274,10 @@ void FanoutServer::HandleCacheable(const Request& req, Response& res) {
       ReplyError(res, 500, "fanoutd: cache unavailable: " + acquired.status.message(), record);
       return;
     }
+    std::shared_ptr<InterimRelay> interim;
     if (acquired.fetch) {
       FetchJob job = MakeJob(req, *route, target, /*shared=*/true);
+      interim = job.interim;
       if (acquired.stale) {
         if (auto stored = acquired.stale->head()) {
           for (auto& [name, value] : ConditionalHeaders(*stored)) job.headers.emplace_back(name, value);
@@ -297,7 +301,7 @@ void FanoutServer::HandleCacheable(const Request& req, Response& res) {
     }
     const auto deadline = std::chrono::steady_clock::now() + config_.upstream_connect_timeout +
                           config_.upstream_read_timeout + std::chrono::seconds(5);
-    auto outcome = acquired.entry->WaitForHead(deadline);
+    auto outcome = AwaitHead(*acquired.entry, deadline, interim.get());
     if (outcome && outcome->head && acquired.lookup == Cache::Lookup::kJoin &&
         !outcome->vary.empty() && !VaryMatches(outcome->vary, sent())) {
       // The fetch we joined varies on headers whose values differ here.
@@ -311,7 +315,7 @@ void FanoutServer::HandleCacheable(const Request& req, Response& res) {
       return;
     }
     if (acquired.interest) record->HoldInterest(acquired.interest);
-    ServeEntry(req, res, acquired.entry, cache_status, record);
+    ServeEntry(req, res, acquired.entry, cache_status, record, interim.get());
     return;
   }
   ServePrivate(req, res, *route, target, record);
@@ -351,8 +355,10 @@ void FanoutServer::HandleAuthorized(
     return;
   }
   record->HoldInterest(Entry::Attach(entry));
-  fetcher_->Start(MakeJob(req, route, target, /*shared=*/true), entry);
-  ServeEntry(req, res, entry, "MISS", record);
+  FetchJob job = MakeJob(req, route, target, /*shared=*/true);
+  const std::shared_ptr<InterimRelay> interim = job.interim;
+  fetcher_->Start(std::move(job), entry);
+  ServeEntry(req, res, entry, "MISS", record, interim.get());
 }
 
 void FanoutServer::HandlePassThrough(const Request& req, Response& res) {
@@ -360,10 +366,12 @@ void FanoutServer::HandlePassThrough(const Request& req, Response& res) {
   std::string target;
   const Route* route = MatchRoute(req, res, record, &target);
   if (route == nullptr) return;
-  auto entry = StartPrivateFetch(MakeJob(req, *route, target, /*shared=*/false), res, record);
+  FetchJob job = MakeJob(req, *route, target, /*shared=*/false);
+  const std::shared_ptr<InterimRelay> interim = job.interim;
+  auto entry = StartPrivateFetch(std::move(job), res, record);
   if (!entry) return;
   InvalidateAfterUnsafe(req, *route, target, *entry);
-  ServeEntry(req, res, entry, "BYPASS", record);
+  ServeEntry(req, res, entry, "BYPASS", record, interim.get());
 }
 
 void FanoutServer::InvalidateAfterUnsafe(const Request& req, const Route& route,
@@ -404,6 +412,7 @@ void FanoutServer::HandleUpload(const Request& req, RequestBody& body, Response&
   auto pipe = std::make_shared<BytePipe>(kRequestBodyPipeBytes);
   job.body_stream = pipe;
   job.body_length = req.body_length();
+  const std::shared_ptr<InterimRelay> interim = job.interim;
   std::shared_ptr<Entry> entry = StartPrivateFetch(std::move(job), res, record);
   if (!entry) {
     res.close = true;
@@ -437,7 +446,7 @@ void FanoutServer::HandleUpload(const Request& req, RequestBody& body, Response&
                record);
     return;
   }
-  ServeEntry(req, res, entry, "BYPASS", record);
+  ServeEntry(req, res, entry, "BYPASS", record, interim.get());
 }
 
 std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, Response& res,
@@ -456,18 +465,38 @@ std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, Response& r
 void FanoutServer::ServePrivate(const Request& req, Response& res,
                                 const Route& route, const std::string& target,
                                 Record record) {
-  auto entry = StartPrivateFetch(MakeJob(req, route, target, /*shared=*/false), res, record);
-  if (entry) ServeEntry(req, res, entry, "BYPASS", record);
+  FetchJob job = MakeJob(req, route, target, /*shared=*/false);
+  const std::shared_ptr<InterimRelay> interim = job.interim;
+  auto entry = StartPrivateFetch(std::move(job), res, record);
+  if (entry) ServeEntry(req, res, entry, "BYPASS", record, interim.get());
+}
+
+std::optional<Entry::HeadOutcome> FanoutServer::AwaitHead(const Entry& entry, Deadline deadline,
+                                                          InterimRelay* interim) {
+  if (interim == nullptr) return entry.WaitForHead(deadline);
+  // How long an interim response may wait for this thread to relay it.
+  constexpr auto kInterimCheck = std::chrono::milliseconds(20);
+  ConnectionStream* client = ConnectionStream::Current();
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    auto outcome = entry.WaitForHead(std::min(deadline, now + kInterimCheck));
+    // Interim responses come before the head: relayed first.
+    for (const std::string& head : interim->Take()) {
+      if (client != nullptr) (void)client->WriteAll(head);
+    }
+    if (client != nullptr) (void)client->Flush();
+    if (outcome || std::chrono::steady_clock::now() >= deadline) return outcome;
+  }
 }
 
 void FanoutServer::ServeEntry(const Request& req, Response& res,
                               const std::shared_ptr<Entry>& entry, const char* cache_status,
-                              Record record) {
+                              Record record, InterimRelay* interim) {
   record->set_cache_status(cache_status);
   stats_.Count(cache_status);
   const auto deadline = std::chrono::steady_clock::now() + config_.upstream_connect_timeout +
                         config_.upstream_read_timeout + std::chrono::seconds(5);
-  auto outcome = entry->WaitForHead(deadline);
+  auto outcome = AwaitHead(*entry, deadline, interim);
   if (!outcome) {
     ReplyError(res, 504, "fanoutd: no response from upstream for " + entry->key(), record);
     return;

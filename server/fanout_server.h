@@ -80,10 +80,16 @@ class FanoutServer {
   // Fetches for this request alone and streams the answer (X-Cache: BYPASS).
   void ServePrivate(const Request& req, Response& res,
                     const Route& route, const std::string& target, Record record);
-  // Answers from an entry once its head is known (or failed).
+  // Answers from an entry once its head is known (or failed); the fetch's
+  // interim responses, if this request caused it, are relayed meanwhile.
   void ServeEntry(const Request& req, Response& res,
                   const std::shared_ptr<Entry>& entry, const char* cache_status,
-                  Record record);
+                  Record record, InterimRelay* interim = nullptr);
+  // Waits for the entry's head (or failure) like Entry::WaitForHead,
+  // writing the interim responses `interim` carries (may be null) to the
+  // client meanwhile.
+  static std::optional<Entry::HeadOutcome> AwaitHead(const Entry& entry, Deadline deadline,
+                                                     InterimRelay* interim);
   // Answers a single-range GET with 206 (or 416) from the entry, streaming
   // as the frontier passes the range. False: serve the whole body instead
   // (no valid single range, or If-Range does not match).

@@ -233,7 +233,13 @@ UpstreamFetcher::Transfer UpstreamFetcher::Send(
   request.body = job.body;
   request.body_stream = job.body_stream;
   request.body_length = job.body_length;
-  const UpstreamClient::Result result = client.Send(request, on_head, on_body);
+  UpstreamClient::InterimHandler on_interim;
+  if (job.interim) {
+    on_interim = [&job](const UpstreamResponseHead& head) {
+      job.interim->Push(head.status, head.headers);
+    };
+  }
+  const UpstreamClient::Result result = client.Send(request, on_head, on_body, on_interim);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stoppers_.erase(&client);

@@ -31,6 +31,7 @@
 #include "core/cache.h"
 #include "core/cache_policy.h"
 #include "core/entry.h"
+#include "server/interim_relay.h"
 #include "server/tls_client_context.h"
 #include "server/upstream_connection_pool.h"
 #include "server/upstream_response_parser.h"
@@ -48,6 +49,9 @@ struct FetchJob {
   // Content-Length when `body_length` is known, chunked otherwise.
   std::shared_ptr<BytePipe> body_stream;
   std::optional<std::uint64_t> body_length;
+  // Where the upstream's interim (1xx) responses go, for the client that
+  // caused the fetch (may be null: nowhere).
+  std::shared_ptr<InterimRelay> interim;
   // A shared fetch's response becomes a cache entry if a shared cache may
   // store it (MayStore, judged with the request's facts and the route's
   // policy) and it is not larger than max_object_size (0: no limit);

@@ -276,6 +276,36 @@ TEST_F(Http1Test, AnExtensionMethodIsPassedThroughWithItsBody) {
   EXPECT_EQ(origin.requests()[1].head.rfind("M-SEARCH /ssdp HTTP/1.1\r\n", 0), 0u);
 }
 
+TEST_F(Http1Test, InterimResponsesReachTheClientThatCausedTheFetchAndAreNeverStored) {
+  RawOrigin origin([](const RawOrigin::Received& r) {
+    const bool post = r.head.rfind("POST", 0) == 0;
+    return std::string(post ? "HTTP/1.1 102 Processing\r\n\r\n" : "") +
+           "HTTP/1.1 100 Continue\r\n\r\n"
+           "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+           "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok";
+  });
+  StartFanoutd({"--upstream", "http://127.0.0.1:" + std::to_string(origin.port())});
+  const std::string miss = Exchange("GET /hints HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(miss.rfind("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                       "HTTP/1.1 200 OK\r\n",
+                       0),
+            0u)
+      << "the hints first, then the response; no upstream 100 Continue: " << miss;
+  WaitUntilHit("/hints");
+  const std::string hit = Exchange("GET /hints HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(hit.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << "an interim response is never stored";
+  EXPECT_EQ(hit.find("Link:"), std::string::npos) << hit;
+  EXPECT_NE(hit.find("X-Cache: HIT"), std::string::npos);
+  const std::string post = Exchange(
+      "POST /work HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+  EXPECT_EQ(post.rfind("HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\n", 0), 0u)
+      << post;
+  EXPECT_NE(post.find("HTTP/1.1 200 OK\r\n"), std::string::npos);
+  const std::string old_client = Exchange("POST /work HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi");
+  EXPECT_EQ(old_client.rfind("HTTP/1.1 200 OK\r\n", 0), 0u)
+      << "no interim response to an HTTP/1.0 client: " << old_client;
+}
+
 TEST_F(Http1Test, ResponseHeaderValuesAreRelayedByteForByte) {
   RawOrigin origin([](const RawOrigin::Received&) {
     return std::string("HTTP/1.1 200 OK\r\nLocation: /a%2Fb?c=%41\r\nLink: <https://x/%7E>; rel=x\r\n"

@@ -13,7 +13,7 @@
 
 #include "bench/origin/origin_server.h"
 #include "tests/fanoutd_fixture.h"
-#include "tests/raw_origin.h"
+#include "tests/scripted_origin.h"
 
 namespace fanout {
 namespace {
@@ -21,7 +21,16 @@ namespace {
 using ::fanout::testing::DeadPort;
 using ::fanout::testing::FanoutdTest;
 using ::fanout::testing::RawConnection;
-using ::fanout::testing::RawOrigin;
+using ::fanout::testing::ScriptedOrigin;
+using ::fanout::testing::ScriptedReply;
+using ::fanout::testing::ScriptedRequest;
+
+// A scripted origin's handler that answers every request with the bytes
+// `answer` returns for it.
+template <typename Answer>
+ScriptedOrigin::Handler Answering(Answer answer) {
+  return [answer](const ScriptedRequest& r) { return ScriptedReply{answer(r)}; };
+}
 
 class Http1Test : public FanoutdTest {
  protected:
@@ -47,12 +56,12 @@ class Http1Test : public FanoutdTest {
   static constexpr const char* kSmuggled = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
 };
 
-// An origin of raw bytes: it shows every request fanoutd sent it, where a
+// A scripted origin of raw bytes: it shows every request fanoutd sent it, where a
 // library origin would itself read a body as the next request.
 TEST_F(Http1Test, ABodyOnGetHeadOrOptionsIsReadNeverTakenForTheNextRequest) {
-  RawOrigin origin([](const RawOrigin::Received&) {
+  ScriptedOrigin origin(Answering([](const ScriptedRequest&) {
     return std::string("HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 2\r\n\r\nok");
-  });
+  }));
   StartFanoutd({"--upstream", "http://127.0.0.1:" + std::to_string(origin.port())});
   for (const std::string method : {"GET", "HEAD", "OPTIONS"}) {
     const std::string body = kSmuggled;
@@ -253,10 +262,10 @@ TEST_F(Http1Test, ChunkedUploadsWithTrailersReachTheUpstreamWhole) {
 }
 
 TEST_F(Http1Test, AnExtensionMethodIsPassedThroughWithItsBody) {
-  RawOrigin origin([](const RawOrigin::Received&) {
+  ScriptedOrigin origin(Answering([](const ScriptedRequest&) {
     return std::string("HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml\r\n"
                        "Content-Length: 7\r\n\r\n<m:ok/>");
-  });
+  }));
   StartFanoutd({"--upstream", "http://127.0.0.1:" + std::to_string(origin.port())});
   const std::string response = Exchange(
       "PROPFIND /dav/x HTTP/1.1\r\nHost: h\r\nDepth: 1\r\nContent-Length: 9\r\n"
@@ -277,13 +286,13 @@ TEST_F(Http1Test, AnExtensionMethodIsPassedThroughWithItsBody) {
 }
 
 TEST_F(Http1Test, InterimResponsesReachTheClientThatCausedTheFetchAndAreNeverStored) {
-  RawOrigin origin([](const RawOrigin::Received& r) {
+  ScriptedOrigin origin(Answering([](const ScriptedRequest& r) {
     const bool post = r.head.rfind("POST", 0) == 0;
     return std::string(post ? "HTTP/1.1 102 Processing\r\n\r\n" : "") +
            "HTTP/1.1 100 Continue\r\n\r\n"
            "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
            "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok";
-  });
+  }));
   StartFanoutd({"--upstream", "http://127.0.0.1:" + std::to_string(origin.port())});
   const std::string miss = Exchange("GET /hints HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(miss.rfind("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
@@ -307,11 +316,11 @@ TEST_F(Http1Test, InterimResponsesReachTheClientThatCausedTheFetchAndAreNeverSto
 }
 
 TEST_F(Http1Test, ResponseHeaderValuesAreRelayedByteForByte) {
-  RawOrigin origin([](const RawOrigin::Received&) {
+  ScriptedOrigin origin(Answering([](const ScriptedRequest&) {
     return std::string("HTTP/1.1 200 OK\r\nLocation: /a%2Fb?c=%41\r\nLink: <https://x/%7E>; rel=x\r\n"
                        "Content-Disposition: attachment; filename=\"caf\xe9.txt\"\r\n"
                        "Cache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok");
-  });
+  }));
   StartFanoutd({"--upstream", "http://127.0.0.1:" + std::to_string(origin.port())});
   for (int i = 0; i < 2; ++i) {  // the miss, then the hit
     const std::string response = Exchange("GET /bytes HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");

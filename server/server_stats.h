@@ -1,7 +1,7 @@
 // ServerStats: counters of how fanoutd answered requests, for the admin
 // interface (GET /stats). Each response counts once, under its X-Cache
-// value; direct_hits counts the hits answered without cpp-httplib (a part
-// of `hit`, see direct_hit.h).
+// value; direct_hits counts the hits answered straight from the request
+// head (a part of `hit`, see direct_hit.h).
 //
 // Thread-safety: every member is atomic; any thread may count or read.
 

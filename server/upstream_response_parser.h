@@ -7,9 +7,9 @@
 // bytes for everyone (response splitting, request smuggling).
 //
 // All are pure and incremental: the caller feeds bytes as they arrive.
-// Header values are kept exactly as the upstream sent them (cpp-httplib's
-// client percent-decodes them, which alters Location, Link and
-// Content-Disposition on their way to the client); the one rewrite is
+// Header values are kept exactly as the upstream sent them (never
+// percent-decoded: Location, Link and Content-Disposition reach the client
+// as the origin wrote them); the one rewrite is
 // obsolete line folding, which becomes a single space (RFC 9112 §5.2
 // allows either that or refusing; folded values are rare but legal in old
 // servers, so they are accepted).

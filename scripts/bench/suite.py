@@ -7,8 +7,11 @@ Release binaries). Each scenario runs REPEAT times per system; tables show
 the median, the ratio to the best peer, and whether each target of issue 4
 is met. Results (every run, and the medians) go to bench-results/suite.json.
 
-Environment: REPEAT (3), SCENARIOS (s1,s2,s3,s4,s5,core), S4_DURATION (10),
-S4_CLIENTS ("500,1000"), SYSTEMS (fanoutd,nginx,varnish), BUILD (build-release).
+Environment: REPEAT (3), SCENARIOS (s1,s2,s3,s4,s5,s6,core), S4_DURATION (10),
+S4_CLIENTS ("500,1000"), SYSTEMS (fanoutd,nginx,varnish), BUILD (build-release),
+S6_SIZE (1000000000), BASELINE (the path of another fanoutd binary — say, the
+previous commit's — run side by side as the system "baseline", so a change
+is measured against what it replaces in the same run).
 """
 
 import json
@@ -27,15 +30,19 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build-release"))
 REPEAT = int(os.environ.get("REPEAT", "3"))
-SCENARIOS = os.environ.get("SCENARIOS", "s1,s2,s3,s4,s5,core").split(",")
+SCENARIOS = os.environ.get("SCENARIOS", "s1,s2,s3,s4,s5,s6,core").split(",")
 SYSTEMS = os.environ.get("SYSTEMS", "fanoutd,nginx,varnish").split(",")
+BASELINE = os.environ.get("BASELINE", "")
+if BASELINE:
+    SYSTEMS.append("baseline")
+S6_SIZE = int(os.environ.get("S6_SIZE", "1000000000"))
 S4_DURATION = float(os.environ.get("S4_DURATION", "10"))
 S4_CLIENTS = [int(x) for x in os.environ.get("S4_CLIENTS", "500,1000").split(",")]
 OUT = os.path.join(ROOT, os.environ.get("OUT", "bench-results/suite.json"))
 
 ORIGIN_PORT = 19000
-PORTS = {"fanoutd": 19080, "nginx": 19081, "varnish": 19082}
-PEERS = [s for s in SYSTEMS if s != "fanoutd"]
+PORTS = {"fanoutd": 19080, "nginx": 19081, "varnish": 19082, "baseline": 19083}
+PEERS = [s for s in SYSTEMS if s not in ("fanoutd", "baseline")]
 
 
 def log(msg):
@@ -138,18 +145,22 @@ class Systems:
         return subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
-    def _start_fanoutd(self):
+    def _start_fanoutd(self, name="fanoutd", binary=None):
         cfg = {
-            "listen": f"127.0.0.1:{PORTS['fanoutd']}",
-            "cache_dir": os.path.join(self.work, "fanout-cache"),
+            "listen": f"127.0.0.1:{PORTS[name]}",
+            "cache_dir": os.path.join(self.work, f"{name}-cache"),
             "routes": [{"prefix": "/", "upstream": f"http://127.0.0.1:{ORIGIN_PORT}"}],
             "max_connections": 2048,
+            "admin_listen": "",
             "log": {"level": "warn", "access_log": False},
         }
-        path = os.path.join(self.work, "fanout.json")
+        path = os.path.join(self.work, f"{name}.json")
         with open(path, "w") as f:
             json.dump(cfg, f)
-        self.procs["fanoutd"] = self._spawn("fanoutd", [f"{BUILD}/fanoutd", "--config", path])
+        self.procs[name] = self._spawn(name, [binary or f"{BUILD}/fanoutd", "--config", path])
+
+    def _start_baseline(self):
+        self._start_fanoutd("baseline", BASELINE)
 
     def _start_nginx(self):
         d = os.path.join(self.work, "nginx")
@@ -403,6 +414,33 @@ def s5_dies(systems):
     return out
 
 
+def s6_cold_single(systems):
+    """One client fetches a new large object from an unthrottled origin;
+    the same download straight from the origin, in the same round, is the
+    bound. Reports each system's rate, its ratio to direct, and its CPU
+    per GB."""
+    out = {s: [] for s in SYSTEMS}
+    out["direct"] = []
+    for r, s in rounds():
+        if s == SYSTEMS[0]:
+            path = f"/s6-direct-{r}-{os.getpid()}.bin"
+            res = load("--port", ORIGIN_PORT, "--clients", 1, "--target", f"{path}?size={S6_SIZE}")
+            res["rate_mbps"] = res["bytes"] / res["last_done_s"] / 1e6
+            out["direct"].append(res)
+            log(f"  S6 direct run {r + 1}: {res['rate_mbps']:.0f} MB/s")
+        path = f"/s6-{s}-{r}-{os.getpid()}.bin"
+        cpu0 = cpu_seconds(systems.pid(s))
+        res = load("--port", PORTS[s], "--clients", 1, "--target", f"{path}?size={S6_SIZE}")
+        res["server_cpu_s_per_gb"] = (cpu_seconds(systems.pid(s)) - cpu0) / (S6_SIZE / 1e9)
+        res["rate_mbps"] = res["bytes"] / res["last_done_s"] / 1e6 if res["last_done_s"] else 0
+        res["direct_mbps"] = out["direct"][-1]["rate_mbps"]
+        res["x_direct"] = res["rate_mbps"] / res["direct_mbps"]
+        out[s].append(res)
+        log(f"  S6 {s} run {r + 1}: {res['rate_mbps']:.0f} MB/s ({res['x_direct']:.2f}x direct), "
+            f"server CPU {res['server_cpu_s_per_gb']:.2f} s/GB, verified {res['verified']}/1")
+    return out
+
+
 def core(_systems):
     out = subprocess.run([f"{BUILD}/stream_file_bench", "--benchmark_format=json"],
                          capture_output=True, text=True, timeout=900,
@@ -481,11 +519,12 @@ def report(results):
         table("S3 hot small (4 KiB, wrk -t2 -c64 -d5s)",
               ["system", "req/s", "vs best", "p99 ms", "server CPU us/req"], rows)
         if "fanoutd" in m:
+            best = [m[p][0] for p in PEERS if p in m]
+            if best:
+                targets.append(("S3 req/s >= 1.3x the best peer", m["fanoutd"][0] >= 1.3 * max(best)))
             for p in PEERS:
                 if p in m:
-                    targets.append((f"S3 req/s >= 1.0x {p}", m["fanoutd"][0] >= m[p][0]))
-            if "nginx" in m:
-                targets.append(("S3 p99 <= nginx's", m["fanoutd"][1] <= m["nginx"][1]))
+                    targets.append((f"S3 p99 <= {p}'s", m["fanoutd"][1] <= m[p][1]))
     if "s4" in results:
         r = results["s4"]
         rows = []
@@ -521,6 +560,45 @@ def report(results):
         if "fanoutd" in r:
             ok = all(x["clients_cut_short"] == 10 and x["clients_complete"] == 0 for x in r["fanoutd"])
             targets.append(("S5 every joined client sees the failure (no truncated body served as complete)", ok))
+    if "s6" in results:
+        r = results["s6"]
+        m = {s: median([x["x_direct"] for x in r[s]]) for s in r if s != "direct"}
+        rows = [[s, f"{median([x['rate_mbps'] for x in r[s]]):.0f}", f"{v:.2f}",
+                 ratio(v, [m[p] for p in PEERS if p in m], True),
+                 f"{median([x['server_cpu_s_per_gb'] for x in r[s]]):.2f}",
+                 f"{median([x['verified'] for x in r[s]]):.0f}/1"] for s, v in m.items()]
+        rows.append(["direct", f"{median([x['rate_mbps'] for x in r['direct']]):.0f}", "1.00",
+                     "-", "-", "-"])
+        table(f"S6 cold single client ({S6_SIZE / 1e9:.1f} GB, unthrottled origin; median of runs)",
+              ["system", "MB/s", "x direct", "vs best", "server CPU s/GB", "verified"], rows)
+        if "fanoutd" in m:
+            targets.append(("S6 rate >= 0.5x direct", m["fanoutd"] >= 0.5))
+            best = [m[p] for p in PEERS if p in m]
+            if best:
+                targets.append(("S6 rate >= 1.5x the best peer", m["fanoutd"] >= 1.5 * max(best)))
+    if "baseline" in SYSTEMS:
+        # The change against what it replaces, measured in the same run.
+        def med(scenario, key):
+            runs = results.get(scenario, {})
+            return {s: median([x[key] for x in runs[s]]) for s in ("fanoutd", "baseline")
+                    if s in runs and runs[s] and key in runs[s][0]}
+        for scenario, key, higher, label in (
+                ("s1", "last_done_x", False, "S1 last client / origin transfer"),
+                ("s1", "joiner_ttfb_p99_ms", False, "S1 joiner TTFB p99"),
+                ("s2", "aggregate_gbps", True, "S2 GB/s"),
+                ("s2", "server_cpu_s_per_gb", False, "S2 server CPU s/GB"),
+                ("s3", "rps", True, "S3 req/s"),
+                ("s3", "p99_ms", False, "S3 p99"),
+                ("s6", "rate_mbps", True, "S6 MB/s"),
+                ("s6", "server_cpu_s_per_gb", False, "S6 server CPU s/GB")):
+            m = med(scenario, key)
+            if len(m) == 2 and m["baseline"]:
+                change = m["fanoutd"] / m["baseline"]
+                log(f"  vs baseline: {label}: {m['fanoutd']:.3g} vs {m['baseline']:.3g} "
+                    f"({change:.2f}x)")
+                # Within 5%: the noise of one shared machine.
+                ok = change >= 0.95 if higher else change <= 1.05
+                targets.append((f"{label} no worse than the baseline", ok))
     if "core" in results:
         runs = results["core"]["fanoutd"]
         rows = [[x["name"], f"{x['write_mib_s']:.0f}", f"{x['read_agg_mib_s']:.0f}"] for x in runs]
@@ -556,7 +634,8 @@ def main():
     try:
         systems.start()
         for name, fn in [("s1", s1_cold), ("s2", s2_hot_large), ("s3", s3_hot_small),
-                         ("s4", s4_slow), ("s5", s5_dies), ("core", core)]:
+                         ("s4", s4_slow), ("s5", s5_dies), ("s6", s6_cold_single),
+                         ("core", core)]:
             if name in SCENARIOS:
                 log(f"== {name}")
                 results[name] = fn(systems)

@@ -149,17 +149,24 @@ TEST_F(UpstreamClientTest, RequestHeaderValuesGoUpstreamAsTheClientSentThem) {
       << raw_.LastRequest();
 }
 
-TEST_F(UpstreamClientTest, InterimResponsesAreSkippedAndFoldedHeadersJoined) {
+TEST_F(UpstreamClientTest, InterimResponsesAreRelayedNotStoredAndFoldedHeadersJoined) {
   StartAgainstRawOrigin();
   raw_.Set("/early", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
                      "HTTP/1.1 200 OK\r\nX-Folded: one\r\n\ttwo\r\nCache-Control: max-age=60\r\n"
                      "Content-Length: 5\r\n\r\nhello");
-  Fetched f = Get("/early");
-  EXPECT_EQ(f.status, 200);
-  EXPECT_EQ(f.body, "hello");
-  EXPECT_EQ(f.headers.find("X-Folded")->second, "one two");
+  // A raw client: cpp-httplib 0.11.4's client takes a 103 for the answer.
+  RawConnection c(fanoutd_.port());
+  ASSERT_TRUE(c.Send("GET /early HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+  const std::string got = c.ReadUntil([](const std::string&) { return false; });
+  ASSERT_EQ(got.rfind("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\n", 0),
+            0u)
+      << got;
+  EXPECT_NE(got.find("\r\nX-Folded: one two\r\n"), std::string::npos) << got;
+  EXPECT_EQ(got.substr(got.size() - 5), "hello");
   WaitUntilHit("/early");
-  EXPECT_EQ(Get("/early").body, "hello");
+  const Fetched hit = Get("/early");
+  EXPECT_EQ(hit.body, "hello");
+  EXPECT_EQ(hit.headers.count("Link"), 0u) << "an interim response is never stored";
 }
 
 TEST_F(UpstreamClientTest, BodiesDelimitedByCloseAndChunkedWithTrailersArriveWhole) {

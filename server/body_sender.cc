@@ -254,19 +254,16 @@ class BodySender::Loop {
       }
       const std::size_t want = std::min(c.extent.length - c.extent_sent, budget);
       ssize_t n;
-      if (c.extent.fd >= 0) {
-        // Bytes on disk: the kernel sends them from the page cache. A send
-        // from the mapping would copy them too, and first fault every page
-        // into this process's tables (a minor fault per 4 KiB).
+      if (c.extent.data != nullptr) {
+        n = ::send(job.fd, c.extent.data + c.extent_sent, want, MSG_NOSIGNAL);
+      } else {
+        // The stream file could not be mapped: the kernel sends from it.
         off_t offset = static_cast<off_t>(c.extent.offset + c.extent_sent);
         n = ::sendfile(job.fd, c.extent.fd, &offset, want);
         if (n == 0) {
           End(c, Status::Corruption("stream file shorter than its frontier"));
           return;
         }
-      } else {
-        // Bytes the disk refused, held in memory.
-        n = ::send(job.fd, c.extent.data + c.extent_sent, want, MSG_NOSIGNAL);
       }
       if (n < 0) {
         if (errno == EINTR) continue;

@@ -10,8 +10,7 @@
 // sent and its body is a byte range of a stream file, the connection
 // thread hands the connection here and goes back to answering requests.
 // Each loop thread sends the bodies of its connections with non-blocking
-// sendfile(2) from the stream file (bytes the disk refused: from memory)
-// as their sockets drain
+// sends from the stream file's shared mapping as their sockets drain
 // (epoll, edge-triggered), a bounded slice per connection per turn so no
 // client holds back the others, and parks a connection whose reader is at
 // the frontier until the stream moves on (StreamReader::Watch). A body

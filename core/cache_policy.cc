@@ -140,40 +140,56 @@ bool AllowsAuthorizedReuse(const ResponseHead& r) {
   return cc.public_ || cc.s_maxage.has_value() || cc.must_revalidate;
 }
 
-seconds FreshnessLifetime(const ResponseHead& r, const CachePolicyOptions& options) {
-  const CacheControl cc = ResponseCacheControl(r);
+namespace {
+
+// FreshnessLifetime with the response's directives already parsed, and its
+// Date value if known (`date` null: parsed if needed). A hit needs both
+// the lifetime and the age: each is parsed once (every hit pays for it).
+seconds LifetimeOf(const ResponseHead& r, const CachePolicyOptions& options,
+                   const CacheControl& cc, const SystemTime* date) {
   if (cc.s_maxage) return seconds(*cc.s_maxage);
   if (cc.max_age) return seconds(*cc.max_age);
+  auto date_value = [&] { return date != nullptr ? *date : DateValue(r); };
   const auto expires = HeaderValues(r.headers, "Expires");
   if (!expires.empty()) {
     // An invalid Expires (e.g. "0") means already expired.
     const auto at = ParseHttpDate(expires.front());
-    return at ? ToSeconds(*at - DateValue(r)) : seconds(0);
+    return at ? ToSeconds(*at - date_value()) : seconds(0);
   }
   if (options.default_ttl) return *options.default_ttl;
   if (HeuristicallyCacheable(r.status)) {
     if (auto lm = ParseHttpDate(r.Header("Last-Modified"))) {
-      return std::min(kMaxHeuristic, ToSeconds(DateValue(r) - *lm) / 10);
+      return std::min(kMaxHeuristic, ToSeconds(date_value() - *lm) / 10);
     }
   }
   return seconds(0);
 }
 
-seconds CurrentAge(const ResponseHead& r, SystemTime now) {
-  const seconds apparent_age = ToSeconds(r.received_at - DateValue(r));
+// CurrentAge with the response's Date value already parsed.
+seconds AgeOf(const ResponseHead& r, SystemTime date, SystemTime now) {
+  const seconds apparent_age = ToSeconds(r.received_at - date);
   const seconds response_delay = ToSeconds(r.received_at - r.requested_at);
   const seconds corrected_age_value = seconds(r.upstream_age) + response_delay;
   const seconds corrected_initial_age = std::max(apparent_age, corrected_age_value);
   return corrected_initial_age + ToSeconds(now - r.received_at);
 }
 
+}  // namespace
+
+seconds FreshnessLifetime(const ResponseHead& r, const CachePolicyOptions& options) {
+  return LifetimeOf(r, options, ResponseCacheControl(r), nullptr);
+}
+
+seconds CurrentAge(const ResponseHead& r, SystemTime now) { return AgeOf(r, DateValue(r), now); }
+
 Reuse DecideReuse(const RequestFacts& request, const ResponseHead& stored,
                   const CachePolicyOptions& options, SystemTime now) {
   const CacheControl cc = ResponseCacheControl(stored);
   const CacheControl& rcc = request.cache_control;
   if (cc.no_cache || rcc.no_cache || request.pragma_no_cache) return Reuse::kRevalidate;
-  const seconds lifetime = FreshnessLifetime(stored, options);
-  const seconds age = CurrentAge(stored, now);
+  const SystemTime date = DateValue(stored);
+  const seconds lifetime = LifetimeOf(stored, options, cc, &date);
+  const seconds age = AgeOf(stored, date, now);
   if (rcc.max_age && age.count() > *rcc.max_age) return Reuse::kRevalidate;
   if (lifetime > age) {
     if (rcc.min_fresh && (lifetime - age).count() < *rcc.min_fresh) return Reuse::kRevalidate;
@@ -195,7 +211,8 @@ bool MayServeStaleOnError(const ResponseHead& stored, const CachePolicyOptions& 
   std::optional<std::int64_t> sie = cc.stale_if_error;
   if (!sie && options.stale_if_error) sie = options.stale_if_error->count();
   if (!sie) return false;
-  const seconds staleness = CurrentAge(stored, now) - FreshnessLifetime(stored, options);
+  const SystemTime date = DateValue(stored);
+  const seconds staleness = AgeOf(stored, date, now) - LifetimeOf(stored, options, cc, &date);
   return staleness.count() <= *sie;
 }
 

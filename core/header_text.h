@@ -23,6 +23,17 @@ inline bool IsTokenChar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
+// RFC 9110 §5.5: a field value's bytes are visible characters, SP, HTAB
+// and obs-text (0x80-0xFF); any other control byte (NUL, a CR, DEL) makes
+// it one that recipients read differently, so it is refused.
+inline bool IsFieldValueText(std::string_view s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && ch != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
 // Field names compare case-insensitively (RFC 9110 §5.1).
 inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;

@@ -20,17 +20,6 @@ std::string_view TrimCr(std::string_view line) {
   return line;
 }
 
-// RFC 9110 §5.5: field values are visible characters, SP, HTAB and
-// obs-text; every other control byte (NUL, a CR not ending the line) is
-// refused, since recipients disagree about what it means.
-bool HasControlByte(std::string_view s) {
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return true;
-  }
-  return false;
-}
-
 // Calls f(element) for each element of a comma-separated list, trimmed.
 template <typename F>
 void ForEachListElement(std::string_view v, F f) {
@@ -97,10 +86,10 @@ ParsedResponseHead ParseResponseHead(std::string_view bytes) {
   r.head.minor_version = status_line[7] - '0';
   r.head.status = static_cast<int>(*code);
   if (status_line.size() > 13) r.head.reason = std::string(status_line.substr(13));
-  if (HasControlByte(r.head.reason)) return Malformed("control byte in the reason phrase");
+  if (!IsFieldValueText(r.head.reason)) return Malformed("control byte in the reason phrase");
   while (!rest.empty()) {
     const std::string_view line = next_line();
-    if (HasControlByte(line)) return Malformed("control byte (CR, NUL, ...) in a header line");
+    if (!IsFieldValueText(line)) return Malformed("control byte (CR, NUL, ...) in a header line");
     if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
       // obs-fold: the line continues the previous field's value.
       if (r.head.headers.empty()) return Malformed("folded line before any field");

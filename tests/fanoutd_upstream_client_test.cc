@@ -23,6 +23,8 @@
 #include "tests/fanoutd_fixture.h"
 #include "tests/scripted_origin.h"
 
+#include "tests/test_util.h"
+
 namespace fanout {
 namespace {
 
@@ -36,15 +38,7 @@ using ::fanout::testing::ScriptedRequest;
 class RawOrigin {
  public:
   RawOrigin() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 64);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = ::fanout::testing::ListenOnLoopback(&port_);
     thread_ = std::thread([this] { Serve(); });
   }
   ~RawOrigin() {

@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace fanout::testing {
 
 struct ScriptedRequest {
@@ -51,15 +53,7 @@ class ScriptedOrigin {
   using Handler = std::function<ScriptedReply(const ScriptedRequest&)>;
 
   explicit ScriptedOrigin(Handler handler) : handler_(std::move(handler)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 64);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = ListenOnLoopback(&port_);
     acceptor_ = std::thread([this] { Accept(); });
   }
   ~ScriptedOrigin() {

@@ -1,5 +1,5 @@
 // Helpers shared by the test suites: temporary directories, deterministic
-// byte patterns, and waiting for an observable condition.
+// byte patterns, waiting for an observable condition, loopback listeners.
 
 #ifndef FANOUT_TESTS_TEST_UTIL_H_
 #define FANOUT_TESTS_TEST_UTIL_H_
@@ -12,9 +12,30 @@
 #include <string>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 
 namespace fanout::testing {
+
+// A socket listening on 127.0.0.1 at an ephemeral port (in *port); aborts
+// if none can be had, which no test could go on without.
+inline int ListenOnLoopback(int* port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 64) != 0) {
+    std::abort();
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
 
 // A fresh directory under $TMPDIR, removed with everything in it.
 class TempDir {

@@ -26,15 +26,6 @@ bool IsTargetText(std::string_view s) {
   return true;
 }
 
-// Field values: visible bytes, spaces and tabs, obs-text; no other controls.
-bool IsFieldValue(std::string_view s) {
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
-  }
-  return true;
-}
-
 // RFC 3986 uri-host [":" port]: an IP-literal in brackets or a reg-name
 // (unreserved, pct-encoded, sub-delims), then an optional port of digits.
 bool IsHostValue(std::string_view s) {
@@ -268,7 +259,7 @@ HeadParse ParseRequestHead(std::string_view bytes, RequestHead* head) {
     }
     const std::string_view name = field.substr(0, colon);
     const std::string_view value = TrimOws(field.substr(colon + 1));
-    if (!IsFieldValue(value)) return Error(400, "a control character in a header field value");
+    if (!IsFieldValueText(value)) return Error(400, "a control character in a header field value");
     head->headers[head->header_count++] = {name, value};
     if (HeadParse checked =
             CheckField(name, value, head, &hosts, &transfer_coding_seen, &keep_alive);

@@ -120,11 +120,6 @@ class ConnectionStream final {
   // Drops the first n buffered bytes (a request head, body bytes read).
   void Consume(std::size_t n) { read_pos_ += std::min(n, read_end_ - read_pos_); }
 
-  // Whether the connection closes after this response: set by a handler
-  // whose response must be the connection's last (an error after which
-  // the rest of the bytes cannot be trusted as the next request).
-  void set_close_after_response(bool close = true) { close_after_response_ = close; }
-  bool close_after_response() const { return close_after_response_; }
 
   // A response body to be sent by the BodySender instead of this thread:
   // set by the response sender, taken by the connection loop once the
@@ -168,7 +163,6 @@ class ConnectionStream final {
 
   bool file_short_ = false;
   bool on_event_loop_ = false;
-  bool close_after_response_ = false;
   std::unique_ptr<BodySender::Job> handoff_;
   std::unique_ptr<ClientLimit::Slot> client_slot_;
 };

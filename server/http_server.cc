@@ -430,7 +430,6 @@ bool HttpServer::ServeRequest(const std::shared_ptr<ConnectionStream>& stream_pt
   *linger = false;
   RequestBody body(&stream, request, expect_continue, options_.max_request_body);
   Response res;
-  stream.set_close_after_response(false);
   if (request.target == "*") {
     // OPTIONS * asks about the server itself (RFC 9110 §9.3.7).
     res.status = 200;
@@ -454,7 +453,7 @@ bool HttpServer::ServeRequest(const std::shared_ptr<ConnectionStream>& stream_pt
     close = true;
     *linger = true;
   }
-  close = close || res.close || stream.close_after_response();
+  close = close || res.close;
   const ConnectionAfter after = close                        ? ConnectionAfter::kClose
                                 : request.minor_version == 0 ? ConnectionAfter::kKeepOpenHttp10
                                                              : ConnectionAfter::kKeepOpen;

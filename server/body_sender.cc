@@ -121,14 +121,20 @@ class BodySender::Loop {
   }
 
   void Run() {
-    // Most of a loop's time goes to bulk sends: switched less often, and
-    // threads answering requests run first (see cpu_slice.h).
-    UseBulkCpuSlice();
     std::vector<epoll_event> events(256);
     auto last_sweep = Clock::now();
     std::vector<std::unique_ptr<Job>> inbox;
     std::vector<std::uint64_t> moved, runnable;
     for (;;) {
+      // A loop sending bodies runs long slices: switched less often, and
+      // threads answering requests run first. One holding only parked
+      // connections answers hits itself: it runs as soon as it wakes (see
+      // cpu_slice.h; no system call unless this changes).
+      if (bodies_ > 0) {
+        UseBulkCpuSlice();
+      } else {
+        UseInteractiveCpuSlice();
+      }
       const int timeout_ms = runnable_.empty() ? static_cast<int>(kSweepEvery.count()) : 0;
       const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
                                  timeout_ms);
@@ -210,6 +216,7 @@ class BodySender::Loop {
     }
     ev.data.u64 = c->tag;
     Connection& ref = *c;
+    if (!ref.park()) ++bodies_;
     connections_.emplace(c->tag, std::move(c));
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ref.job->fd, &ev) != 0) {
       End(ref, Status::FromErrno("epoll_ctl", errno));
@@ -289,11 +296,17 @@ class BodySender::Loop {
     }
   }
 
-  // A parked connection has news: back to its owner.
+  // A parked connection has news: its owner answers it here and it stays
+  // parked (a keep-alive hit costs no epoll_ctl and no wake-up of another
+  // thread), or its owner takes it back.
   void HandBack(Connection& c) {
+    if (c.job->on_readable(c.job->fd)) {
+      c.idle_until = Clock::now() + c.job->idle_timeout;
+      return;
+    }
     std::unique_ptr<Job> job = Forget(c);
     counters_->Remove(true);
-    job->on_readable(job->fd);
+    if (job->resume) job->resume(job->fd);
   }
 
   // The whole body was sent.
@@ -324,6 +337,7 @@ class BodySender::Loop {
     // while Watch was still checking) leaves `watching` false with c still
     // registered, and c is freed below.
     if (c.job->reader) c.job->reader->Unwatch(&c);
+    if (!c.park()) --bodies_;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.job->fd, nullptr);
     std::unique_ptr<Job> job = std::move(c.job);
     connections_.erase(c.tag);  // destroys c
@@ -356,6 +370,7 @@ class BodySender::Loop {
   // Loop thread only.
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<std::uint64_t> runnable_;  // turns to give without waiting
+  std::size_t bodies_ = 0;               // connections_ that are not parks
   std::uint64_t next_tag_ = kWakeTag + 1;
 
   std::thread thread_;  // last: starts once the rest is built

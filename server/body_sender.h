@@ -22,8 +22,9 @@
 // recv() for each would let idle clients use up max_connections. A parked
 // connection costs an epoll registration; when its next request arrives,
 // its owner is called back on the loop thread (it answers a plain hit
-// there, or hands the connection to a thread); idle past its timeout, it is
-// closed.
+// there, and the connection stays registered for the next one; or it
+// takes the connection back to hand it to a thread); idle past its timeout,
+// it is closed.
 //
 // A job ends early, closing its connection, when the client goes away or
 // reads nothing for write_timeout, when the stream fails or ends short of
@@ -61,11 +62,16 @@ class BodySender {
 
   struct Job {
     int fd = -1;  // the connection; its response head already sent
-    // A park instead of a body: called (on a loop thread, blocking mode
-    // restored) once bytes or the client's close arrive; the connection is
-    // the callee's again. `reader` and `length` are unused; `idle_timeout`
-    // bounds the wait (then on_end gets kDeadlineExceeded, fd closed).
-    std::function<void(int fd)> on_readable;
+    // A park instead of a body: called on the loop thread (blocking mode
+    // kept) once bytes or the client's close arrive. True: the callee dealt
+    // with what came (a hit answered in full) and the connection stays
+    // parked as it is, its idle time starting again; no system call is
+    // spent on the registration. False: the loop lets the connection go,
+    // then calls `resume`, and the connection is the callee's again (so a
+    // callee that hands it to another thread does so in `resume`, never
+    // here). `reader` and `length` are unused; `idle_timeout` bounds each
+    // wait (then on_end gets kDeadlineExceeded, fd closed).
+    std::function<bool(int fd)> on_readable;
     std::chrono::milliseconds idle_timeout{5000};
     // Positioned at the body's first byte; `length` bytes are sent from
     // there, waiting at the frontier as needed.
@@ -78,8 +84,10 @@ class BodySender {
     // stream's own error (kStreamFailed, kEndOfStream) if it ended first.
     // `sent` counts body bytes the client was given.
     std::function<void(const Status& how, std::uint64_t sent)> on_end;
-    // After a body sent whole: takes the connection back (blocking mode
-    // restored). If null, or when the job ends early, the fd is closed.
+    // After a body sent whole, or a park's on_readable said false: takes
+    // the connection back (blocking mode restored). If null, a body's fd is
+    // closed and a park's left open; when a job ends early, its fd is
+    // closed.
     std::function<void(int fd)> resume;
   };
 

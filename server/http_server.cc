@@ -219,49 +219,60 @@ bool HttpServer::Park(const std::shared_ptr<ConnectionStream>& stream,
                       std::size_t requests_left) {
   BodySender* sender = options_.send.sender;
   if (sender == nullptr || requests_left == 0 || stopping()) return false;
+  auto parked = std::make_shared<ParkedConnection>();
+  parked->stream = stream;
+  parked->requests_left = requests_left;
   auto job = std::make_unique<BodySender::Job>();
   job->fd = stream->fd();
   job->idle_timeout = options_.keep_alive_timeout;
-  job->on_readable = [this, stream, requests_left](int) { OnRequest(stream, requests_left); };
+  job->on_readable = [this, parked](int) { return OnRequest(*parked); };
+  job->resume = [this, parked](int) { Resume(*parked); };
   return sender->Submit(job);
 }
 
-void HttpServer::OnRequest(const std::shared_ptr<ConnectionStream>& stream,
-                           std::size_t requests_left) {
-  ConnectionStream& s = *stream;
+bool HttpServer::OnRequest(ParkedConnection& parked) {
+  ConnectionStream& s = *parked.stream;
   if (!s.ReadAvailable()) {
     // The client closed, or the wake-up was for nothing.
-    if (s.peer_closed() || s.read_failed() || !Park(stream, requests_left)) CloseConnection(s);
-    return;
+    parked.close = s.peer_closed() || s.read_failed() || stopping();
+    return !parked.close;
   }
   // A plain hit, alone in what arrived, is answered here if the answer
   // leaves at once; anything else goes to a connection thread.
-  if (direct_ && requests_left > 1 && !stopping()) {
-    RequestHead head;
-    const HeadParse parsed = ParseRequestHead(s.BufferedInput(), &head);
-    if (parsed.state == HeadParse::State::kComplete && head.size == s.BufferedInput().size() &&
-        head.form == RequestHead::TargetForm::kOrigin && !head.has_body()) {
-      s.set_on_event_loop(true);
-      const DirectAnswer answer = direct_(head, s);
-      if (answer != DirectAnswer::kNotAnswered) {
-        s.Consume(head.size);
-        const bool close = answer == DirectAnswer::kAnsweredThenClose;
-        switch (s.FlushWithoutBlocking()) {
-          case ConnectionStream::FlushResult::kFailed:
-            CloseConnection(s);
-            return;
-          case ConnectionStream::FlushResult::kWouldBlock:
-            // A thread sends the rest (and closes, if asked to).
-            Dispatch(stream, close ? 0 : requests_left - 1);
-            return;
-          case ConnectionStream::FlushResult::kAllSent:
-            if (close || !Park(stream, requests_left - 1)) CloseConnection(s);
-            return;
-        }
-      }
-    }
+  if (!direct_ || parked.requests_left <= 1 || stopping()) return false;
+  RequestHead head;
+  const HeadParse parsed = ParseRequestHead(s.BufferedInput(), &head);
+  if (parsed.state != HeadParse::State::kComplete || head.size != s.BufferedInput().size() ||
+      head.form != RequestHead::TargetForm::kOrigin || head.has_body()) {
+    return false;
   }
-  Dispatch(stream, requests_left);
+  s.set_on_event_loop(true);
+  const DirectAnswer answer = direct_(head, s);
+  if (answer == DirectAnswer::kNotAnswered) return false;
+  s.Consume(head.size);
+  const bool close = answer == DirectAnswer::kAnsweredThenClose;
+  --parked.requests_left;
+  switch (s.FlushWithoutBlocking()) {
+    case ConnectionStream::FlushResult::kFailed:
+      parked.close = true;
+      return false;
+    case ConnectionStream::FlushResult::kWouldBlock:
+      // A thread sends the rest (and closes, if asked to).
+      if (close) parked.requests_left = 0;
+      return false;
+    case ConnectionStream::FlushResult::kAllSent:
+      parked.close = close;
+      return !close;
+  }
+  return false;
+}
+
+void HttpServer::Resume(const ParkedConnection& parked) {
+  if (parked.close) {
+    CloseConnection(*parked.stream);
+  } else {
+    Dispatch(parked.stream, parked.requests_left);
+  }
 }
 
 HttpServer::HandOffResult HttpServer::HandOff(const std::shared_ptr<ConnectionStream>& stream,

@@ -113,8 +113,19 @@ class HttpServer {
   // Parks an idle connection in the sender's loops until its next request
   // (OnRequest); false if there is no sender or it is stopping.
   bool Park(const std::shared_ptr<ConnectionStream>& stream, std::size_t requests_left);
-  // On a loop thread: a parked connection's request arrived.
-  void OnRequest(const std::shared_ptr<ConnectionStream>& stream, std::size_t requests_left);
+  // A parked connection, shared by its park's callbacks (on its loop's
+  // thread only).
+  struct ParkedConnection {
+    std::shared_ptr<ConnectionStream> stream;
+    std::size_t requests_left = 0;
+    bool close = false;  // once taken back: closed, or served by a thread
+  };
+  // On a loop thread: bytes for a parked connection arrived. True if a hit
+  // was answered in full (or the wake-up was for nothing) and it stays
+  // parked; false if it must be taken back (then Resume closes it or hands
+  // it to a thread, as `parked.close` says).
+  bool OnRequest(ParkedConnection& parked);
+  void Resume(const ParkedConnection& parked);
   // Flushes the head of a response whose body was handed off and submits
   // the body to the sender; kFailed if the client is gone or the sender
   // refused (the caller closes the connection).

@@ -330,6 +330,7 @@ TEST_F(BodySenderTest, AParkedConnectionIsHandedBackWhenBytesComeAndClosedWhenId
       std::lock_guard<std::mutex> lock(mu);
       readable_fd = ready;
       woke.notify_all();
+      return false;  // taken back
     };
     return sender.Submit(job);
   };
@@ -360,6 +361,59 @@ TEST_F(BodySenderTest, AParkedConnectionIsHandedBackWhenBytesComeAndClosedWhenId
   EXPECT_EQ(ReadAll(a_client), "");
   ::close(a_client);
   ::close(b_client);
+}
+
+TEST_F(BodySenderTest, AParkedConnectionThatAnswersOnTheLoopStaysParkedUntilItIsTakenBack) {
+  BodySender sender(BodySender::Options{});
+  const auto [server_end, client_end] = Pair();
+  std::mutex mu;
+  std::condition_variable woke;
+  std::vector<std::string> requests;  // guarded by mu
+  bool resumed = false;               // guarded by mu
+  auto job = std::make_unique<BodySender::Job>();
+  job->fd = server_end;
+  job->idle_timeout = 30s;
+  job->on_end = endings_.OnEnd(server_end);
+  // Answers "ping" here and stays parked; anything else is taken back.
+  job->on_readable = [&, fd = server_end](int ready) {
+    EXPECT_EQ(ready, fd);
+    char buf[16];
+    const ssize_t n = ::recv(ready, buf, sizeof buf, MSG_DONTWAIT);
+    const std::string got(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    std::lock_guard<std::mutex> lock(mu);
+    requests.push_back(got);
+    woke.notify_all();
+    if (got != "ping") return false;
+    return ::send(ready, "pong", 4, MSG_NOSIGNAL) == 4;
+  };
+  job->resume = [&](int) {
+    std::lock_guard<std::mutex> lock(mu);
+    resumed = true;
+    woke.notify_all();
+  };
+  ASSERT_TRUE(sender.Submit(job));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(::write(client_end, "ping", 4), 4);
+    char buf[4];
+    ASSERT_EQ(::recv(client_end, buf, sizeof buf, MSG_WAITALL), 4);
+    EXPECT_EQ(std::string(buf, 4), "pong");
+    EXPECT_EQ(sender.parked(), 1u) << "still parked after answer " << i + 1;
+  }
+  ASSERT_EQ(::write(client_end, "quit", 4), 4);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(woke.wait_for(lock, 30s, [&] { return resumed; }));
+    EXPECT_EQ(requests, (std::vector<std::string>{"ping", "ping", "ping", "quit"}));
+  }
+  EXPECT_EQ(sender.parked(), 0u);
+  // Taken back: the connection is the owner's, open, and the loop no longer
+  // reads it.
+  ASSERT_EQ(::write(client_end, "more", 4), 4);
+  char buf[8];
+  ASSERT_EQ(::recv(server_end, buf, sizeof buf, 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "more");
+  ::close(server_end);
+  ::close(client_end);
 }
 
 }  // namespace

@@ -220,6 +220,39 @@ bool StreamFile::PathIsOursLocked() const {
 // ---------------------------------------------------------------- writer
 
 Status StreamFile::Append(const void* data, std::size_t n) {
+  const char* p = static_cast<const char*>(data);
+  return AppendWith(
+      n,
+      [&](std::size_t done, std::uint64_t at) {
+        return ::pwrite(fd_, p + done, n - done, static_cast<off_t>(at));
+      },
+      [&](std::size_t done, std::string*) { return std::string_view(p + done, n - done); });
+}
+
+Status StreamFile::AppendFromPipe(int pipe, std::size_t n) {
+  return AppendWith(
+      n,
+      [&](std::size_t done, std::uint64_t at) {
+        auto offset = static_cast<loff_t>(at);
+        return ::splice(pipe, nullptr, fd_, &offset, n - done, SPLICE_F_MOVE);
+      },
+      [&](std::size_t done, std::string* rest) -> std::optional<std::string_view> {
+        // The file took no more: what is left is taken out of the pipe.
+        rest->resize(n - done);
+        std::size_t got = 0;
+        while (got < rest->size()) {
+          const ssize_t r = ::read(pipe, rest->data() + got, rest->size() - got);
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) return std::nullopt;
+          got += static_cast<std::size_t>(r);
+        }
+        return std::string_view(*rest);
+      });
+}
+
+template <typename WriteSome, typename TakeRest>
+Status StreamFile::AppendWith(std::size_t n, const WriteSome& write_some,
+                              const TakeRest& take_rest) {
   DeferredWake wake(*this);
   // Only the writer moves the frontier, so it can read it without the lock.
   const std::uint64_t offset = frontier_.load(std::memory_order_relaxed);
@@ -234,13 +267,11 @@ Status StreamFile::Append(const void* data, std::size_t n) {
       return Status::StreamFailed(failure_);
     }
   }
-  const char* p = static_cast<const char*>(data);
   std::size_t done = 0;
   // Once the disk was full, the rest of the stream stays in memory: bytes
   // written after a gap would not make the file any more whole.
   while (done < n && spill_from_.load(std::memory_order_relaxed) == UINT64_MAX) {
-    const ssize_t w = ::pwrite(fd_, p + done, n - done,
-                               static_cast<off_t>(offset + done));
+    const ssize_t w = write_some(done, offset + done);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       const int err = w < 0 ? errno : EIO;
@@ -256,12 +287,19 @@ Status StreamFile::Append(const void* data, std::size_t n) {
     }
     done += static_cast<std::size_t>(w);
   }
+  std::string rest_buffer;
+  std::optional<std::string_view> rest;
+  if (done < n) rest = take_rest(done, &rest_buffer);
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kWriting) {
     // Fail() was called while the bytes were being written.
     return Status::StreamFailed(failure_);
   }
-  if (done < n && !SpillLocked(offset + done, p + done, n - done)) {
+  if (done < n && !rest) {
+    FailLocked("the body's bytes could not be taken from the pipe");
+    return Status::IOError(failure_);
+  }
+  if (done < n && !SpillLocked(offset + done, rest->data(), rest->size())) {
     FailLocked(spill_why_ + "; no memory is left to hold the rest (" +
                std::to_string(spill_budget_->total()) + " bytes for all full-disk streams)");
     return Status::IOError(failure_);
@@ -314,6 +352,14 @@ Status StreamFile::SetExpectedLength(std::uint64_t length) {
   }
   expected_length_ = length;
   return Status::Ok();
+}
+
+void StreamFile::Reserve(std::uint64_t length) {
+  // Only the writer writes the file and moves the frontier.
+  const std::uint64_t from = frontier_.load(std::memory_order_relaxed);
+  if (fd_ < 0 || has_spilled() || length <= from) return;
+  (void)::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
+                    static_cast<off_t>(length - from));
 }
 
 Status StreamFile::Finish() {

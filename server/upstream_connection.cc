@@ -240,8 +240,23 @@ UpstreamConnection::Result UpstreamConnection::Read(char* out, std::size_t n, st
     return Fail(Error::kRead, "reading the response: " + TakeOpenSslError("TLS error"));
   }
   const int fd = fd_.load();
+  return ReadPlain([&] { return ::recv(fd, out, n, 0); }, got);
+}
+
+UpstreamConnection::Result UpstreamConnection::SpliceTo(int pipe_write, std::size_t n,
+                                                        std::size_t* got) {
+  *got = 0;
+  const int fd = fd_.load();
+  // Blocking like recv: SO_RCVTIMEO bounds the wait, shutdown(2) ends it.
+  return ReadPlain(
+      [&] { return ::splice(fd, nullptr, pipe_write, nullptr, n, SPLICE_F_MOVE); }, got);
+}
+
+template <typename ReadSome>
+UpstreamConnection::Result UpstreamConnection::ReadPlain(const ReadSome& read_some,
+                                                         std::size_t* got) {
   for (;;) {
-    const ssize_t r = ::recv(fd, out, n, 0);
+    const ssize_t r = read_some();
     if (r > 0 && !shut_) {
       *got = static_cast<std::size_t>(r);
       return {};

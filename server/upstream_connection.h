@@ -80,6 +80,14 @@ class UpstreamConnection {
   // peer's clean end of the stream (for TLS, a close_notify or a FIN).
   Result Read(char* out, std::size_t n, std::size_t* got);
 
+  // Whether SpliceTo may be used: a plain connection's bytes are the
+  // body's own (TLS ones must be decrypted in user space).
+  bool can_splice() const { return ssl_ == nullptr; }
+  // Plain connections only: moves up to `n` bytes from the socket into the
+  // pipe `pipe_write` inside the kernel, never copying them to user space;
+  // errors and *got as for Read.
+  Result SpliceTo(int pipe_write, std::size_t n, std::size_t* got);
+
   // For a connection that waited idle in the pool: true if it may carry a
   // request — the peer has not closed it, and nothing arrived unasked
   // (a non-blocking peek; bytes an HTTP/1.1 peer sends unasked mean the
@@ -90,6 +98,10 @@ class UpstreamConnection {
   void Shutdown();
 
  private:
+  // A plain socket read (recv or splice) with Read's errors.
+  template <typename ReadSome>
+  Result ReadPlain(const ReadSome& read_some, std::size_t* got);
+
   std::atomic<int> fd_{-1};
   std::atomic<bool> shut_{false};
   SSL* ssl_ = nullptr;  // for TLS; owned

@@ -8,6 +8,14 @@
 #include "server/upstream_client.h"
 
 namespace fanout {
+namespace {
+
+// Bodies this long or longer that will be kept have their disk space
+// reserved when their length is known (StreamFile::Reserve); a smaller one
+// is written before the reservation would pay for its system call.
+constexpr std::uint64_t kReserveFrom = 1 << 20;
+
+}  // namespace
 
 UpstreamFetcher::UpstreamFetcher(const Options& options, Cache* cache)
     : options_(options), cache_(cache) {}
@@ -96,6 +104,8 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     keep = keep && shareable;
     if (head.content_length) {
       (void)stream.SetExpectedLength(*head.content_length);
+      // A large body that will be kept gets its disk space in one piece.
+      if (keep && *head.content_length >= kReserveFrom) stream.Reserve(*head.content_length);
     }
     // Vary: the values of the request this fetch sent, for the headers the
     // response varies on; requests with others must not be served it.
@@ -113,15 +123,18 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   };
   std::string stopped_why;    // set when the fetch stops itself
   bool spill_logged = false;  // the disk refused bytes, and the log said so
-  auto on_body = [&](const char* data, std::size_t n) {
+  // Whether n more bytes may be appended now (paced by the readers of a
+  // body that will not be kept).
+  auto admit = [&](std::size_t n) {
     if (keep && job.max_object_size > 0 && stream.frontier() + n > job.max_object_size) {
       // Streamed on to its readers, but too large to keep.
       spdlog::info("not storing {}: more than max_object_size", url);
       keep = false;
       cache_->Drop(entry);
     }
-    if (!keep && !PaceUncached(*entry, stream, n, &stopped_why)) return false;
-    if (!stream.Append(data, n).ok()) return false;
+    return keep || PaceUncached(*entry, stream, n, &stopped_why);
+  };
+  auto after_append = [&] {
     if (!spill_logged && stream.has_spilled()) {
       // The clients still get every byte (from memory); the store fails.
       spill_logged = true;
@@ -135,7 +148,13 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     }
     return true;
   };
-  const Transfer transfer = Send(job, on_head, on_body);
+  auto on_body = [&](const char* data, std::size_t n) {
+    return admit(n) && stream.Append(data, n).ok() && after_append();
+  };
+  auto on_pipe = [&](int pipe, std::size_t n) {
+    return admit(n) && stream.AppendFromPipe(pipe, n).ok() && after_append();
+  };
+  const Transfer transfer = Send(job, on_head, on_body, on_pipe);
   if (transfer.not_started) {
     entry->FailBeforeHead(Entry::UpstreamError::kUnreachable, "fanoutd is stopping");
     cache_->Drop(entry);
@@ -209,7 +228,8 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
 
 UpstreamFetcher::Transfer UpstreamFetcher::Send(
     const FetchJob& job, const std::function<bool(const UpstreamResponseHead&)>& on_head,
-    const std::function<bool(const char*, std::size_t)>& on_body) {
+    const std::function<bool(const char*, std::size_t)>& on_body,
+    const UpstreamClient::PipeHandler& on_pipe) {
   UpstreamOrigin origin;
   origin.scheme = job.origin.scheme;
   origin.host = job.origin.host;
@@ -239,6 +259,7 @@ UpstreamFetcher::Transfer UpstreamFetcher::Send(
       job.interim->Push(head.status, head.headers);
     };
   }
+  client.TakeBodiesThroughPipe(on_pipe);
   const UpstreamClient::Result result = client.Send(request, on_head, on_body, on_interim);
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -33,6 +33,7 @@
 #include "core/entry.h"
 #include "server/interim_relay.h"
 #include "server/tls_client_context.h"
+#include "server/upstream_client.h"
 #include "server/upstream_connection_pool.h"
 #include "server/upstream_response_parser.h"
 
@@ -98,10 +99,13 @@ class UpstreamFetcher {
     bool timed_out = false;    // if not ok: connect or read timeout
   };
   // Sends the job's request upstream with an UpstreamClient over pool_'s
-  // connections, and streams the response through on_head and on_body.
+  // connections, and streams the response through on_head and on_body, or
+  // on_pipe for a long body the client splices (UpstreamClient::
+  // TakeBodiesThroughPipe).
   Transfer Send(const FetchJob& job,
                 const std::function<bool(const UpstreamResponseHead&)>& on_head,
-                const std::function<bool(const char*, std::size_t)>& on_body);
+                const std::function<bool(const char*, std::size_t)>& on_body,
+                const UpstreamClient::PipeHandler& on_pipe);
   // For a response that is not kept, before `n` more bytes are written:
   // waits while the stream would run more than max_uncached_buffer ahead
   // of its slowest reader, freeing what they all passed. False (with the

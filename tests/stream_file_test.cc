@@ -1,5 +1,6 @@
 #include "core/stream_file.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -84,6 +85,60 @@ TEST_F(StreamFileTest, ReadersOpenedBeforeDuringAndAfterWritingSeeIdenticalBytes
     EXPECT_EQ(st.code(), Code::kEndOfStream);
     EXPECT_EQ(bytes, expected);
   }
+}
+
+TEST_F(StreamFileTest, ReserveTakesTheSpaceUpFrontWithoutChangingWhatReadersSee) {
+  auto stream = NewStream();
+  AppendPattern(*stream, 0, 1000);
+  constexpr std::uint64_t kLength = 8 << 20;
+  ASSERT_TRUE(stream->SetExpectedLength(kLength).ok());
+  stream->Reserve(kLength);
+  struct stat st {};
+  ASSERT_EQ(::stat(stream->path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 1000) << "the size is still the frontier";
+  // ext4, xfs, btrfs and tmpfs all reserve (the tests' directories are on
+  // one of them).
+  EXPECT_GE(static_cast<std::uint64_t>(st.st_blocks) * 512, kLength) << "no space reserved";
+  auto reader = stream->OpenReader();
+  AppendPattern(*stream, 1000, kLength - 1000);
+  ASSERT_TRUE(stream->Finish().ok());
+  const auto [bytes, status] = ReadAll(*reader, 1 << 16);
+  EXPECT_EQ(status.code(), Code::kEndOfStream);
+  EXPECT_TRUE(bytes == Pattern(0, kLength)) << "the reserved range reads as written";
+  ASSERT_EQ(::stat(stream->path().c_str(), &st), 0);
+  EXPECT_EQ(static_cast<std::uint64_t>(st.st_size), kLength);
+}
+
+// Feeds `total` bytes of Pattern through a pipe to AppendFromPipe, in
+// pieces the pipe holds whole; the pipe must be empty after each.
+void AppendThroughPipe(StreamFile& s, std::uint64_t total) {
+  int pipe[2];
+  ASSERT_EQ(::pipe2(pipe, O_NONBLOCK), 0);
+  for (std::uint64_t at = 0; at < total;) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(60000, total - at));
+    const std::string bytes = Pattern(at, n);
+    ASSERT_EQ(::write(pipe[1], bytes.data(), n), static_cast<ssize_t>(n));
+    const Status st = s.AppendFromPipe(pipe[0], n);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    char left;
+    EXPECT_EQ(::read(pipe[0], &left, 1), -1) << "bytes left in the pipe at " << at;
+    at += n;
+  }
+  ::close(pipe[0]);
+  ::close(pipe[1]);
+}
+
+TEST_F(StreamFileTest, AppendFromPipeWritesThePipesBytesAtTheFrontier) {
+  auto stream = NewStream();
+  auto reader = stream->OpenReader();
+  AppendThroughPipe(*stream, 1 << 20);
+  EXPECT_EQ(stream->frontier(), 1u << 20);
+  AppendPattern(*stream, 1 << 20, 1000);  // Append and the pipe mix
+  ASSERT_TRUE(stream->Finish().ok());
+  const auto [bytes, status] = ReadAll(*reader, 1 << 16);
+  EXPECT_EQ(status.code(), Code::kEndOfStream);
+  EXPECT_TRUE(bytes == Pattern(0, (1 << 20) + 1000));
+  EXPECT_TRUE(FileContents(stream->path()) == bytes);
 }
 
 TEST_F(StreamFileTest, ReadersHaveIndependentPositions) {
@@ -980,6 +1035,24 @@ class StreamFileDiskFullTest : public StreamFileTest {
     return stream;
   }
 };
+
+TEST_F(StreamFileDiskFullTest, BytesFromAPipeTheDiskRefusesAreTakenIntoMemory) {
+  MemoryBudget budget(8 << 20);
+  auto s = NewSpillingStream(&budget);
+  auto reader = s->OpenReader();
+  {
+    FileSizeLimit limit(1 << 20);
+    AppendThroughPipe(*s, 3 << 20);
+  }
+  ASSERT_TRUE(s->Finish().ok());
+  const auto spill = s->spilled();
+  ASSERT_TRUE(spill);
+  EXPECT_EQ(spill->disk_bytes, 1u << 20);
+  EXPECT_EQ(budget.used(), 2u << 20);
+  const auto [bytes, status] = ReadAll(*reader, 65536);
+  EXPECT_EQ(status.code(), Code::kEndOfStream);
+  EXPECT_TRUE(bytes == Pattern(0, 3 << 20));
+}
 
 TEST_F(StreamFileDiskFullTest, BytesTheDiskRefusesReachEveryReaderFromMemory) {
   MemoryBudget budget(8 << 20);

@@ -6,6 +6,8 @@
 
 #include "server/upstream_client.h"
 
+#include <unistd.h>
+
 #include <string>
 #include <thread>
 #include <vector>
@@ -279,6 +281,98 @@ TEST_F(UpstreamClientTest, StopWakesAReadBlockedOnASilentUpstream) {
   released = true;
   EXPECT_EQ(got.result.error, UpstreamClient::Error::kCancelled) << got.result.message;
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+// A client that takes long bodies through a pipe: what on_body and on_pipe
+// were given, in order.
+struct Piped {
+  Got got;
+  std::size_t pipe_calls = 0;
+  std::size_t body_calls_after_pipe = 0;
+};
+
+Piped SendThroughPipe(UpstreamClient& client, const std::string& target,
+                      bool refuse_pipe = false) {
+  Piped piped;
+  client.TakeBodiesThroughPipe([&](int pipe, std::size_t n) {
+    ++piped.pipe_calls;
+    if (refuse_pipe) return false;
+    std::string bytes(n, '\0');
+    for (std::size_t got = 0; got < n;) {
+      const ssize_t r = ::read(pipe, bytes.data() + got, n - got);
+      if (r <= 0) return false;
+      got += static_cast<std::size_t>(r);
+    }
+    piped.got.body += bytes;
+    return true;
+  });
+  UpstreamClient::Request request;
+  request.target = target;
+  piped.got.result = client.Send(
+      request,
+      [&](const UpstreamResponseHead& head) {
+        piped.got.status = head.status;
+        return true;
+      },
+      [&](const char* data, std::size_t n) {
+        if (piped.pipe_calls > 0) ++piped.body_calls_after_pipe;
+        piped.got.body.append(data, n);
+        return true;
+      });
+  return piped;
+}
+
+std::string LongBody(std::size_t n) {
+  std::string body(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) body[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  return body;
+}
+
+TEST_F(UpstreamClientTest, ALongBodyOfKnownLengthGoesThroughThePipeAndNoFurther) {
+  const std::string body = LongBody(3 << 20);
+  ScriptedOrigin origin([&](const ScriptedRequest& r) {
+    if (r.target == "/small") return ScriptedReply{ScriptedOrigin::Ok("small")};
+    return ScriptedReply{ScriptedOrigin::Ok(body)};
+  });
+  UpstreamClient client(Origin(origin), &pool_, options_);
+  const Piped piped = SendThroughPipe(client, "/long");
+  ASSERT_TRUE(piped.got.result.ok()) << piped.got.result.message;
+  EXPECT_GE(piped.pipe_calls, 1u);
+  EXPECT_EQ(piped.body_calls_after_pipe, 0u) << "the pipe takes the rest of the body";
+  EXPECT_TRUE(piped.got.body == body) << "every byte, in order";
+  // The splice stopped at the body's end: the connection carries the next
+  // exchange, and a short body never uses the pipe.
+  UpstreamClient next(Origin(origin), &pool_, options_);
+  const Piped small = SendThroughPipe(next, "/small");
+  EXPECT_EQ(small.got.body, "small");
+  EXPECT_EQ(small.pipe_calls, 0u);
+  EXPECT_EQ(origin.connections(), 1);
+}
+
+TEST_F(UpstreamClientTest, ALongBodyCutShortOrStalledInThePipeFailsTheExchange) {
+  const std::string body = LongBody(3 << 20);
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                           "\r\n\r\n";
+  ScriptedOrigin origin([&](const ScriptedRequest& r) {
+    // /cut closes after 2 MiB; /stall sends 2 MiB and then nothing.
+    return ScriptedReply{head + body.substr(0, 2 << 20), r.target == "/cut"};
+  });
+  options_.read_timeout = std::chrono::milliseconds(300);
+  UpstreamClient cut_client(Origin(origin), &pool_, options_);
+  const Piped cut = SendThroughPipe(cut_client, "/cut");
+  EXPECT_EQ(cut.got.result.error, UpstreamClient::Error::kRead);
+  EXPECT_EQ(cut.got.result.message, "connection closed after 2097152 of 3145728 bytes");
+  EXPECT_TRUE(cut.got.body == body.substr(0, 2 << 20));
+  UpstreamClient stall_client(Origin(origin), &pool_, options_);
+  const Piped stall = SendThroughPipe(stall_client, "/stall");
+  EXPECT_EQ(stall.got.result.error, UpstreamClient::Error::kReadTimeout)
+      << stall.got.result.message;
+  // A pipe handler that refuses ends the exchange; the connection is not
+  // reused (its body is unread).
+  UpstreamClient refused_client(Origin(origin), &pool_, options_);
+  const Piped refused = SendThroughPipe(refused_client, "/cut", /*refuse_pipe=*/true);
+  EXPECT_EQ(refused.got.result.error, UpstreamClient::Error::kCancelled);
+  EXPECT_EQ(pool_.idle(), 0u);
 }
 
 // An https origin with a certificate for 127.0.0.1 signed by a test CA

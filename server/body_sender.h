@@ -112,6 +112,11 @@ class BodySender {
     return counters_.bodies_taken.load(std::memory_order_relaxed);
   }
   std::size_t parked() const { return counters_.parked.load(std::memory_order_relaxed); }
+  // Body bytes sent with sendfile(2), to clients found slow (the rest are
+  // sent from the stream file's mapping).
+  std::uint64_t sent_with_sendfile() const {
+    return counters_.sendfile_bytes.load(std::memory_order_relaxed);
+  }
   const std::atomic<std::size_t>* active_counter() const { return &counters_.held; }
 
  private:
@@ -121,6 +126,7 @@ class BodySender {
     std::atomic<std::size_t> bodies{0};
     std::atomic<std::uint64_t> bodies_taken{0};
     std::atomic<std::size_t> parked{0};
+    std::atomic<std::uint64_t> sendfile_bytes{0};
     void Add(bool park) {
       held.fetch_add(1, std::memory_order_relaxed);
       (park ? parked : bodies).fetch_add(1, std::memory_order_relaxed);

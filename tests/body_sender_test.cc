@@ -316,6 +316,32 @@ TEST_F(BodySenderTest, StopEndsEveryJobAsCancelledAndRefusesNewOnes) {
   ::close(client_end);
 }
 
+TEST_F(BodySenderTest, ASlowClientIsSentToWithSendfileEveryByteInOrder) {
+  auto stream = NewStream();
+  constexpr std::size_t kTotal = 1 << 20;
+  Write(*stream, 0, kTotal);
+  ASSERT_TRUE(stream->Finish().ok());
+  BodySender sender(BodySender::Options{});
+  const auto [server_end, client_end] = Pair(16 * 1024);
+  auto job = NewJob(stream, server_end, 0, kTotal, /*resume=*/false);
+  ASSERT_TRUE(sender.Submit(job));
+  // About 2 MB/s, far below the slow-client rate: after the first 200 ms
+  // the loop sends the rest from the file.
+  std::string got;
+  char buf[8192];
+  while (got.size() < kTotal) {
+    const ssize_t n = ::read(client_end, buf, sizeof buf);
+    ASSERT_GT(n, 0) << "after " << got.size() << " bytes";
+    got.append(buf, static_cast<std::size_t>(n));
+    std::this_thread::sleep_for(4ms);
+  }
+  EXPECT_TRUE(got == Pattern(0, kTotal)) << "every byte, in order";
+  EXPECT_EQ(endings_.WaitFor(1).at(server_end).how.code(), Code::kOk);
+  EXPECT_GT(sender.sent_with_sendfile(), 0u);
+  EXPECT_LT(sender.sent_with_sendfile(), kTotal) << "the first bytes went from the mapping";
+  ::close(client_end);
+}
+
 TEST_F(BodySenderTest, AParkedConnectionIsHandedBackWhenBytesComeAndClosedWhenIdle) {
   BodySender sender(BodySender::Options{});
   std::mutex mu;

@@ -78,8 +78,12 @@ class BodySender::Loop {
     if (stopping_) return false;
     WakeUnlessPending();
     inbox_.push_back(std::move(job));
+    held_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
+
+  // Connections given to this loop and not yet let go (any thread).
+  std::size_t held() const { return held_.load(std::memory_order_relaxed); }
 
   void Stop() {
     {
@@ -364,6 +368,7 @@ class BodySender::Loop {
     // registered, and c is freed below.
     if (c.job->reader) c.job->reader->Unwatch(&c);
     if (!c.park()) --bodies_;
+    held_.fetch_sub(1, std::memory_order_relaxed);
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.job->fd, nullptr);
     std::unique_ptr<Job> job = std::move(c.job);
     connections_.erase(c.tag);  // destroys c
@@ -397,6 +402,7 @@ class BodySender::Loop {
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<std::uint64_t> runnable_;  // turns to give without waiting
   std::size_t bodies_ = 0;               // connections_ that are not parks
+  std::atomic<std::size_t> held_{0};     // Add()ed and not yet Forget()-ten
   std::uint64_t next_tag_ = kWakeTag + 1;
 
   std::thread thread_;  // last: starts once the rest is built
@@ -412,7 +418,14 @@ BodySender::BodySender(Options options) {
 BodySender::~BodySender() { Stop(); }
 
 bool BodySender::Submit(std::unique_ptr<Job>& job) {
-  Loop& loop = *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+  // The loop holding the fewest connections: a connection stays in its
+  // loop while it is kept alive, and loops given equal shares at random
+  // end up unequal (one queues requests the other could answer).
+  Loop* least = loops_.front().get();
+  for (const auto& loop : loops_) {
+    if (loop->held() < least->held()) least = loop.get();
+  }
+  Loop& loop = *least;
   const bool park = static_cast<bool>(job->on_readable);
   counters_.Add(park);
   if (loop.Add(job)) {

@@ -138,7 +138,6 @@ class BodySender {
   };
 
   Counters counters_;
-  std::atomic<std::size_t> next_loop_{0};
   std::vector<std::unique_ptr<Loop>> loops_;  // fixed after construction
 };
 

@@ -316,6 +316,52 @@ TEST_F(BodySenderTest, StopEndsEveryJobAsCancelledAndRefusesNewOnes) {
   ::close(client_end);
 }
 
+TEST_F(BodySenderTest, ANewConnectionGoesToTheLoopHoldingTheFewest) {
+  BodySender::Options options;
+  options.threads = 2;
+  BodySender sender(options);
+  std::mutex mu;
+  std::condition_variable woke;
+  std::map<int, std::thread::id> loop_of;  // by server end; guarded by mu
+  // Parks `fd`; on its first bytes, notes the loop's thread and stays
+  // parked if `stay`.
+  auto park = [&](int fd, bool stay) {
+    auto job = std::make_unique<BodySender::Job>();
+    job->fd = fd;
+    job->idle_timeout = 30s;
+    job->on_end = endings_.OnEnd(fd);
+    job->on_readable = [&, fd, stay](int) {
+      char buf[8];
+      (void)::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      std::lock_guard<std::mutex> lock(mu);
+      loop_of[fd] = std::this_thread::get_id();
+      woke.notify_all();
+      return stay;
+    };
+    return sender.Submit(job);
+  };
+  auto loop_of_after_bytes = [&](int server_end, int client_end) {
+    EXPECT_EQ(::write(client_end, "x", 1), 1);
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(woke.wait_for(lock, 30s, [&] { return loop_of.count(server_end) > 0; }));
+    return loop_of[server_end];
+  };
+  const auto [a_server, a_client] = Pair();
+  const auto [b_server, b_client] = Pair();
+  const auto [c_server, c_client] = Pair();
+  ASSERT_TRUE(park(a_server, /*stay=*/true));
+  ASSERT_TRUE(park(b_server, /*stay=*/false));
+  const std::thread::id a_loop = loop_of_after_bytes(a_server, a_client);
+  const std::thread::id b_loop = loop_of_after_bytes(b_server, b_client);
+  EXPECT_NE(a_loop, b_loop) << "one each";
+  // b was taken back: its loop holds none, a's holds a. c goes where b was
+  // (taking turns would have put it beside a).
+  ASSERT_TRUE(park(c_server, /*stay=*/true));
+  EXPECT_EQ(loop_of_after_bytes(c_server, c_client), b_loop);
+  sender.Stop();
+  for (int fd : {a_client, b_server, b_client, c_client}) ::close(fd);
+}
+
 TEST_F(BodySenderTest, ASlowClientIsSentToWithSendfileEveryByteInOrder) {
   auto stream = NewStream();
   constexpr std::size_t kTotal = 1 << 20;

@@ -29,6 +29,7 @@ namespace {
 
 using ::fanout::testing::Pattern;
 using ::fanout::testing::TempDir;
+using ::fanout::testing::WaitFor;
 using Code = Status::Code;
 using namespace std::chrono_literals;
 
@@ -354,8 +355,10 @@ TEST_F(BodySenderTest, ANewConnectionGoesToTheLoopHoldingTheFewest) {
   const std::thread::id a_loop = loop_of_after_bytes(a_server, a_client);
   const std::thread::id b_loop = loop_of_after_bytes(b_server, b_client);
   EXPECT_NE(a_loop, b_loop) << "one each";
-  // b was taken back: its loop holds none, a's holds a. c goes where b was
-  // (taking turns would have put it beside a).
+  // b was taken back (its loop lets go of it just after on_readable): its
+  // loop holds none, a's holds a. c goes where b was (taking turns would
+  // have put it beside a).
+  ASSERT_TRUE(WaitFor([&] { return sender.parked() == 1; }, 30s));
   ASSERT_TRUE(park(c_server, /*stay=*/true));
   EXPECT_EQ(loop_of_after_bytes(c_server, c_client), b_loop);
   sender.Stop();

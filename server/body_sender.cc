@@ -1,6 +1,8 @@
 #include "server/body_sender.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
@@ -28,16 +30,6 @@ constexpr auto kSweepEvery = std::chrono::milliseconds(250);
 
 // epoll's tag for the loop's own eventfd (connections count from 1).
 constexpr std::uint64_t kWakeTag = 0;
-
-// A client that has taken its body at less than this rate, once this long
-// has passed, is sent to with sendfile(2) from then on; a faster one from
-// the stream file's mapping. sendfile spares the loop a copy of every byte
-// (a tenth of a CPU second per GB against a fifth: a thousand clients at
-// 1 MB/s each), but on loopback it costs a fast reader more than the copy
-// (its socket gets a page per fragment): hot objects sent at full speed to
-// many clients lose a third of their rate with it.
-constexpr double kSlowClientBytesPerSecond = 32e6;
-constexpr auto kJudgeClientAfter = std::chrono::milliseconds(200);
 
 void SetBlocking(int fd, bool blocking) {
   const int flags = ::fcntl(fd, F_GETFL);
@@ -109,7 +101,10 @@ class BodySender::Loop {
     bool watching = false;
     std::optional<Clock::time_point> blocked_since;  // socket full since
     Clock::time_point started;        // adopted at
-    bool slow_client = false;         // sent to with sendfile (see above)
+    // Sent to with sendfile until judged fast (Options), then from the
+    // mapping; judged once.
+    bool slow_client = true;
+    bool judged = false;
     Clock::time_point idle_until;     // a park: closed if nothing comes by then
 
     bool park() const { return static_cast<bool>(job->on_readable); }
@@ -137,6 +132,12 @@ class BodySender::Loop {
   }
 
   void Run() {
+    // sendfile(2) takes no MSG_NOSIGNAL: a client gone away must be an
+    // EPIPE here, not a SIGPIPE that ends the process.
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
     std::vector<epoll_event> events(256);
     auto last_sweep = Clock::now();
     std::vector<std::unique_ptr<Job>> inbox;
@@ -245,6 +246,7 @@ class BodySender::Loop {
   // Sends what the socket takes, up to one turn's bytes; then waits for
   // the socket (EPOLLOUT), the stream (Watch) or the next turn.
   void Pump(Connection& c) {
+    if (!c.judged) JudgeClient(c, Clock::now());
     Job& job = *c.job;
     std::size_t budget = options_.turn_bytes;
     for (;;) {
@@ -281,8 +283,8 @@ class BodySender::Loop {
       if (c.extent.data != nullptr && (!c.slow_client || c.extent.fd < 0)) {
         n = ::send(job.fd, c.extent.data + c.extent_sent, want, MSG_NOSIGNAL);
       } else {
-        // A slow client, or the stream file could not be mapped: the
-        // kernel sends from the file.
+        // A client not found fast, or a stream file that could not be
+        // mapped: the kernel sends from the file.
         off_t offset = static_cast<off_t>(c.extent.offset + c.extent_sent);
         n = ::sendfile(job.fd, c.extent.fd, &offset, want);
         if (n == 0) {
@@ -296,7 +298,6 @@ class BodySender::Loop {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
           if (!c.blocked_since) c.blocked_since = Clock::now();
-          if (!c.slow_client) JudgeClient(c, *c.blocked_since);
           return;  // EPOLLOUT comes when the client has taken some
         }
         End(c, errno == EFAULT ? Status::Corruption("stream file shorter than its frontier")
@@ -313,9 +314,8 @@ class BodySender::Loop {
         // A short send: the socket is full (the kernel marked it so), and
         // an EPOLLOUT edge follows once the client has taken some; another
         // send now would only fail with EAGAIN, a system call per wake-up
-        // (for a thousand slow clients, a fifth of the loop's CPU).
+        // (for a thousand slow clients, a fifth of the loop's sendfile calls).
         c.blocked_since = Clock::now();
-        if (!c.slow_client) JudgeClient(c, *c.blocked_since);
         return;
       }
       budget -= std::min(budget, sent);
@@ -326,13 +326,15 @@ class BodySender::Loop {
     }
   }
 
-  // At a full socket: whether the client takes its bytes slowly enough to
-  // be sent to with sendfile from now on.
+  // Once, at the first turn after judge_client_after: whether the client
+  // has taken its bytes fast enough (a reader at the frontier, as fast as
+  // the fetch) to be sent to from the mapping for the rest of its body.
   void JudgeClient(Connection& c, Clock::time_point now) {
     const auto elapsed = now - c.started;
-    if (elapsed < kJudgeClientAfter) return;
+    if (elapsed < options_.judge_client_after) return;
     const double seconds = std::chrono::duration<double>(elapsed).count();
-    c.slow_client = static_cast<double>(c.sent) < kSlowClientBytesPerSecond * seconds;
+    c.slow_client = static_cast<double>(c.sent) < options_.fast_client_bytes_per_second * seconds;
+    c.judged = true;
   }
 
   // A parked connection has news: its owner answers it here and it stays

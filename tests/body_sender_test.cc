@@ -374,8 +374,8 @@ TEST_F(BodySenderTest, ASlowClientIsSentToWithSendfileEveryByteInOrder) {
   const auto [server_end, client_end] = Pair(16 * 1024);
   auto job = NewJob(stream, server_end, 0, kTotal, /*resume=*/false);
   ASSERT_TRUE(sender.Submit(job));
-  // About 2 MB/s, far below the slow-client rate: after the first 200 ms
-  // the loop sends the rest from the file.
+  // About 2 MB/s, far below the fast-client rate: never moved to the
+  // mapping.
   std::string got;
   char buf[8192];
   while (got.size() < kTotal) {
@@ -386,8 +386,28 @@ TEST_F(BodySenderTest, ASlowClientIsSentToWithSendfileEveryByteInOrder) {
   }
   EXPECT_TRUE(got == Pattern(0, kTotal)) << "every byte, in order";
   EXPECT_EQ(endings_.WaitFor(1).at(server_end).how.code(), Code::kOk);
-  EXPECT_GT(sender.sent_with_sendfile(), 0u);
-  EXPECT_LT(sender.sent_with_sendfile(), kTotal) << "the first bytes went from the mapping";
+  EXPECT_EQ(sender.sent_with_sendfile(), kTotal);
+  ::close(client_end);
+}
+
+TEST_F(BodySenderTest, AFastClientIsSentToFromTheMappingOnceJudged) {
+  auto stream = NewStream();
+  constexpr std::size_t kTotal = 16 << 20;
+  Write(*stream, 0, kTotal);
+  ASSERT_TRUE(stream->Finish().ok());
+  BodySender::Options options;
+  // Any reader that keeps up beats 1 MB/s, sanitizers included.
+  options.fast_client_bytes_per_second = 1e6;
+  options.judge_client_after = 1ms;  // 16 MB on a socket pair can take 20 ms
+  BodySender sender(options);
+  const auto [server_end, client_end] = Pair(64 * 1024);
+  auto job = NewJob(stream, server_end, 0, kTotal, /*resume=*/false);
+  ASSERT_TRUE(sender.Submit(job));
+  std::string got = ReadAll(client_end, kTotal);
+  EXPECT_TRUE(got == Pattern(0, kTotal)) << "every byte, in order";
+  EXPECT_EQ(endings_.WaitFor(1).at(server_end).how.code(), Code::kOk);
+  EXPECT_GT(sender.sent_with_sendfile(), 0u) << "the first bytes, before the judgement";
+  EXPECT_LT(sender.sent_with_sendfile(), kTotal) << "the rest from the mapping";
   ::close(client_end);
 }
 

@@ -310,14 +310,6 @@ class BodySender::Loop {
       c.extent_sent += sent;
       c.sent += sent;
       if (c.extent_sent == c.extent.length) c.has_extent = false;
-      if (sent < want) {
-        // A short send: the socket is full (the kernel marked it so), and
-        // an EPOLLOUT edge follows once the client has taken some; another
-        // send now would only fail with EAGAIN, a system call per wake-up
-        // (for a thousand slow clients, a fifth of the loop's sendfile calls).
-        c.blocked_since = Clock::now();
-        return;
-      }
       budget -= std::min(budget, sent);
       if (budget == 0) {
         runnable_.push_back(c.tag);  // the others' turn first

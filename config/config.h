@@ -13,9 +13,31 @@
 #include <string>
 #include <vector>
 
+#include "config/path_pattern.h"
 #include "config/url.h"
 
 namespace fanout {
+
+// One of a route's per-path rules (README "Per-path rules"): what it sets
+// for requests whose path, after the route's prefix, matches. The first
+// matching rule of the route applies.
+struct PathRule {
+  PathPattern match;
+  // Freshness for responses that state none, instead of the route's
+  // default_ttl or the heuristic. Range: 1s to 3650d.
+  std::optional<std::chrono::seconds> ttl;
+  // The object never changes (content-addressed files: a Debian pool's
+  // .deb, by-hash indexes, npm tarballs): stored whatever its freshness
+  // says, never revalidated, and a client's no-cache or max-age=0 does not
+  // send it upstream. A response's no-store or private still counts.
+  bool immutable = false;
+  // A client's Cache-Control no-cache / max-age and Pragma: no-cache do
+  // not force a revalidation of a fresh entry.
+  bool ignore_client_no_cache = false;
+  // false: never stored. true: stored even without freshness or a
+  // validator. Unset: RFC 9111 decides.
+  std::optional<bool> store;
+};
 
 struct Route {
   // Request path prefix, matched segment-wise ("/deb" matches "/deb" and
@@ -48,6 +70,22 @@ struct Route {
   // certificate names the upstream's host (or IP address). false is an
   // explicit opt-out, warned about at start-up. Default: true.
   bool tls_verify = true;
+  // Targeted cache-control fields (RFC 9213), highest precedence first: the
+  // first a response carries with a valid value replaces its Cache-Control
+  // and Expires for fanoutd's own decisions, and none of them is passed to
+  // clients. Empty: Cache-Control only.
+  std::vector<std::string> targeted_cache_control = {"Fanout-Cache-Control",
+                                                     "CDN-Cache-Control"};
+  // Per-path rules, first match wins. Default: none.
+  std::vector<PathRule> rules;
+  // Query parameters left out of the cache key (tracking parameters such as
+  // "utm_source"): requests differing only in them share one entry. They
+  // are still sent upstream. Default: none.
+  std::vector<std::string> ignore_query_params;
+  // A Location or Content-Location that points into this route's upstream
+  // is rewritten to the same resource through fanoutd, so clients stay on
+  // the cache (as nginx's proxy_redirect default). Default: true.
+  bool rewrite_redirects = true;
 };
 
 struct Config {

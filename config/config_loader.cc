@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/units.h"
+#include "core/header_text.h"
 
 namespace fanout {
 namespace {
@@ -223,6 +224,119 @@ Status GetSize(const json& v, const std::string& key, std::uint64_t* out) {
   return Status::Ok();
 }
 
+Status GetBool(const json& v, const std::string& key, bool* out) {
+  if (!v.is_boolean()) {
+    return KeyError(key, std::string("expected true or false, got ") + TypeName(v));
+  }
+  *out = v.get<bool>();
+  return Status::Ok();
+}
+
+// A JSON array of non-empty strings; `what` describes one in messages.
+Status GetStringList(const json& v, const std::string& key, const char* what,
+                     std::vector<std::string>* out) {
+  if (!v.is_array()) {
+    return KeyError(key, std::string("expected an array of ") + what + ", got " + TypeName(v));
+  }
+  out->clear();
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string item_key = key + "[" + std::to_string(i) + "]";
+    std::string item;
+    Status st = GetString(v[i], item_key, &item);
+    if (!st.ok()) return st;
+    if (item.empty()) return KeyError(item_key, "must not be empty");
+    out->push_back(std::move(item));
+  }
+  return Status::Ok();
+}
+
+Status ParsePathRule(const json& v, const std::string& where, PathRule* rule) {
+  if (!v.is_object()) {
+    return KeyError(where, std::string("expected an object, got ") + TypeName(v));
+  }
+  Status st = RejectUnknownKeys(v, where,
+                                {"match", "ttl", "immutable", "ignore_client_no_cache", "store"});
+  if (!st.ok()) return st;
+  if (!v.contains("match")) return KeyError(where + ".match", "required");
+  std::string match;
+  if (!(st = GetString(v["match"], where + ".match", &match)).ok()) return st;
+  if (!(st = PathPattern::Compile(match, &rule->match)).ok()) {
+    return KeyError(where + ".match", st.message());
+  }
+  if (v.contains("ttl")) {
+    milliseconds d{0};
+    if (!(st = GetDuration(v["ttl"], where + ".ttl", &d, kRouteDurationRange)).ok()) return st;
+    rule->ttl = std::chrono::duration_cast<seconds>(d);
+  }
+  if (v.contains("immutable") &&
+      !(st = GetBool(v["immutable"], where + ".immutable", &rule->immutable)).ok()) {
+    return st;
+  }
+  if (v.contains("ignore_client_no_cache") &&
+      !(st = GetBool(v["ignore_client_no_cache"], where + ".ignore_client_no_cache",
+                     &rule->ignore_client_no_cache))
+           .ok()) {
+    return st;
+  }
+  if (v.contains("store")) {
+    bool store = true;
+    if (!(st = GetBool(v["store"], where + ".store", &store)).ok()) return st;
+    rule->store = store;
+    if (!store && (rule->immutable || rule->ttl)) {
+      return KeyError(where, "store: false with immutable or ttl says both to keep and not to keep");
+    }
+  }
+  return Status::Ok();
+}
+
+// A route's keys about what it caches and how: targeted_cache_control,
+// rules, ignore_query_params, rewrite_redirects.
+Status ParseCacheRules(const json& r, const std::string& where, Route* route) {
+  Status st;
+  if (r.contains("targeted_cache_control")) {
+    const std::string key = where + ".targeted_cache_control";
+    if (!(st = GetStringList(r["targeted_cache_control"], key, "field names",
+                             &route->targeted_cache_control))
+             .ok()) {
+      return st;
+    }
+    for (const std::string& name : route->targeted_cache_control) {
+      for (char c : name) {
+        if (!IsTokenChar(c)) return KeyError(key, "'" + name + "' is not a header field name");
+      }
+      if (EqualsIgnoreCase(name, "Cache-Control")) {
+        return KeyError(key, "Cache-Control is not a targeted field (leave the list empty to use it alone)");
+      }
+    }
+  }
+  if (r.contains("rules")) {
+    const json& rules = r["rules"];
+    if (!rules.is_array()) {
+      return KeyError(where + ".rules",
+                      std::string("expected an array of rules, got ") + TypeName(rules));
+    }
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      PathRule rule;
+      st = ParsePathRule(rules[i], where + ".rules[" + std::to_string(i) + "]", &rule);
+      if (!st.ok()) return st;
+      route->rules.push_back(std::move(rule));
+    }
+  }
+  if (r.contains("ignore_query_params") &&
+      !(st = GetStringList(r["ignore_query_params"], where + ".ignore_query_params",
+                           "parameter names", &route->ignore_query_params))
+           .ok()) {
+    return st;
+  }
+  if (r.contains("rewrite_redirects") &&
+      !(st = GetBool(r["rewrite_redirects"], where + ".rewrite_redirects",
+                     &route->rewrite_redirects))
+           .ok()) {
+    return st;
+  }
+  return Status::Ok();
+}
+
 Status ParseRoutes(const json& v, Config* config) {
   if (!v.is_array()) {
     return KeyError("routes", std::string("expected an array of routes, got ") +
@@ -235,9 +349,10 @@ Status ParseRoutes(const json& v, Config* config) {
     if (!r.is_object()) {
       return KeyError(where, std::string("expected an object, got ") + TypeName(r));
     }
-    Status st = RejectUnknownKeys(r, where, {"prefix", "upstream", "host", "default_ttl",
-                                             "stale_while_revalidate", "stale_if_error",
-                                             "tls_ca_file", "tls_verify"});
+    Status st = RejectUnknownKeys(
+        r, where, {"prefix", "upstream", "host", "default_ttl", "stale_while_revalidate",
+                   "stale_if_error", "tls_ca_file", "tls_verify", "targeted_cache_control",
+                   "rules", "ignore_query_params", "rewrite_redirects"});
     if (!st.ok()) return st;
     if (!r.contains("prefix")) return KeyError(where + ".prefix", "required");
     if (!r.contains("upstream")) return KeyError(where + ".upstream", "required");
@@ -279,13 +394,11 @@ Status ParseRoutes(const json& v, Config* config) {
         return KeyError(key, "cannot read '" + route.tls_ca_file + "' (no such readable file)");
       }
     }
-    if (r.contains("tls_verify")) {
-      if (!r["tls_verify"].is_boolean()) {
-        return KeyError(where + ".tls_verify", std::string("expected true or false, got ") +
-                                                   TypeName(r["tls_verify"]));
-      }
-      route.tls_verify = r["tls_verify"].get<bool>();
+    if (r.contains("tls_verify") &&
+        !(st = GetBool(r["tls_verify"], where + ".tls_verify", &route.tls_verify)).ok()) {
+      return st;
     }
+    if (!(st = ParseCacheRules(r, where, &route)).ok()) return st;
     if ((r.contains("tls_ca_file") || r.contains("tls_verify")) &&
         route.upstream.scheme != "https") {
       return KeyError(where, "tls_ca_file and tls_verify apply to https upstreams only");

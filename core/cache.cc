@@ -360,9 +360,12 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
     }
   }
   if (flight != in_flight_.end()) {
-    // A fetch that has just completed (being made durable) is a hit if its
-    // response is fresh for this request; otherwise it is joined as it is:
-    // it was validated a moment ago, and a second fetch would only race it.
+    // Before its response head is known, a fetch is joined by every request
+    // for its key (collapsed requests). Once the head is known, it is
+    // reused only by requests it is fresh for: joined while it runs, a hit
+    // once complete (it is then being made durable). A request it is not
+    // fresh for (its no-cache, max-age=0 or min-fresh, or a response stale
+    // on arrival) goes upstream on its own.
     const auto head = flight->second->head();
     const Reuse reuse = head ? judge(*head, flight->second->vary()) : Reuse::kRevalidate;
     if (reuse == Reuse::kOtherVariant) {
@@ -370,7 +373,13 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
       r.vary = flight->second->vary();
       return r;
     }
-    const bool hit = flight->second->complete() && head && reuse != Reuse::kRevalidate;
+    if (head && reuse == Reuse::kRevalidate) {
+      if (!may_fetch) return nothing();
+      r.lookup = Lookup::kNotFresh;
+      r.entry = nullptr;
+      return r;
+    }
+    const bool hit = flight->second->complete() && head;
     if (!may_fetch && !hit) return nothing();
     r.entry = flight->second;
     r.lookup = hit ? Lookup::kHit : Lookup::kJoin;

@@ -73,11 +73,15 @@ class Cache {
     kMiss,          // a new entry; the caller must start its fetch
     kOtherVariant,  // the key holds a variant selected by other header
                     // values (`vary`): ask again under the request's VariantKey
+    kNotFresh,      // a fetch in flight whose response head is known and is
+                    // not fresh for this request: the caller goes upstream
+                    // on its own (entry is null)
   };
 
   struct Acquired {
     Lookup lookup = Lookup::kMiss;
-    // What to serve the request from. Null only if status is not OK.
+    // What to serve the request from. Null only for kNotFresh and when
+    // status is not OK.
     std::shared_ptr<Entry> entry;
     // A fetch the caller must start: the miss itself, or the background
     // revalidation of a hit served stale. Null if none.

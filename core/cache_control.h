@@ -32,6 +32,14 @@ struct CacheControl {
 
   // Every Cache-Control line of a message, in order.
   static CacheControl Parse(const std::vector<std::string>& lines);
+
+  // A targeted cache-control field's lines (RFC 9213: CDN-Cache-Control and
+  // the like), which are a Structured Fields Dictionary (RFC 8941) and read
+  // strictly: nullopt if the value is empty or does not parse, and then
+  // the field is ignored as if absent. Directives as above; a value of the
+  // wrong type (max-age=1.5, max-age="60", a negative number) drops that
+  // directive only; no-store=?0 is no directive.
+  static std::optional<CacheControl> ParseTargeted(const std::vector<std::string>& lines);
 };
 
 }  // namespace fanout

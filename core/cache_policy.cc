@@ -23,9 +23,8 @@ bool HeuristicallyCacheable(int status) {
 // Heuristic freshness never exceeds a day, however old Last-Modified is.
 constexpr seconds kMaxHeuristic{24 * 3600};
 
-CacheControl ResponseCacheControl(const ResponseHead& r) {
-  return CacheControl::Parse(HeaderValues(r.headers, "Cache-Control"));
-}
+// How long an immutable object stays fresh: the longest TTL a route may set.
+constexpr seconds kImmutableLifetime{3650LL * 24 * 3600};
 
 // The response's Date, or when it arrived (RFC 9110 §6.6.1: a recipient
 // with a clock treats a missing Date as the time of receipt).
@@ -72,6 +71,20 @@ bool WeakMatch(std::string a, std::string b) {
 
 }  // namespace
 
+CacheControl GoverningCacheControl(const ResponseHead& r, const CachePolicyOptions& options,
+                                   bool* targeted) {
+  for (const std::string& field : options.targeted_fields) {
+    const auto lines = HeaderValues(r.headers, field);
+    if (lines.empty()) continue;
+    if (auto cc = CacheControl::ParseTargeted(lines)) {
+      if (targeted) *targeted = true;
+      return *cc;
+    }
+  }
+  if (targeted) *targeted = false;
+  return CacheControl::Parse(HeaderValues(r.headers, "Cache-Control"));
+}
+
 RequestFacts RequestFacts::From(const HeaderList& h) {
   RequestFacts f;
   const auto cc_lines = HeaderValues(h, "Cache-Control");
@@ -94,17 +107,19 @@ RequestFacts RequestFacts::From(const HeaderList& h) {
   return f;
 }
 
-bool MayShare(const ResponseHead& r, bool request_had_credentials) {
-  const CacheControl cc = ResponseCacheControl(r);
+bool MayShare(const ResponseHead& r, bool request_had_credentials,
+              const CachePolicyOptions& options) {
+  const CacheControl cc = GoverningCacheControl(r, options, nullptr);
   if (cc.private_ || cc.no_store || !HeaderValues(r.headers, "Set-Cookie").empty()) return false;
   const auto vary = VaryNames(r);
   if (std::find(vary.begin(), vary.end(), "*") != vary.end()) return false;
-  return !request_had_credentials || AllowsAuthorizedReuse(r);
+  return !request_had_credentials || AllowsAuthorizedReuse(r, options);
 }
 
 bool MayStore(const RequestFacts& request, const ResponseHead& r,
               const CachePolicyOptions& options, std::string* why) {
-  const CacheControl cc = ResponseCacheControl(r);
+  bool targeted = false;
+  const CacheControl cc = GoverningCacheControl(r, options, &targeted);
   auto no = [&](std::string reason) {
     if (why) *why = std::move(reason);
     return false;
@@ -112,18 +127,23 @@ bool MayStore(const RequestFacts& request, const ResponseHead& r,
   if (r.status < 200 || r.status == 206 || r.status == 304) {
     return no("status " + std::to_string(r.status) + " is never stored");
   }
+  if (options.store == false) return no("a rule of its route says store: false");
   if (request.cache_control.no_store) return no("the request said no-store");
   if (cc.no_store) return no("no-store");
   if (cc.private_) return no("private");
-  if (request.has_authorization && !AllowsAuthorizedReuse(r)) {
+  if (request.has_authorization && !AllowsAuthorizedReuse(r, options)) {
     return no("answer to an authorized request, not marked public");
   }
   for (const auto& v : HeaderValues(r.headers, "Vary")) {
     if (v.find('*') != std::string::npos) return no("Vary: *");
   }
   if (!HeaderValues(r.headers, "Set-Cookie").empty()) return no("sets a cookie");
-  const bool explicit_freshness = cc.max_age || cc.s_maxage || cc.public_ ||
-                                  !HeaderValues(r.headers, "Expires").empty();
+  // A rule that says the object is immutable, or to store it, stands for
+  // the freshness and validator it may lack.
+  if (options.immutable || options.store == true) return true;
+  const bool explicit_freshness =
+      cc.max_age || cc.s_maxage || cc.public_ ||
+      (!targeted && !HeaderValues(r.headers, "Expires").empty());
   if (!explicit_freshness && !HeuristicallyCacheable(r.status)) {
     return no("status " + std::to_string(r.status) + " without explicit freshness");
   }
@@ -135,29 +155,33 @@ bool MayStore(const RequestFacts& request, const ResponseHead& r,
   return true;
 }
 
-bool AllowsAuthorizedReuse(const ResponseHead& r) {
-  const CacheControl cc = ResponseCacheControl(r);
+bool AllowsAuthorizedReuse(const ResponseHead& r, const CachePolicyOptions& options) {
+  const CacheControl cc = GoverningCacheControl(r, options, nullptr);
   return cc.public_ || cc.s_maxage.has_value() || cc.must_revalidate;
 }
 
 namespace {
 
-// FreshnessLifetime with the response's directives already parsed, and its
-// Date value if known (`date` null: parsed if needed). A hit needs both
-// the lifetime and the age: each is parsed once (every hit pays for it).
+// FreshnessLifetime with the response's governing directives already
+// parsed (`targeted`: from a targeted field, so Expires does not count),
+// and its Date value if known (`date` null: parsed if needed). A hit needs
+// both the lifetime and the age: each is parsed once (every hit pays).
 seconds LifetimeOf(const ResponseHead& r, const CachePolicyOptions& options,
-                   const CacheControl& cc, const SystemTime* date) {
+                   const CacheControl& cc, bool targeted, const SystemTime* date) {
+  if (options.immutable) return kImmutableLifetime;
   if (cc.s_maxage) return seconds(*cc.s_maxage);
   if (cc.max_age) return seconds(*cc.max_age);
   auto date_value = [&] { return date != nullptr ? *date : DateValue(r); };
-  const auto expires = HeaderValues(r.headers, "Expires");
+  const auto expires = targeted ? std::vector<std::string>() : HeaderValues(r.headers, "Expires");
   if (!expires.empty()) {
     // An invalid Expires (e.g. "0") means already expired.
     const auto at = ParseHttpDate(expires.front());
     return at ? ToSeconds(*at - date_value()) : seconds(0);
   }
   if (options.default_ttl) return *options.default_ttl;
-  if (HeuristicallyCacheable(r.status)) {
+  // RFC 9111 §4.2.2: heuristics for heuristically cacheable statuses, and
+  // for responses of any status marked explicitly cacheable (public).
+  if (HeuristicallyCacheable(r.status) || cc.public_) {
     if (auto lm = ParseHttpDate(r.Header("Last-Modified"))) {
       return std::min(kMaxHeuristic, ToSeconds(date_value() - *lm) / 10);
     }
@@ -177,20 +201,27 @@ seconds AgeOf(const ResponseHead& r, SystemTime date, SystemTime now) {
 }  // namespace
 
 seconds FreshnessLifetime(const ResponseHead& r, const CachePolicyOptions& options) {
-  return LifetimeOf(r, options, ResponseCacheControl(r), nullptr);
+  bool targeted = false;
+  const CacheControl cc = GoverningCacheControl(r, options, &targeted);
+  return LifetimeOf(r, options, cc, targeted, nullptr);
 }
 
 seconds CurrentAge(const ResponseHead& r, SystemTime now) { return AgeOf(r, DateValue(r), now); }
 
 Reuse DecideReuse(const RequestFacts& request, const ResponseHead& stored,
                   const CachePolicyOptions& options, SystemTime now) {
-  const CacheControl cc = ResponseCacheControl(stored);
+  // An immutable object is never revalidated, whoever asks.
+  if (options.immutable) return Reuse::kFresh;
+  bool targeted = false;
+  const CacheControl cc = GoverningCacheControl(stored, options, &targeted);
   const CacheControl& rcc = request.cache_control;
-  if (cc.no_cache || rcc.no_cache || request.pragma_no_cache) return Reuse::kRevalidate;
+  const bool client_may_force = !options.ignore_client_no_cache;
+  if (cc.no_cache) return Reuse::kRevalidate;
+  if (client_may_force && (rcc.no_cache || request.pragma_no_cache)) return Reuse::kRevalidate;
   const SystemTime date = DateValue(stored);
-  const seconds lifetime = LifetimeOf(stored, options, cc, &date);
+  const seconds lifetime = LifetimeOf(stored, options, cc, targeted, &date);
   const seconds age = AgeOf(stored, date, now);
-  if (rcc.max_age && age.count() > *rcc.max_age) return Reuse::kRevalidate;
+  if (client_may_force && rcc.max_age && age.count() > *rcc.max_age) return Reuse::kRevalidate;
   if (lifetime > age) {
     if (rcc.min_fresh && (lifetime - age).count() < *rcc.min_fresh) return Reuse::kRevalidate;
     return Reuse::kFresh;
@@ -206,13 +237,15 @@ Reuse DecideReuse(const RequestFacts& request, const ResponseHead& stored,
 
 bool MayServeStaleOnError(const ResponseHead& stored, const CachePolicyOptions& options,
                           SystemTime now) {
-  const CacheControl cc = ResponseCacheControl(stored);
+  bool targeted = false;
+  const CacheControl cc = GoverningCacheControl(stored, options, &targeted);
   if (NeverServeStale(cc)) return false;
   std::optional<std::int64_t> sie = cc.stale_if_error;
   if (!sie && options.stale_if_error) sie = options.stale_if_error->count();
   if (!sie) return false;
   const SystemTime date = DateValue(stored);
-  const seconds staleness = AgeOf(stored, date, now) - LifetimeOf(stored, options, cc, &date);
+  const seconds staleness =
+      AgeOf(stored, date, now) - LifetimeOf(stored, options, cc, targeted, &date);
   return staleness.count() <= *sie;
 }
 
@@ -264,15 +297,46 @@ std::vector<std::string> VaryNames(const ResponseHead& response) {
   return names;
 }
 
+namespace {
+
+// Headers whose values are case-insensitive tokens and language tags
+// (RFC 9110 §12.5.3, §12.5.4): "GZIP" and "gzip" select one variant.
+bool CaseInsensitiveValues(const std::string& lower_name) {
+  return lower_name == "accept-encoding" || lower_name == "accept-language";
+}
+
+// Appends the list elements of one field line to *out (separated by ","):
+// each trimmed, runs of spaces and tabs inside one made a single space,
+// empty elements dropped.
+void AppendNormalisedElements(std::string_view line, bool fold_case, std::string* out) {
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= line.size(); ++i) {
+    if (i < line.size() && line[i] != ',') continue;
+    const std::string_view element = TrimOws(line.substr(start, i - start));
+    start = i + 1;
+    if (element.empty()) continue;
+    if (!out->empty()) out->push_back(',');
+    bool in_space = false;
+    for (char c : element) {
+      if (c == ' ' || c == '\t') {
+        in_space = true;
+        continue;
+      }
+      if (in_space) out->push_back(' ');
+      in_space = false;
+      out->push_back(fold_case ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : c);
+    }
+  }
+}
+
+}  // namespace
+
 HeaderList SelectingValues(const std::vector<std::string>& names, const HeaderList& request) {
   HeaderList out;
   for (const auto& name : names) {
     std::string value;
     for (const auto& line : HeaderValues(request, name)) {
-      if (!value.empty()) value.push_back(',');
-      for (char c : line) {
-        if (c != ' ' && c != '\t') value.push_back(c);
-      }
+      AppendNormalisedElements(line, CaseInsensitiveValues(name), &value);
     }
     out.emplace_back(name, std::move(value));
   }
@@ -290,9 +354,10 @@ bool VaryMatches(const HeaderList& stored_selecting, const HeaderList& request) 
 }
 
 std::string VariantKey(const std::string& base, const HeaderList& selecting) {
-  // A newline cannot occur in a request target, so no URL's key collides.
+  // A newline occurs in no request target and no field value, and '=' in
+  // no field name: no two (URL, values) give one key.
   std::string key = base + "\nvary";
-  for (const auto& [name, value] : selecting) key += " " + name + "=" + value;
+  for (const auto& [name, value] : selecting) key += "\n" + name + "=" + value;
   return key;
 }
 

@@ -4,9 +4,11 @@
 // stored response may answer a request or must be revalidated first, and
 // whether a client's conditional request is satisfied.
 //
-// fanout's deviations, all on purpose and documented in the README:
+// fanout's deviations, all on purpose and documented in docs/caching.md:
 // - a route may set a default TTL, used instead of the heuristic when a
 //   response carries no explicit freshness (RFC 9111 allows heuristics only);
+// - a route's per-path rules may mark objects immutable, ignore clients'
+//   no-cache, or force storing (CachePolicyOptions);
 // - responses that set cookies are not shared (many caches agree);
 // - responses that are stale at once and carry no validator are not stored
 //   (each use would fetch them again anyway).
@@ -36,6 +38,21 @@ struct CachePolicyOptions {
   // Serve a stale entry when revalidation fails (upstream down, 5xx), for
   // up to this long past its freshness.
   std::optional<std::chrono::seconds> stale_if_error;
+  // Targeted cache-control fields (RFC 9213), highest precedence first: the
+  // first one a response carries with a valid, non-empty value replaces
+  // its Cache-Control and Expires for every decision here.
+  std::vector<std::string> targeted_fields;
+  // The object at this URL never changes (content-addressed): stored and
+  // fresh whatever its freshness says, never revalidated, and a request's
+  // no-cache or max-age does not send it upstream. A response's no-store
+  // or private still counts.
+  bool immutable = false;
+  // A request's no-cache, Pragma: no-cache and max-age do not force a
+  // revalidation of a fresh entry.
+  bool ignore_client_no_cache = false;
+  // false: never stored. true: stored even without freshness or a
+  // validator (then fresh for default_ttl, if set). Unset: RFC 9111.
+  std::optional<bool> store;
 };
 
 // What a request asks of the cache.
@@ -51,7 +68,8 @@ struct RequestFacts {
 // Whether a response may be served to requests other than the one that
 // caused it (joiners, later hits): not private or no-store, no Set-Cookie,
 // not Vary: *, and, if that request had credentials, AllowsAuthorizedReuse.
-bool MayShare(const ResponseHead& response, bool request_had_credentials);
+bool MayShare(const ResponseHead& response, bool request_had_credentials,
+              const CachePolicyOptions& options);
 
 // Whether a response to a GET may be stored by a shared cache; if not,
 // *why says why (for the log).
@@ -61,10 +79,17 @@ bool MayStore(const RequestFacts& request, const ResponseHead& response,
 // RFC 9111 §3.5: whether a stored response may answer (or a response may
 // be stored for) a request carrying Authorization: only if it says public,
 // s-maxage or must-revalidate.
-bool AllowsAuthorizedReuse(const ResponseHead& response);
+bool AllowsAuthorizedReuse(const ResponseHead& response, const CachePolicyOptions& options);
+
+// The cache directives that govern a response here: those of its first
+// targeted field with a valid value (*targeted true), else its
+// Cache-Control (*targeted false; may be null).
+CacheControl GoverningCacheControl(const ResponseHead& response,
+                                   const CachePolicyOptions& options, bool* targeted);
 
 // RFC 9111 §4.2.1; the default TTL or the heuristic (10% of the time since
-// Last-Modified, for heuristically cacheable statuses) when not explicit.
+// Last-Modified, at most a day, for heuristically cacheable statuses and
+// for `public` responses of any status) when not explicit.
 std::chrono::seconds FreshnessLifetime(const ResponseHead& response,
                                        const CachePolicyOptions& options);
 
@@ -101,8 +126,10 @@ ResponseHead Refreshed(const ResponseHead& stored, const ResponseHead& not_modif
 // The request header names a response's Vary lists, lower-case, sorted,
 // without duplicates ("*" included if listed).
 std::vector<std::string> VaryNames(const ResponseHead& response);
-// The values of those headers in a request, normalised (lines combined
-// with ",", whitespace removed; absent headers as ""), as (name, value).
+// The values of those headers in a request, normalised: lines combined
+// with ",", each list element trimmed and its inner whitespace runs made
+// one space, empty elements dropped, and for Accept-Encoding and
+// Accept-Language lower-cased; absent headers as "". As (name, value).
 HeaderList SelectingValues(const std::vector<std::string>& names, const HeaderList& request);
 // Whether a request matches the selecting values a response was stored with.
 bool VaryMatches(const HeaderList& stored_selecting, const HeaderList& request);

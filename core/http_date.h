@@ -14,12 +14,20 @@ namespace fanout {
 
 using SystemTime = std::chrono::system_clock::time_point;
 
-// "Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT" or
-// "Sun Nov  6 08:49:37 1994". nullopt for anything else, and for dates
-// before 1970 (an invalid date is treated by callers as RFC 9111 says: e.g.
-// an invalid Expires means already expired). A date past the end of
-// SystemTime's range (2262 with nanosecond clocks) is taken as its last
-// second. The result is in whole seconds.
+// Exactly one of the three formats, nothing around it:
+//   IMF-fixdate  "Sun, 06 Nov 1994 08:49:37 GMT" (two-digit day, four-digit
+//                year, single spaces, a comma after the day name);
+//   RFC 850      "Sunday, 06-Nov-94 08:49:37 GMT" (a two-digit year more
+//                than 50 years ahead is the last century's);
+//   asctime      "Sun Nov  6 08:49:37 1994".
+// Day names, months and "GMT" are matched case-insensitively, as RFC 9111
+// §4.2 asks of a cache; the day name is not checked against the date. Any
+// other zone, a one-digit hour, a missing comma, doubled spaces, dashes in
+// the IMF form or a day past its month's end give nullopt, as do dates
+// before 1970. Callers treat an invalid date as RFC 9111 says (an invalid
+// Expires means already expired). A date past the end of SystemTime's
+// range (2262 with nanosecond clocks) is taken as its last second. The
+// result is in whole seconds.
 std::optional<SystemTime> ParseHttpDate(std::string_view text);
 
 // IMF-fixdate, whole seconds.

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/cache_policy.h"
+#include "server/cache_key.h"
 #include "server/request_target.h"
 
 namespace fanout {
@@ -39,7 +40,7 @@ std::string AdminServer::KeyOf(const std::string& url) const {
   if (!NormalizeRequestTarget(url, &target).ok()) return url;
   const Route* route = router_->Match(target);
   if (route == nullptr) return url;
-  return route->upstream.Origin() + Router::UpstreamTarget(*route, target);
+  return CacheKey(*route, Router::UpstreamTarget(*route, target));
 }
 
 CachePolicyOptions AdminServer::PolicyForKey(const std::string& key) const {
@@ -52,7 +53,8 @@ CachePolicyOptions AdminServer::PolicyForKey(const std::string& key) const {
       best_length = base.size();
     }
   }
-  return best != nullptr ? CachePolicyOf(*best) : CachePolicyOptions{};
+  if (best == nullptr) return CachePolicyOptions{};
+  return CachePolicyOf(*best, std::string_view(key).substr(best->upstream.Origin().size()));
 }
 
 void AdminServer::Install() {

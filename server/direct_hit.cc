@@ -7,6 +7,8 @@
 #include "core/cache_policy.h"
 #include "core/header_text.h"
 #include "server/access_log.h"
+#include "server/cache_key.h"
+#include "server/relayed_headers.h"
 #include "server/connection_pool.h"
 #include "server/request_target.h"
 #include "server/entry_body_job.h"
@@ -84,8 +86,9 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   }
   const Route* route = router_->Match(head.target);
   if (route == nullptr) return kNotAnswered;
-  const std::string key = route->upstream.Origin() + Router::UpstreamTarget(*route, head.target);
-  const CachePolicyOptions policy = CachePolicyOf(*route);
+  const std::string upstream_target = Router::UpstreamTarget(*route, head.target);
+  const std::string key = CacheKey(*route, upstream_target);
+  const CachePolicyOptions policy = CachePolicyOf(*route, upstream_target);
   const auto now = std::chrono::system_clock::now();
   // A large body goes to the sender, which needs the connection to itself.
   const bool may_hand_off = sender_ != nullptr && !stream.on_event_loop() &&
@@ -126,7 +129,15 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   const std::string age = std::to_string(CurrentAge(*stored, now).count());
   const std::pair<std::string_view, std::string_view> own[] = {
       {"Accept-Ranges", "bytes"}, {"X-Cache", "HIT"}, {"Age", age}};
-  AppendResponseHead(200, stored->headers, own, ResponseFraming{length},
+  // Fields the route keeps from clients or rewrites: rare, so copied only
+  // when there are any.
+  HeaderList relayed;
+  const bool changed = NeedsRelayChanges(*route, stored->headers);
+  if (changed) {
+    relayed = stored->headers;
+    RelayedForClients(*route, &relayed);
+  }
+  AppendResponseHead(200, changed ? relayed : stored->headers, own, ResponseFraming{length},
                      close ? ConnectionAfter::kClose : ConnectionAfter::kKeepOpen, &out);
 
   stats_->hit.fetch_add(1, std::memory_order_relaxed);

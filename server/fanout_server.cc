@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "server/access_log.h"
+#include "server/cache_key.h"
+#include "server/relayed_headers.h"
 #include "server/connection_pool.h"
 #include "server/connection_stream.h"
 #include "server/cpu_slice.h"
@@ -189,7 +191,7 @@ FetchJob FanoutServer::MakeJob(const Request& req, const Route& route,
   if (req.minor_version >= 1) job.interim = std::make_shared<InterimRelay>();
   job.keep = shared;
   job.facts = RequestFacts::From(req.headers);
-  job.policy = CachePolicyOf(route);
+  job.policy = CachePolicyOf(route, target);
   job.max_object_size = MaxObjectSize();
   return job;
 }
@@ -228,9 +230,9 @@ void FanoutServer::HandleCacheable(const Request& req, Response& res) {
     ServePrivate(req, res, *route, target, record);
     return;
   }
-  const std::string base_key = route->upstream.Origin() + target;
+  const std::string base_key = CacheKey(*route, target);
   const RequestFacts facts = RequestFacts::From(req.headers);
-  const CachePolicyOptions policy = CachePolicyOf(*route);
+  const CachePolicyOptions policy = CachePolicyOf(*route, target);
   const auto now = std::chrono::system_clock::now();
   const bool only_if_cached = facts.cache_control.only_if_cached;
   // What a shared fetch for this request would send: Vary is matched on it.
@@ -264,6 +266,10 @@ void FanoutServer::HandleCacheable(const Request& req, Response& res) {
       key = variant_key(acquired.vary);
       continue;
     }
+    if (acquired.lookup == Cache::Lookup::kNotFresh) {
+      ServePrivate(req, res, *route, target, record, "MISS");
+      return;
+    }
     if (only_if_cached && acquired.lookup != Cache::Lookup::kHit) {
       // RFC 9111 §5.2.1.7: nothing usable stored, and the client forbids a fetch.
       ReplyError(res, 504, "fanoutd: not in cache (only-if-cached)", record);
@@ -296,6 +302,7 @@ void FanoutServer::HandleCacheable(const Request& req, Response& res) {
         break;
       case Cache::Lookup::kJoin:
       case Cache::Lookup::kOtherVariant:
+      case Cache::Lookup::kNotFresh:
         cache_status = "JOIN";
         break;
     }
@@ -315,7 +322,7 @@ void FanoutServer::HandleCacheable(const Request& req, Response& res) {
       return;
     }
     if (acquired.interest) record->HoldInterest(acquired.interest);
-    ServeEntry(req, res, acquired.entry, cache_status, record, interim.get());
+    ServeEntry(req, res, *route, acquired.entry, cache_status, record, interim.get());
     return;
   }
   ServePrivate(req, res, *route, target, record);
@@ -332,7 +339,9 @@ void FanoutServer::HandleAuthorized(
   // (never joining, nor joined by, others unless its answer allows it).
   auto authorized_judge = [&](const ResponseHead& stored, const HeaderList& vary) {
     const Reuse reuse = judge(stored, vary);
-    if (reuse == Reuse::kOtherVariant || AllowsAuthorizedReuse(stored)) return reuse;
+    if (reuse == Reuse::kOtherVariant || AllowsAuthorizedReuse(stored, CachePolicyOf(route, target))) {
+      return reuse;
+    }
     return Reuse::kRevalidate;
   };
   std::string key = base_key;
@@ -342,7 +351,7 @@ void FanoutServer::HandleAuthorized(
     probe = cache_->Acquire(key, authorized_judge, /*may_fetch=*/false);
   }
   if (probe.lookup == Cache::Lookup::kHit) {
-    ServeEntry(req, res, probe.entry, "HIT", record);
+    ServeEntry(req, res, route, probe.entry, "HIT", record);
     return;
   }
   if (facts.cache_control.only_if_cached) {
@@ -358,7 +367,7 @@ void FanoutServer::HandleAuthorized(
   FetchJob job = MakeJob(req, route, target, /*shared=*/true);
   const std::shared_ptr<InterimRelay> interim = job.interim;
   fetcher_->Start(std::move(job), entry);
-  ServeEntry(req, res, entry, "MISS", record, interim.get());
+  ServeEntry(req, res, route, entry, "MISS", record, interim.get());
 }
 
 void FanoutServer::HandlePassThrough(const Request& req, Response& res) {
@@ -371,7 +380,7 @@ void FanoutServer::HandlePassThrough(const Request& req, Response& res) {
   auto entry = StartPrivateFetch(std::move(job), res, record);
   if (!entry) return;
   InvalidateAfterUnsafe(req, *route, target, *entry);
-  ServeEntry(req, res, entry, "BYPASS", record, interim.get());
+  ServeEntry(req, res, *route, entry, "BYPASS", record, interim.get());
 }
 
 void FanoutServer::InvalidateAfterUnsafe(const Request& req, const Route& route,
@@ -389,11 +398,14 @@ void FanoutServer::InvalidateAfterUnsafe(const Request& req, const Route& route,
   // target and the same-origin URLs in Location / Content-Location go.
   if (head.status < 200 || head.status >= 400) return;
   const std::string origin = route.upstream.Origin();
-  std::vector<std::string> keys = {origin + target};
+  std::vector<std::string> keys = {CacheKey(route, target)};
   for (const char* name : {"Location", "Content-Location"}) {
-    const std::string value = head.Header(name);
-    if (value.rfind(origin + "/", 0) == 0) keys.push_back(value);
-    else if (!value.empty() && value[0] == '/') keys.push_back(origin + value);
+    std::string value = head.Header(name);
+    if (value.rfind(origin + "/", 0) == 0) value.erase(0, origin.size());
+    std::string normal;
+    if (!value.empty() && value[0] == '/' && NormalizeRequestTarget(value, &normal).ok()) {
+      keys.push_back(CacheKey(route, normal));
+    }
   }
   for (const auto& key : keys) {
     if (cache_->Purge(key)) spdlog::info("invalidated {} after {} {}", key, req.method, target);
@@ -446,7 +458,7 @@ void FanoutServer::HandleUpload(const Request& req, RequestBody& body, Response&
                record);
     return;
   }
-  ServeEntry(req, res, entry, "BYPASS", record, interim.get());
+  ServeEntry(req, res, *route, entry, "BYPASS", record, interim.get());
 }
 
 std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, Response& res,
@@ -464,11 +476,11 @@ std::shared_ptr<Entry> FanoutServer::StartPrivateFetch(FetchJob job, Response& r
 
 void FanoutServer::ServePrivate(const Request& req, Response& res,
                                 const Route& route, const std::string& target,
-                                Record record) {
+                                Record record, const char* cache_status) {
   FetchJob job = MakeJob(req, route, target, /*shared=*/false);
   const std::shared_ptr<InterimRelay> interim = job.interim;
   auto entry = StartPrivateFetch(std::move(job), res, record);
-  if (entry) ServeEntry(req, res, entry, "BYPASS", record, interim.get());
+  if (entry) ServeEntry(req, res, route, entry, cache_status, record, interim.get());
 }
 
 std::optional<Entry::HeadOutcome> FanoutServer::AwaitHead(const Entry& entry, Deadline deadline,
@@ -489,7 +501,7 @@ std::optional<Entry::HeadOutcome> FanoutServer::AwaitHead(const Entry& entry, De
   }
 }
 
-void FanoutServer::ServeEntry(const Request& req, Response& res,
+void FanoutServer::ServeEntry(const Request& req, Response& res, const Route& route,
                               const std::shared_ptr<Entry>& entry, const char* cache_status,
                               Record record, InterimRelay* interim) {
   record->set_cache_status(cache_status);
@@ -524,6 +536,7 @@ void FanoutServer::ServeEntry(const Request& req, Response& res,
   // The stored header fields byte for byte, in the order received, then
   // fanoutd's own (the same order as a direct hit's: direct_hit.h).
   res.headers = head.headers;
+  RelayedForClients(route, &res.headers);
   const bool ranges = from_cache && head.status == 200;
   if (ranges) {
     res.Erase("Accept-Ranges");

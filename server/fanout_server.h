@@ -77,12 +77,14 @@ class FanoutServer {
   // Starts a fetch for this request alone; null after answering 500.
   std::shared_ptr<Entry> StartPrivateFetch(FetchJob job, Response& res,
                                            const Record& record);
-  // Fetches for this request alone and streams the answer (X-Cache: BYPASS).
-  void ServePrivate(const Request& req, Response& res,
-                    const Route& route, const std::string& target, Record record);
+  // Fetches for this request alone and streams the answer (X-Cache:
+  // BYPASS, or MISS for a request a fetch in flight was not fresh for).
+  void ServePrivate(const Request& req, Response& res, const Route& route,
+                    const std::string& target, Record record,
+                    const char* cache_status = "BYPASS");
   // Answers from an entry once its head is known (or failed); the fetch's
   // interim responses, if this request caused it, are relayed meanwhile.
-  void ServeEntry(const Request& req, Response& res,
+  void ServeEntry(const Request& req, Response& res, const Route& route,
                   const std::shared_ptr<Entry>& entry, const char* cache_status,
                   Record record, InterimRelay* interim = nullptr);
   // Waits for the entry's head (or failure) like Entry::WaitForHead,

@@ -104,11 +104,14 @@ ResponseHead MakeResponseHead(const UpstreamResponseHead& res) {
       continue;  // set again from the stream's length when served
     }
     if (EqualsIgnoreCase(name, "Age")) {
-      // RFC 9111 §5.1: delta-seconds; past 2^31 it is 2^31 (§1.2.2). The
-      // first valid one counts; anything else is ignored.
-      if (const auto n = ParseDigits(value, std::uint64_t{1} << 31); n && !age_seen) {
-        head.upstream_age = *n;
+      // RFC 9111 §5.1: delta-seconds; past 2^31 it is 2^31 (§1.2.2). Only
+      // the first value counts (of the first line, or of a list, which is
+      // the same field combined, RFC 9110 §5.3); one that is not digits
+      // ("7200.0", "12s", "-1") makes the field ignored.
+      if (!age_seen) {
         age_seen = true;
+        const std::string_view first = TrimOws(std::string_view(value).substr(0, value.find(',')));
+        if (const auto n = ParseDigits(first, std::uint64_t{1} << 31)) head.upstream_age = *n;
       }
       continue;  // recomputed on every response
     }

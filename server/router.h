@@ -5,6 +5,7 @@
 #define FANOUT_SERVER_ROUTER_H_
 
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -13,9 +14,14 @@
 
 namespace fanout {
 
-// The route's caching choices (default TTL, stale-while-revalidate,
-// stale-if-error) as the cache policy takes them.
-CachePolicyOptions CachePolicyOf(const Route& route);
+// The route's caching choices for one upstream target ("/path?query", as
+// UpstreamTarget gives it): default TTL, stale-while-revalidate,
+// stale-if-error, targeted fields, and the first per-path rule whose match
+// takes the path after the route's upstream base path.
+CachePolicyOptions CachePolicyOf(const Route& route, std::string_view upstream_target);
+
+// The first of the route's rules matching an upstream target, or null.
+const PathRule* RuleFor(const Route& route, std::string_view upstream_target);
 
 class Router {
  public:
@@ -27,6 +33,13 @@ class Router {
   // The target to request upstream: the route's upstream path, then the
   // request target minus the route prefix (query string kept).
   static std::string UpstreamTarget(const Route& route, std::string_view target);
+
+  // The inverse, for redirects: a URL into the route's upstream (absolute,
+  // "http://upstream/base/x", or path-absolute, "/base/x") as the
+  // path-absolute reference a client uses through fanoutd ("/prefix/x").
+  // nullopt for one that points elsewhere (another host, port or scheme,
+  // or outside the upstream's base path).
+  static std::optional<std::string> ClientTarget(const Route& route, std::string_view url);
 
  private:
   std::vector<Route> routes_;  // longest prefix first

@@ -89,7 +89,7 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
         return false;  // the error's body is not wanted
       }
     }
-    const bool shareable = MayShare(head, job.facts.has_authorization);
+    const bool shareable = MayShare(head, job.facts.has_authorization, job.policy);
     std::string why;
     if (keep && !MayStore(job.facts, head, job.policy, &why)) {
       spdlog::debug("not storing {}: {}", url, why);

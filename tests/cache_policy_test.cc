@@ -3,6 +3,9 @@
 
 #include "core/cache_policy.h"
 
+#include <cstdio>
+#include <ctime>
+
 #include <gtest/gtest.h>
 
 namespace fanout {
@@ -39,6 +42,71 @@ TEST(HttpDateTest, ParsesTheThreeFormatsAndWritesImfFixdate) {
   EXPECT_FALSE(ParseHttpDate(""));
 }
 
+// RFC 9110 §5.6.7's three formats exactly; a cache treats anything else as
+// invalid (an invalid Expires: already expired).
+TEST(HttpDateTest, OnlyTheThreeFormatsExactly) {
+  const SystemTime t = At("Sun, 06 Nov 1994 08:49:37 GMT");
+  const char* invalid[] = {
+      "Sun, 06 Nov 94 08:49:37 GMT",     // two-digit year in IMF form
+      "Sun 06 Nov 1994 08:49:37 GMT",    // no comma
+      "Sun,  06 Nov 1994 08:49:37 GMT",  // doubled space
+      "Sun, 06 Nov 1994  08:49:37 GMT",
+      "Sun, 06-Nov-1994 08:49:37 GMT",   // dashes in IMF form
+      "Sun, 6 Nov 1994 08:49:37 GMT",    // one-digit day in IMF form
+      "Sun, 06 Nov 1994 8:49:37 GMT",    // one-digit hour
+      "Sun, 06 Nov 1994 08.49.37 GMT",   // periods
+      "Sun, 06 Nov 1994 08:49:37 UTC",   // another zone
+      "Sun, 06 Nov 1994 08:49:37 AEST",
+      "Sun, 06 Nov 1994 08:49:37",       // no zone
+      "Sun, 06 Nov 1994 08:49:37 GMT ",  // trailing space
+      " Sun, 06 Nov 1994 08:49:37 GMT",
+      "Sun, 06 Nov 1994 24:00:00 GMT",   // hour 24
+      "Sun, 31 Nov 1994 08:49:37 GMT",   // November has 30 days
+      "Thu, 29 Feb 1990 08:49:37 GMT",   // not a leap year
+      "Xyz, 06 Nov 1994 08:49:37 GMT",   // no such day
+      "Sun, 06 Now 1994 08:49:37 GMT",   // no such month
+      "Sunday, 06-Nov-1994 08:49:37 GMT",  // four-digit year in RFC 850 form
+      "Sun, 06-Nov-94 08:49:37 GMT",       // short day name in RFC 850 form
+      "Sunday, 06 Nov 94 08:49:37 GMT",
+      "Sun Nov 6 08:49:37 1994",           // asctime needs two columns for the day
+      "Sun Nov  6 08:49:37 94",
+      "Sun, 06 Nov 1969 08:49:37 GMT",     // before 1970
+      "1994-11-06T08:49:37Z",
+      "784111777",
+  };
+  for (const char* text : invalid) EXPECT_FALSE(ParseHttpDate(text)) << text;
+  // RFC 9111 §4.2: a cache matches the names case-insensitively.
+  EXPECT_EQ(ParseHttpDate("sun, 06 nov 1994 08:49:37 gmt"), t);
+  EXPECT_EQ(ParseHttpDate("SUN, 06 NOV 1994 08:49:37 GMT"), t);
+  EXPECT_EQ(ParseHttpDate("SUNDAY, 06-nov-94 08:49:37 Gmt"), t);
+  EXPECT_EQ(ParseHttpDate("sun NOV  6 08:49:37 1994"), t);
+  // The day name is not checked against the date (06 Nov 1994 was a Sunday).
+  EXPECT_EQ(ParseHttpDate("Mon, 06 Nov 1994 08:49:37 GMT"), t);
+  EXPECT_EQ(ParseHttpDate("Sun Nov 16 08:49:37 1994"), t + std::chrono::hours(24 * 10));
+  EXPECT_EQ(ParseHttpDate("Thu, 29 Feb 1996 00:00:00 GMT"), At("Fri, 01 Mar 1996 00:00:00 GMT") - std::chrono::hours(24));
+  EXPECT_EQ(ParseHttpDate("Sat, 31 Dec 2016 23:59:60 GMT"), At("Sun, 01 Jan 2017 00:00:00 GMT"));
+}
+
+// Two-digit years: more than 50 years ahead means the last century.
+TEST(HttpDateTest, Rfc850YearsMoreThanFiftyYearsAheadAreTheLastCentury) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  const int year = tm.tm_year + 1900;
+  auto year_of = [](std::optional<SystemTime> t) {
+    const std::time_t s = std::chrono::system_clock::to_time_t(*t);
+    std::tm out{};
+    ::gmtime_r(&s, &out);
+    return out.tm_year + 1900;
+  };
+  char text[64];
+  const int ahead = (year + 50) % 100, past = (year + 51) % 100;
+  std::snprintf(text, sizeof text, "Monday, 01-Jan-%02d 00:00:00 GMT", ahead);
+  EXPECT_EQ(year_of(ParseHttpDate(text)), year + 50);
+  std::snprintf(text, sizeof text, "Monday, 01-Jan-%02d 00:00:00 GMT", past);
+  EXPECT_EQ(year_of(ParseHttpDate(text)), year + 51 - 100);
+}
+
 // Found by tests/fuzz/http_date_fuzzer: from_time_t() of a date after 2262
 // overflowed the nanosecond clock (signed overflow, then any time at all).
 TEST(HttpDateTest, DatesPastTheClocksEndAreItsLastSecondNotAnOverflow) {
@@ -46,7 +114,9 @@ TEST(HttpDateTest, DatesPastTheClocksEndAreItsLastSecondNotAnOverflow) {
   EXPECT_EQ(std::chrono::time_point_cast<seconds>(SystemTime::max()), last);
   EXPECT_EQ(ParseHttpDate("Fri, 31 Dec 9999 23:59:59 GMT"), last);
   EXPECT_EQ(ParseHttpDate("Fri, 11 Apr 2262 23:47:17 GMT"), last);
-  EXPECT_EQ(ParseHttpDate("'-Jan-4,-23:59:59-2929"), last);  // the fuzzer's asctime input
+  EXPECT_EQ(ParseHttpDate("Fri Dec 31 23:59:59 9999"), last);
+  // The fuzzer's input, once read as an asctime date; not one in any format.
+  EXPECT_FALSE(ParseHttpDate("'-Jan-4,-23:59:59-2929"));
   EXPECT_EQ(FormatHttpDate(last), "Fri, 11 Apr 2262 23:47:16 GMT");
   // "Expires: ... 9999" stays as fresh as can be, not expired.
   EXPECT_GT(FreshnessLifetime(Response({{"Expires", "Fri, 31 Dec 9999 23:59:59 GMT"}}), {}),
@@ -132,6 +202,65 @@ TEST(FreshnessTest, SMaxageThenMaxAgeThenExpiresThenHeuristic) {
             seconds(300));
   EXPECT_EQ(FreshnessLifetime(Response({{"Cache-Control", "max-age=5"}}), ttl), seconds(5));
   EXPECT_EQ(FreshnessLifetime(Response({}), none), seconds(0));
+}
+
+// RFC 9111 §4.2.2: "public" makes a response of any status heuristically
+// cacheable.
+TEST(FreshnessTest, PublicResponsesOfAnyStatusGetTheHeuristic) {
+  const CachePolicyOptions none;
+  const char* lm = "Sat, 28 Nov 2026 02:00:00 GMT";  // 10 hours before Date
+  for (int status : {302, 307, 400, 403, 500, 503}) {
+    EXPECT_EQ(FreshnessLifetime(Response({{"Last-Modified", lm}}, status), none), seconds(0))
+        << status;
+    EXPECT_EQ(FreshnessLifetime(Response({{"Last-Modified", lm}, {"Cache-Control", "public"}},
+                                         status),
+                                none),
+              hours(1))
+        << status;
+  }
+  std::string why;
+  EXPECT_TRUE(MayStore(Request(), Response({{"Last-Modified", lm}, {"Cache-Control", "public"}}, 302),
+                       none, &why));
+}
+
+// An Expires that is not an HTTP-date means already expired (RFC 9111
+// §5.3), whatever Cache-Control lacks.
+TEST(FreshnessTest, AnInvalidExpiresIsAlreadyExpired) {
+  const CachePolicyOptions none;
+  for (const char* bad : {"Sat, 28 Nov 26 13:00:00 GMT", "Sat 28 Nov 2026 13:00:00 GMT",
+                          "Sat, 28  Nov 2026 13:00:00 GMT", "Sat, 28-Nov-2026 13:00:00 GMT",
+                          "Sat, 28 Nov 2026 13:00:00 UTC", "-1", "0"}) {
+    EXPECT_EQ(FreshnessLifetime(Response({{"Expires", bad}}), none), seconds(0)) << bad;
+  }
+  EXPECT_EQ(FreshnessLifetime(Response({{"Expires", "sat, 28 nov 2026 13:00:00 gmt"}}), none),
+            hours(1));
+}
+
+// RFC 9111 §4.1: selecting header values compared after normalising
+// whitespace, and case for Accept-Encoding and Accept-Language.
+TEST(VaryTest, SelectingValuesAreComparedNormalised) {
+  const std::vector<std::string> names = {"accept-encoding", "accept-language", "x-flavour"};
+  const HeaderList stored = SelectingValues(
+      names, {{"Accept-Encoding", "gzip, br"}, {"Accept-Language", "en-GB"}, {"X-Flavour", "A b"}});
+  EXPECT_TRUE(VaryMatches(stored, {{"accept-encoding", "GZIP ,BR"},
+                                   {"Accept-Language", "EN-gb"},
+                                   {"X-Flavour", "A \t b"}}));
+  EXPECT_TRUE(VaryMatches(stored, {{"Accept-Encoding", "gzip"},
+                                   {"Accept-Encoding", " br,"},
+                                   {"Accept-Language", "en-GB"},
+                                   {"X-Flavour", "A b"}}))
+      << "two lines are one list";
+  EXPECT_FALSE(VaryMatches(stored, {{"Accept-Encoding", "gzip, br"},
+                                    {"Accept-Language", "en-GB"},
+                                    {"X-Flavour", "a b"}}))
+      << "other fields keep their case";
+  EXPECT_FALSE(VaryMatches(stored, {{"Accept-Encoding", "gzip, br"},
+                                    {"Accept-Language", "en-GB"},
+                                    {"X-Flavour", "Ab"}}))
+      << "a space inside a value is not nothing";
+  EXPECT_FALSE(VaryMatches(stored, {{"Accept-Encoding", "gzip, br"}, {"X-Flavour", "A b"}}))
+      << "an absent field is not a present one";
+  EXPECT_EQ(VariantKey("k", stored), "k\nvary\naccept-encoding=gzip,br\naccept-language=en-gb\nx-flavour=A b");
 }
 
 TEST(AgeTest, CountsUpstreamAgeApparentAgeAndResidentTime) {

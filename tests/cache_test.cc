@@ -243,6 +243,34 @@ TEST_F(CacheTest, AFetchInFlightIsNeverAnEntryAfterARestart) {
   }
 }
 
+// Collapsed requests: before the head is known every request joins; once
+// it is known, only requests it is fresh for reuse the fetch (joined while
+// it runs, a hit once complete); the others go upstream on their own.
+TEST_F(CacheTest, AFetchWithAKnownHeadIsReusedOnlyByRequestsItIsFreshFor) {
+  auto cache = OpenCache();
+  auto miss = cache->Acquire("http://o/f", Fresh);
+  ASSERT_EQ(miss.lookup, Cache::Lookup::kMiss);
+  EXPECT_EQ(cache->Acquire("http://o/f", Stale).lookup, Cache::Lookup::kJoin)
+      << "no head yet: collapsed into the one fetch, whatever the request asks";
+  miss.fetch->PublishHead(Head(10), /*shareable=*/true);
+  const auto joined = cache->Acquire("http://o/f", Fresh);
+  EXPECT_EQ(joined.lookup, Cache::Lookup::kJoin);
+  EXPECT_EQ(joined.entry, miss.fetch);
+  const auto alone = cache->Acquire("http://o/f", Stale);
+  EXPECT_EQ(alone.lookup, Cache::Lookup::kNotFresh);
+  EXPECT_EQ(alone.entry, nullptr);
+  EXPECT_EQ(alone.fetch, nullptr) << "the fetch in flight is not replaced";
+  EXPECT_EQ(cache->Acquire("http://o/f", Stale, /*may_fetch=*/false).lookup, Cache::Lookup::kMiss)
+      << "only-if-cached: nothing usable";
+  const std::string body = Pattern(0, 10);
+  ASSERT_TRUE(miss.fetch->stream()->Append(body.data(), body.size()).ok());
+  ASSERT_TRUE(miss.fetch->stream()->Finish().ok());
+  miss.fetch->MarkComplete();
+  EXPECT_EQ(cache->Acquire("http://o/f", Fresh).lookup, Cache::Lookup::kHit);
+  EXPECT_EQ(cache->Acquire("http://o/f", Stale).lookup, Cache::Lookup::kNotFresh)
+      << "complete, not yet durable, and still not fresh for this request";
+}
+
 TEST_F(CacheTest, AStaleEntryIsRevalidatedByOneFetchAndA304KeepsItsBody) {
   auto cache = OpenCache();
   const std::string body = Pattern(7, 5000);

@@ -231,6 +231,42 @@ TEST_F(CacheIntegrationTest, TwentyConcurrentRequestsOnAStaleEntryCauseOneRevali
   EXPECT_EQ(join, 19);
 }
 
+// Requests that come before the response head is known join the one fetch;
+// one that comes after it, and that the response is not fresh for, goes
+// upstream on its own; one it is fresh for joins.
+TEST_F(CacheIntegrationTest, AfterTheHeadOnlyRequestsItIsFreshForJoinTheFetch) {
+  StartFanoutd();
+  const std::string path = "/after-head.bin";
+  const std::string target = path + "?size=200000&cc=max-age%3D600&hold_at=100000";
+  Fetched first, no_cache, min_fresh, plain;
+  std::thread a([&] { first = Get(target); });
+  ASSERT_TRUE(WaitFor([&] { return origin_.Holding(path) == 1; }));  // head sent
+  std::thread b([&] { no_cache = Get(target, {{"Cache-Control", "no-cache"}}); });
+  std::thread c([&] { min_fresh = Get(target, {{"Cache-Control", "min-fresh=3600"}}); });
+  ASSERT_TRUE(WaitFor([&] { return origin_.Holding(path) == 3; }))
+      << "no-cache and min-fresh=3600 each went upstream";
+  std::thread d([&] { plain = Get(target); });
+  ASSERT_TRUE(WaitFor([&] { return Joins(target) == 1; }));
+  origin_.Release(path);
+  a.join();
+  b.join();
+  c.join();
+  d.join();
+  const std::string expected = OriginServer::OriginBody(path, 200000);
+  for (const Fetched* f : {&first, &no_cache, &min_fresh, &plain}) {
+    EXPECT_EQ(f->status, 200);
+    EXPECT_TRUE(f->body == expected);
+  }
+  EXPECT_EQ(first.x_cache, "MISS");
+  EXPECT_EQ(no_cache.x_cache, "MISS");
+  EXPECT_EQ(min_fresh.x_cache, "MISS");
+  EXPECT_EQ(plain.x_cache, "JOIN");
+  EXPECT_EQ(origin_.Count(target), 3);
+  WaitStored(target);
+  EXPECT_EQ(Get(target).x_cache, "HIT");
+  EXPECT_EQ(origin_.Count(target), 3);
+}
+
 TEST_F(CacheIntegrationTest, ClientConditionalRequestsGet304WithoutABody) {
   StartFanoutd();
   const std::string target = "/cond.bin?size=5000&cc=max-age%3D600";

@@ -1,10 +1,13 @@
-// Fuzzes CacheControl::Parse (core/cache_control).
+// Fuzzes CacheControl::Parse and CacheControl::ParseTargeted
+// (core/cache_control).
 //
 // Input: Cache-Control header lines, one per line of the input.
 // Invariants: a delta-seconds value is 0 to 2^31 (max-stale without a value:
 // INT64_MAX); the first occurrence of a directive wins, so the lines twice
 // over parse as the lines once; names are case-insensitive (and values are
-// digits), so the lines in upper case parse the same.
+// digits), so the lines in upper case parse the same. A targeted field
+// (a Structured Fields Dictionary) that parses has bounded values too, and
+// its lines joined into one line parse the same.
 
 #include <cctype>
 #include <cstddef>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "core/cache_control.h"
+#include "core/header_text.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace fanout {
@@ -67,5 +71,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (char& c : line) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
   FUZZ_CHECK(Same(CacheControl::Parse(upper), cc));
+
+  const std::optional<CacheControl> targeted = CacheControl::ParseTargeted(lines);
+  if (targeted) {
+    CheckDelta(targeted->max_age, false);
+    CheckDelta(targeted->s_maxage, false);
+    CheckDelta(targeted->stale_while_revalidate, false);
+    CheckDelta(targeted->stale_if_error, false);
+    FUZZ_CHECK(!targeted->min_fresh && !targeted->max_stale && !targeted->only_if_cached);
+    std::string joined;
+    for (const std::string& line : lines) {
+      if (!joined.empty()) joined += ", ";
+      joined += TrimOws(line);
+    }
+    const auto once = CacheControl::ParseTargeted({joined});
+    FUZZ_CHECK(once && Same(*once, *targeted));
+  }
   return 0;
 }

@@ -279,6 +279,10 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   if (req.has_param("expires")) res.set_header("Expires", req.get_param_value("expires"));
   if (req.has_param("vary")) res.set_header("Vary", req.get_param_value("vary"));
   if (req.has_param("location")) res.set_header("Location", req.get_param_value("location"));
+  if (req.has_param("cdn_cc")) res.set_header("CDN-Cache-Control", req.get_param_value("cdn_cc"));
+  if (req.has_param("fanout_cc")) {
+    res.set_header("Fanout-Cache-Control", req.get_param_value("fanout_cc"));
+  }
   if (req.get_param_value("hop") == "1") {
     // A header made hop-by-hop by naming it in Connection, and a standard one.
     res.set_header("Connection", "X-Hop");

@@ -19,6 +19,8 @@
 //   vary=NAME       add "Vary: NAME"; the body is then that of
 //                   path + "|" + the request's NAME header (one header)
 //   location=TEXT   add "Location: TEXT"
+//   cdn_cc=TEXT     add "CDN-Cache-Control: TEXT"
+//   fanout_cc=TEXT  add "Fanout-Cache-Control: TEXT"
 //   hop=1           add "Connection: X-Hop", "X-Hop" and "Proxy-Authenticate"
 //                   (hop-by-hop: a proxy must neither relay nor store them)
 //   no_etag=1       no ETag (by default one derived from the body)

@@ -221,7 +221,10 @@ Reuse DecideReuse(const RequestFacts& request, const ResponseHead& stored,
   const SystemTime date = DateValue(stored);
   const seconds lifetime = LifetimeOf(stored, options, cc, targeted, &date);
   const seconds age = AgeOf(stored, date, now);
-  if (client_may_force && rcc.max_age && age.count() > *rcc.max_age) return Reuse::kRevalidate;
+  // Ages are whole seconds, rounded down: a stored response's true age is
+  // more than that, so "max-age=N" (at most N seconds old) is not met at N.
+  // max-age=0 thus always revalidates, as clients sending it mean.
+  if (client_may_force && rcc.max_age && age.count() >= *rcc.max_age) return Reuse::kRevalidate;
   if (lifetime > age) {
     if (rcc.min_fresh && (lifetime - age).count() < *rcc.min_fresh) return Reuse::kRevalidate;
     return Reuse::kFresh;

@@ -9,6 +9,7 @@
 #                stress test (stress: half the time and rounds)
 #   build-fuzz/  the parsers under libFuzzer (clang), 30 s each (scripts/fuzz.sh)
 #   tests/browser  headless Chromium playing media through fanoutd (in build/)
+#   tests/repos    apt and npm through fanoutd with the example configs
 # FANOUT_TEST_QUICK=1 runs only the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,9 @@ if [ "$(id -u)" -eq 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 # clang and its libFuzzer runtime for scripts/fuzz.sh.
 fuzz_packages=(clang libclang-rt-14-dev)
-scripts/install-deps.sh "${browser_packages[@]}" "${fuzz_packages[@]}"
+# apt's repository tools and gpg for tests/repos (npm comes with the above).
+repo_packages=(apt-utils gnupg)
+scripts/install-deps.sh "${browser_packages[@]}" "${fuzz_packages[@]}" "${repo_packages[@]}"
 (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
 
 jobs=$(nproc)

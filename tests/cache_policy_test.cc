@@ -291,6 +291,16 @@ TEST(ReuseTest, FreshStaleAndRequestDirectives) {
             Reuse::kRevalidate);
   EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "max-age=5"}}), fresh, none, kNow),
             Reuse::kRevalidate);
+  EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "max-age=11"}}), fresh, none, kNow),
+            Reuse::kFresh);
+  // Ages are whole seconds rounded down: at 10 the response is older than
+  // 10, and max-age=0 never accepts a stored response, however new.
+  EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "max-age=10"}}), fresh, none, kNow),
+            Reuse::kRevalidate);
+  const ResponseHead brand_new = Response({{"Cache-Control", "max-age=60"}});
+  EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "max-age=0"}}), brand_new, none,
+                        brand_new.received_at),
+            Reuse::kRevalidate);
   EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "min-fresh=55"}}), fresh, none, kNow),
             Reuse::kRevalidate);
   EXPECT_EQ(DecideReuse(Request({{"Cache-Control", "max-stale=60"}}), stale, none, kNow),

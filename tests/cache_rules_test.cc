@@ -348,5 +348,27 @@ TEST(CacheRulesConfigTest, MistakesNameTheKey) {
   EXPECT_FALSE(c.routes[0].rewrite_redirects);
 }
 
+// The shipped example configs load, and their rules say what the docs say.
+TEST(CacheRulesConfigTest, TheExampleConfigsLoad) {
+  Config debian;
+  const std::string dir = std::string(FANOUT_SOURCE_DIR) + "/config/examples/";
+  ASSERT_TRUE(LoadConfigFile(dir + "debian-mirror.json", &debian).ok());
+  const Route& mirror = debian.routes.at(0);
+  auto policy = [](const Route& route, const char* client_target) {
+    return CachePolicyOf(route, Router::UpstreamTarget(route, client_target));
+  };
+  EXPECT_TRUE(policy(mirror, "/debian/pool/main/h/hello/hello_2.10-3_amd64.deb").immutable);
+  EXPECT_TRUE(policy(mirror, "/debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/0a1b").immutable);
+  EXPECT_FALSE(policy(mirror, "/debian/dists/bookworm/InRelease").immutable);
+  EXPECT_EQ(policy(mirror, "/debian/dists/bookworm/InRelease").default_ttl, seconds(300));
+  Config npm;
+  ASSERT_TRUE(LoadConfigFile(dir + "npm-registry.json", &npm).ok());
+  const Route& registry = npm.routes.at(0);
+  EXPECT_TRUE(policy(registry, "/npm/left-pad/-/left-pad-1.3.0.tgz").immutable);
+  EXPECT_TRUE(policy(registry, "/npm/@types/node/-/node-20.1.0.tgz").immutable);
+  EXPECT_FALSE(policy(registry, "/npm/left-pad").immutable);
+  EXPECT_EQ(policy(registry, "/npm/@types%2fnode").default_ttl, seconds(300));
+}
+
 }  // namespace
 }  // namespace fanout

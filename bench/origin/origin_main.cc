@@ -1,6 +1,6 @@
 // fanout_origin: the project's demo and benchmark origin (see
 // origin_server.h for what the query string controls).
-//   fanout_origin [--listen 127.0.0.1:9000]
+//   fanout_origin [--listen 127.0.0.1:9000] [--files /prefix=DIR]
 
 #include <CLI/CLI.hpp>
 
@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   CLI::App app{"fanout_origin: a generated-object HTTP origin for demos and benchmarks"};
   std::string listen = "127.0.0.1:9000";
   app.add_option("--listen", listen, "HOST:PORT");
+  std::string files;
+  app.add_option("--files", files,
+                 "PREFIX=DIR: serve DIR's files under PREFIX (ETag, Last-Modified, no freshness)");
   CLI11_PARSE(app, argc, argv);
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
@@ -21,6 +24,14 @@ int main(int argc, char** argv) {
   const std::string host = listen.substr(0, colon);
   const int port = std::atoi(listen.c_str() + colon + 1);
   fanout::OriginServer origin;
+  if (!files.empty()) {
+    const auto eq = files.find('=');
+    if (eq == std::string::npos || files[0] != '/') {
+      std::fprintf(stderr, "fanout_origin: --files wants /PREFIX=DIR\n");
+      return 2;
+    }
+    origin.ServeFiles(files.substr(0, eq), files.substr(eq + 1));
+  }
   std::printf("fanout_origin listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);
   return origin.Run(host, port) ? 0 : 1;

@@ -1,6 +1,12 @@
 #include "bench/origin/origin_server.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iterator>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -219,6 +225,51 @@ httplib::Headers OriginServer::LastHeaders(const std::string& target) const {
   return it == last_headers_.end() ? httplib::Headers{} : it->second;
 }
 
+void OriginServer::ServeFiles(const std::string& url_prefix, const std::string& dir) {
+  files_prefix_ = url_prefix;
+  files_dir_ = dir;
+}
+
+void OriginServer::ServeFile(const httplib::Request& req, httplib::Response& res) {
+  const std::string relative = req.path.substr(files_prefix_.size());
+  struct stat st {};
+  std::string file = files_dir_ + relative;
+  // A directory is its index.json (an npm registry's package document
+  // lives at the same path as the directory of its tarballs).
+  if (::stat(file.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) file += "/index.json";
+  if (relative.find("..") != std::string::npos || ::stat(file.c_str(), &st) != 0 ||
+      !S_ISREG(st.st_mode)) {
+    res.status = 404;
+    res.set_content("no such file\n", "text/plain");
+    return;
+  }
+  char etag[64];
+  std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size),
+                static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
+                    static_cast<unsigned long long>(st.st_mtim.tv_nsec));
+  char last_modified[64];
+  std::tm tm{};
+  ::gmtime_r(&st.st_mtim.tv_sec, &tm);
+  std::strftime(last_modified, sizeof last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  res.set_header("ETag", etag);
+  res.set_header("Last-Modified", last_modified);
+  const std::string inm = req.get_header_value("If-None-Match");
+  const std::string ims = req.get_header_value("If-Modified-Since");
+  if (!inm.empty() || !ims.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++conditional_counts_[req.target];
+  }
+  if (!inm.empty() ? inm.find(etag) != std::string::npos : ims == last_modified) {
+    res.status = 304;
+    return;
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // npm registry documents have no extension: JSON by their first byte.
+  const bool json = !body.empty() && body[0] == '{';
+  res.set_content(std::move(body), json ? "application/json" : "application/octet-stream");
+}
+
 void OriginServer::HandleWithBody(const httplib::Request& req, httplib::Response& res,
                                   const httplib::ContentReader& read_body) {
   std::uint64_t bytes = 0;
@@ -256,6 +307,10 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu_);
     ++counts_[req.target];
     last_headers_[req.target] = req.headers;
+  }
+  if (!files_prefix_.empty() && req.path.rfind(files_prefix_, 0) == 0) {
+    ServeFile(req, res);
+    return;
   }
   const std::uint64_t size = ParseNumber(req.get_param_value("size"), 1 << 20);
   const std::uint64_t rate = ParseNumber(req.get_param_value("rate"), 0);

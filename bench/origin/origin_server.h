@@ -37,6 +37,12 @@
 // FNV-1a hash in X-Origin-Body-Fnv and its Content-Type in
 // X-Origin-Content-Type; BodyBytesReceived() counts body bytes as they come.
 //
+// ServeFiles(prefix, dir) makes paths under prefix the files of dir instead
+// (static content for package-manager tests): with an ETag and a
+// Last-Modified from the file, 304 for a current validator, 404 for a
+// missing file, and no Cache-Control or Expires at all. A directory is
+// served as its index.json.
+//
 // GET /__count?prefix=P answers how many requests had targets starting
 // with P. The body of path P is OriginBody(P, size): the query string does not
 // change the bytes. Every request is counted per target (path + query).
@@ -70,6 +76,8 @@ class OriginServer {
   // Serves on the calling thread until Stop(). Returns false on failure.
   bool Run(const std::string& host, int port);
   void Stop();
+  // Before Start/Run: paths under url_prefix ("/debian") are dir's files.
+  void ServeFiles(const std::string& url_prefix, const std::string& dir);
 
   // Requests seen for a target ("/path?query"), and for all targets.
   int Count(const std::string& target) const;
@@ -116,9 +124,11 @@ class OriginServer {
   void WaitAtHold(const std::string& path);
   void HandleWithBody(const httplib::Request& req, httplib::Response& res,
                       const httplib::ContentReader& read_body);
+  void ServeFile(const httplib::Request& req, httplib::Response& res);
 
   httplib::Server http_;
   std::thread thread_;
+  std::string files_prefix_, files_dir_;  // set before serving, then read-only
 
   mutable std::mutex mu_;
   std::map<std::string, int> counts_;                  // guarded by mu_

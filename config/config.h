@@ -27,15 +27,16 @@ struct PathRule {
   // default_ttl or the heuristic. Range: 1s to 3650d.
   std::optional<std::chrono::seconds> ttl;
   // The object never changes (content-addressed files: a Debian pool's
-  // .deb, by-hash indexes, npm tarballs): stored whatever its freshness
-  // says, never revalidated, and a client's no-cache or max-age=0 does not
-  // send it upstream. A response's no-store or private still counts.
+  // .deb, by-hash indexes, npm tarballs): a 200 is stored whatever its
+  // freshness says, never revalidated, and a client's no-cache or
+  // max-age=0 does not send it upstream. A response's no-store or private
+  // still counts; other statuses (a 404) follow the usual rules.
   bool immutable = false;
   // A client's Cache-Control no-cache / max-age and Pragma: no-cache do
   // not force a revalidation of a fresh entry.
   bool ignore_client_no_cache = false;
-  // false: never stored. true: stored even without freshness or a
-  // validator. Unset: RFC 9111 decides.
+  // false: never stored. true: a 200 is stored even without freshness or
+  // a validator. Unset: RFC 9111 decides.
   std::optional<bool> store;
 };
 

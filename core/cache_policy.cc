@@ -26,6 +26,11 @@ constexpr seconds kMaxHeuristic{24 * 3600};
 // How long an immutable object stays fresh: the longest TTL a route may set.
 constexpr seconds kImmutableLifetime{3650LL * 24 * 3600};
 
+// Whether a rule's immutable / store: true speaks for this response: only
+// for the object itself. A 404 from a mirror still syncing, or a 5xx, must
+// not be kept for ten years.
+bool RuleCoversStatus(const ResponseHead& r) { return r.status == 200 || r.status == 203; }
+
 // The response's Date, or when it arrived (RFC 9110 §6.6.1: a recipient
 // with a clock treats a missing Date as the time of receipt).
 SystemTime DateValue(const ResponseHead& r) {
@@ -140,7 +145,7 @@ bool MayStore(const RequestFacts& request, const ResponseHead& r,
   if (!HeaderValues(r.headers, "Set-Cookie").empty()) return no("sets a cookie");
   // A rule that says the object is immutable, or to store it, stands for
   // the freshness and validator it may lack.
-  if (options.immutable || options.store == true) return true;
+  if ((options.immutable || options.store == true) && RuleCoversStatus(r)) return true;
   const bool explicit_freshness =
       cc.max_age || cc.s_maxage || cc.public_ ||
       (!targeted && !HeaderValues(r.headers, "Expires").empty());
@@ -168,7 +173,7 @@ namespace {
 // both the lifetime and the age: each is parsed once (every hit pays).
 seconds LifetimeOf(const ResponseHead& r, const CachePolicyOptions& options,
                    const CacheControl& cc, bool targeted, const SystemTime* date) {
-  if (options.immutable) return kImmutableLifetime;
+  if (options.immutable && RuleCoversStatus(r)) return kImmutableLifetime;
   if (cc.s_maxage) return seconds(*cc.s_maxage);
   if (cc.max_age) return seconds(*cc.max_age);
   auto date_value = [&] { return date != nullptr ? *date : DateValue(r); };
@@ -211,7 +216,7 @@ seconds CurrentAge(const ResponseHead& r, SystemTime now) { return AgeOf(r, Date
 Reuse DecideReuse(const RequestFacts& request, const ResponseHead& stored,
                   const CachePolicyOptions& options, SystemTime now) {
   // An immutable object is never revalidated, whoever asks.
-  if (options.immutable) return Reuse::kFresh;
+  if (options.immutable && RuleCoversStatus(stored)) return Reuse::kFresh;
   bool targeted = false;
   const CacheControl cc = GoverningCacheControl(stored, options, &targeted);
   const CacheControl& rcc = request.cache_control;

@@ -42,16 +42,18 @@ struct CachePolicyOptions {
   // first one a response carries with a valid, non-empty value replaces
   // its Cache-Control and Expires for every decision here.
   std::vector<std::string> targeted_fields;
-  // The object at this URL never changes (content-addressed): stored and
-  // fresh whatever its freshness says, never revalidated, and a request's
-  // no-cache or max-age does not send it upstream. A response's no-store
-  // or private still counts.
+  // The object at this URL never changes (content-addressed): a 200 (or
+  // 203) is stored and fresh whatever its freshness says, never
+  // revalidated, and a request's no-cache or max-age does not send it
+  // upstream. A response's no-store or private still counts; other
+  // statuses follow the usual rules.
   bool immutable = false;
   // A request's no-cache, Pragma: no-cache and max-age do not force a
   // revalidation of a fresh entry.
   bool ignore_client_no_cache = false;
-  // false: never stored. true: stored even without freshness or a
-  // validator (then fresh for default_ttl, if set). Unset: RFC 9111.
+  // false: never stored. true: a 200 (or 203) is stored even without
+  // freshness or a validator (then fresh for default_ttl, if set). Unset:
+  // RFC 9111.
   std::optional<bool> store;
 };
 

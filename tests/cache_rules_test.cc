@@ -227,6 +227,12 @@ TEST(PathRuleTest, ImmutableObjectsAreStoredAndNeverRevalidated) {
   }
   EXPECT_FALSE(MayStore(Request(), Response({{"Cache-Control", "no-store"}}), o, &why))
       << "the origin's no-store still counts";
+  // Only the object itself: a 404 from a mirror still syncing is not kept
+  // for ten years.
+  EXPECT_FALSE(MayStore(Request(), Response({}, 404), o, &why));
+  const auto missing = Response({{"Cache-Control", "max-age=60"}}, 404);
+  EXPECT_EQ(FreshnessLifetime(missing, o), seconds(60));
+  EXPECT_EQ(DecideReuse(Request(), missing, o, now + hours(1)), Reuse::kRevalidate);
   EXPECT_FALSE(MayStore(Request(), Response({{"Cache-Control", "private"}}), o, &why));
 }
 
@@ -259,6 +265,7 @@ TEST(PathRuleTest, StoreFalseNeverStoresAndStoreTrueStoresWithoutFreshness) {
   EXPECT_FALSE(MayStore(Request(), Response({{"Cache-Control", "max-age=600"}}), never, &why));
   EXPECT_EQ(why, "a rule of its route says store: false");
   EXPECT_TRUE(MayStore(Request(), Response({}), always, &why));
+  EXPECT_FALSE(MayStore(Request(), Response({}, 500), always, &why)) << "only the object itself";
   EXPECT_EQ(FreshnessLifetime(Response({}), always), seconds(60));
 }
 

@@ -19,8 +19,9 @@ int HexValue(char c) {
 
 bool IsDotSegment(std::string_view segment) { return segment == "." || segment == ".."; }
 
-// Decodes escapes of unreserved characters and upper-cases the others.
-Status NormalizeEscapes(std::string_view text, std::string* out) {
+// Decodes escapes of unreserved characters and upper-cases the others. A
+// '%' that starts no escape is an error, or with `lenient` kept as it is.
+Status NormalizeEscapes(std::string_view text, bool lenient, std::string* out) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   out->clear();
   out->reserve(text.size());
@@ -31,6 +32,10 @@ Status NormalizeEscapes(std::string_view text, std::string* out) {
     }
     const int hi = i + 2 < text.size() ? HexValue(text[i + 1]) : -1;
     const int lo = hi >= 0 ? HexValue(text[i + 2]) : -1;
+    if (lo < 0 && lenient) {
+      out->push_back('%');
+      continue;
+    }
     if (lo < 0) return Status::InvalidArgument("a '%' that starts no escape in the target");
     const char decoded = static_cast<char>(hi * 16 + lo);
     if (IsUnreserved(decoded)) {
@@ -123,7 +128,7 @@ Status NormalizeRequestTarget(std::string_view target, std::string* out) {
   }
   const std::size_t question = target.find('?');
   std::string path;
-  Status st = NormalizeEscapes(target.substr(0, question), &path);
+  Status st = NormalizeEscapes(target.substr(0, question), /*lenient=*/false, &path);
   if (!st.ok()) return st;
   // The query is forwarded as sent (a bare '%' in it too, as browsers
   // send one): only its characters were checked.
@@ -136,6 +141,12 @@ Status NormalizeRequestTarget(std::string_view target, std::string* out) {
   *out = std::move(path);
   if (question != std::string_view::npos) out->append(target.substr(question));
   return Status::Ok();
+}
+
+std::string NormalizeQueryEscapes(std::string_view query) {
+  std::string out;
+  (void)NormalizeEscapes(query, /*lenient=*/true, &out);
+  return out;
 }
 
 }  // namespace fanout

@@ -34,6 +34,10 @@ namespace fanout {
 // kInvalidArgument, with the reason, for a target to answer 400.
 Status NormalizeRequestTarget(std::string_view target, std::string* out);
 
+// The same normal form of escapes for a query (which is forwarded as sent,
+// but keyed normalised: cache_key.h); a '%' that starts no escape is kept.
+std::string NormalizeQueryEscapes(std::string_view query);
+
 }  // namespace fanout
 
 #endif  // FANOUT_SERVER_REQUEST_TARGET_H_

@@ -61,30 +61,8 @@ gpg --batch --quiet --armor --export >"$work/key.asc"
 gpg --batch --quiet --clearsign -o "$repo/dists/stable/InRelease" "$repo/dists/stable/Release"
 
 # ---- origin and fanoutd ----
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-origin_port=$(free_port)
-"$origin" --listen "127.0.0.1:$origin_port" --files "/debian=$repo" >"$work/origin.log" 2>&1 &
-pids+=($!)
-# The example's routes and rules; only the addresses are this test's.
-python3 - "$example" "$work/fanout.json" "$origin_port" "$work/cache" <<'PY'
-import json, sys
-example, out, port, cache = sys.argv[1:]
-cfg = json.load(open(example))
-for route in cfg["routes"]:
-    route["upstream"] = f"http://127.0.0.1:{port}" + route["prefix"]
-cfg.update(listen="127.0.0.1:0", cache_dir=cache, admin_listen="",
-           log={"level": "info", "access_log": True})
-json.dump(cfg, open(out, "w"), indent=1)
-PY
-"$fanoutd" --config "$work/fanout.json" >"$work/fanoutd.log" 2>&1 &
-pids+=($!)
-port=
-for _ in $(seq 1 200); do
-  port=$(sed -n 's/.*fanoutd .* listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/fanoutd.log" | head -1)
-  [ -n "$port" ] && curl -sf -o /dev/null "http://127.0.0.1:$origin_port/__count?prefix=/" && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "fanoutd did not start"; cat "$work/fanoutd.log"; exit 1; }
+source "$here/front.sh"
+start_front "$origin" "$fanoutd" "$example" /debian "$repo"
 
 # ---- apt, confined to $work ----
 echo "deb [signed-by=$work/key.asc] http://127.0.0.1:$port/debian stable main" >"$work/sources.list"
@@ -97,7 +75,6 @@ apt_opts=(-q -o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourcePar
   -o Acquire::http::Proxy=DIRECT)
 mkdir -p "$work/apt/state/lists/partial" "$work/apt/cache/archives/partial" "$work/apt/log"
 touch "$work/apt/status"
-origin_requests() { curl -sf "http://127.0.0.1:$origin_port/__count?prefix=/debian"; }
 run_apt() {  # $1: round
   mkdir -p "$work/download$1"
   apt-get "${apt_opts[@]}" update >"$work/update$1.log" 2>&1 ||
@@ -112,17 +89,17 @@ run_apt() {  # $1: round
 }
 
 run_apt 1
-first=$(origin_requests)
+first=$(origin_requests /debian)
 rm -rf "$work/apt/state/lists" "$work/apt/cache"
 mkdir -p "$work/apt/state/lists/partial" "$work/apt/cache/archives/partial"
 lines_before=$(wc -l <"$work/fanoutd.log")
 run_apt 2
-second=$(origin_requests)
+second=$(origin_requests /debian)
 
 echo "origin requests: $first in round 1, $((second - first)) in round 2"
 echo "round 2 as fanoutd saw it:"
-tail -n +"$((lines_before + 1))" "$work/fanoutd.log" | grep '"GET ' | sed 's/^/  /'
-round2=$(tail -n +"$((lines_before + 1))" "$work/fanoutd.log" | grep '"GET ' || true)
+round2=$(gets_after_line "$lines_before")
+sed 's/^/  /' <<<"$round2"
 # Only InRelease may have gone upstream in round 2 (a revalidation).
 upstream=$(grep -v ' HIT ' <<<"$round2" | grep -v '/dists/stable/InRelease"' || true)
 [ -z "$upstream" ] || { echo "FAIL: round 2 sent more than InRelease upstream:"; echo "$upstream"; exit 1; }

@@ -25,30 +25,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-origin_port=$(free_port)
 mkdir -p "$work/registry"
-"$origin" --listen "127.0.0.1:$origin_port" --files "/npm=$work/registry" >"$work/origin.log" 2>&1 &
-pids+=($!)
-python3 - "$example" "$work/fanout.json" "$origin_port" "$work/cache" <<'PY'
-import json, sys
-example, out, port, cache = sys.argv[1:]
-cfg = json.load(open(example))
-for route in cfg["routes"]:
-    route["upstream"] = f"http://127.0.0.1:{port}" + route["prefix"]
-cfg.update(listen="127.0.0.1:0", cache_dir=cache, admin_listen="",
-           log={"level": "info", "access_log": True})
-json.dump(cfg, open(out, "w"), indent=1)
-PY
-"$fanoutd" --config "$work/fanout.json" >"$work/fanoutd.log" 2>&1 &
-pids+=($!)
-port=
-for _ in $(seq 1 200); do
-  port=$(sed -n 's/.*fanoutd .* listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/fanoutd.log" | head -1)
-  [ -n "$port" ] && curl -sf -o /dev/null "http://127.0.0.1:$origin_port/__count?prefix=/" && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "fanoutd did not start"; cat "$work/fanoutd.log"; exit 1; }
+source "$here/front.sh"
+start_front "$origin" "$fanoutd" "$example" /npm "$work/registry"
 registry="http://127.0.0.1:$port/npm/"
 
 # ---- the registry: a package document per package, its tarball beside ----
@@ -72,7 +51,6 @@ json.dump(doc, open(f"{directory}/index.json", "w"))
 PY
 done
 
-origin_requests() { curl -sf "http://127.0.0.1:$origin_port/__count?prefix=/npm"; }
 install() {  # $1: round; a new project and a new, empty npm cache each time
   local app=$work/app$1
   mkdir -p "$app"
@@ -88,13 +66,13 @@ install() {  # $1: round; a new project and a new, empty npm cache each time
 }
 
 install 1
-first=$(origin_requests)
+first=$(origin_requests /npm)
 lines_before=$(wc -l <"$work/fanoutd.log")
 install 2
-second=$(origin_requests)
+second=$(origin_requests /npm)
 
 echo "origin requests: $first in round 1, $((second - first)) in round 2"
-round2=$(tail -n +"$((lines_before + 1))" "$work/fanoutd.log" | grep '"GET ' || true)
+round2=$(gets_after_line "$lines_before")
 echo "round 2 as fanoutd saw it:"
 sed 's/^/  /' <<<"$round2"
 for name in tinypkg smallpkg; do

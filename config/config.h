@@ -73,8 +73,9 @@ struct Route {
   bool tls_verify = true;
   // Targeted cache-control fields (RFC 9213), highest precedence first: the
   // first a response carries with a valid value replaces its Cache-Control
-  // and Expires for fanoutd's own decisions, and none of them is passed to
-  // clients. Empty: Cache-Control only.
+  // and Expires for fanoutd's own decisions. All but CDN-Cache-Control
+  // (aimed at every CDN on the path) are kept from clients. Empty:
+  // Cache-Control only.
   std::vector<std::string> targeted_cache_control = {"Fanout-Cache-Control",
                                                      "CDN-Cache-Control"};
   // Per-path rules, first match wins. Default: none.

@@ -307,8 +307,9 @@ std::vector<std::string> VaryNames(const ResponseHead& response) {
 
 namespace {
 
-// Headers whose values are case-insensitive tokens and language tags
-// (RFC 9110 §12.5.3, §12.5.4): "GZIP" and "gzip" select one variant.
+// Headers whose values are case-insensitive tokens and language tags, in
+// lists whose order means nothing (RFC 9110 §12.5.3, §12.5.4: preferences
+// are q-values): "GZIP, br" and "br, gzip" select one variant.
 bool CaseInsensitiveValues(const std::string& lower_name) {
   return lower_name == "accept-encoding" || lower_name == "accept-language";
 }
@@ -337,16 +338,36 @@ void AppendNormalisedElements(std::string_view line, bool fold_case, std::string
   }
 }
 
+// The elements of a normalised list, sorted: a list whose order carries no
+// meaning (preferences are q-values) compares alike in any order.
+std::string SortedElements(const std::string& list) {
+  std::vector<std::string_view> elements;
+  std::string_view rest = list;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    elements.push_back(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  std::sort(elements.begin(), elements.end());
+  std::string out;
+  for (const auto e : elements) {
+    if (!out.empty()) out.push_back(',');
+    out += e;
+  }
+  return out;
+}
+
 }  // namespace
 
 HeaderList SelectingValues(const std::vector<std::string>& names, const HeaderList& request) {
   HeaderList out;
   for (const auto& name : names) {
+    const bool unordered = CaseInsensitiveValues(name);
     std::string value;
     for (const auto& line : HeaderValues(request, name)) {
-      AppendNormalisedElements(line, CaseInsensitiveValues(name), &value);
+      AppendNormalisedElements(line, unordered, &value);
     }
-    out.emplace_back(name, std::move(value));
+    out.emplace_back(name, unordered ? SortedElements(value) : std::move(value));
   }
   return out;
 }

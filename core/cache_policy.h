@@ -131,7 +131,8 @@ std::vector<std::string> VaryNames(const ResponseHead& response);
 // The values of those headers in a request, normalised: lines combined
 // with ",", each list element trimmed and its inner whitespace runs made
 // one space, empty elements dropped, and for Accept-Encoding and
-// Accept-Language lower-cased; absent headers as "". As (name, value).
+// Accept-Language lower-cased and sorted; absent headers as "". As (name,
+// value).
 HeaderList SelectingValues(const std::vector<std::string>& names, const HeaderList& request);
 // Whether a request matches the selecting values a response was stored with.
 bool VaryMatches(const HeaderList& stored_selecting, const HeaderList& request);

@@ -385,10 +385,12 @@ void FanoutServer::HandlePassThrough(const Request& req, Response& res) {
 
 void FanoutServer::InvalidateAfterUnsafe(const Request& req, const Route& route,
                                          const std::string& target, const Entry& entry) {
-  if (req.method != "POST" && req.method != "PUT" && req.method != "DELETE" &&
-      req.method != "PATCH") {
-    return;
-  }
+  // RFC 9111 §4.4: unsafe methods, and methods whose safety is unknown
+  // (M-SEARCH, any extension method), invalidate; the safe ones of RFC
+  // 9110 §9.2.1 and the read-only WebDAV ones do not.
+  static constexpr std::string_view kSafe[] = {"GET",      "HEAD",   "OPTIONS", "TRACE",
+                                               "PROPFIND", "REPORT", "SEARCH"};
+  if (std::find(std::begin(kSafe), std::end(kSafe), req.method) != std::end(kSafe)) return;
   const auto outcome = entry.WaitForHead(std::chrono::steady_clock::now() +
                                          config_.upstream_connect_timeout +
                                          config_.upstream_read_timeout);

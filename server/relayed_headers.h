@@ -1,7 +1,8 @@
 // RelayedForClients: what a route changes in the upstream's response
 // header fields before clients see them (stored fields stay as received):
 //   - its targeted cache-control fields (Route::targeted_cache_control)
-//     are for fanoutd and are removed;
+//     that aim at fanoutd alone are removed: all but CDN-Cache-Control,
+//     which RFC 9213 aims at every CDN on the path and so goes on;
 //   - with rewrite_redirects, a Location or Content-Location pointing into
 //     its upstream becomes the path through fanoutd (Router::ClientTarget),
 //     so clients stay on the cache.

@@ -260,7 +260,14 @@ TEST(VaryTest, SelectingValuesAreComparedNormalised) {
       << "a space inside a value is not nothing";
   EXPECT_FALSE(VaryMatches(stored, {{"Accept-Encoding", "gzip, br"}, {"X-Flavour", "A b"}}))
       << "an absent field is not a present one";
-  EXPECT_EQ(VariantKey("k", stored), "k\nvary\naccept-encoding=gzip,br\naccept-language=en-gb\nx-flavour=A b");
+  EXPECT_TRUE(VaryMatches(stored, {{"Accept-Encoding", "br, gzip"},
+                                   {"Accept-Language", "en-GB"},
+                                   {"X-Flavour", "A b"}}))
+      << "the order of Accept-Encoding's elements means nothing";
+  const HeaderList languages = SelectingValues({"accept-language"}, {{"Accept-Language", "en, de"}});
+  EXPECT_TRUE(VaryMatches(languages, {{"Accept-Language", "de,en"}}));
+  EXPECT_FALSE(VaryMatches(languages, {{"Accept-Language", "de;q=0.5, en"}}));
+  EXPECT_EQ(VariantKey("k", stored), "k\nvary\naccept-encoding=br,gzip\naccept-language=en-gb\nx-flavour=A b");
 }
 
 TEST(AgeTest, CountsUpstreamAgeApparentAgeAndResidentTime) {

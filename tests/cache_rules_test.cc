@@ -305,12 +305,18 @@ TEST(RedirectTest, LocationsIntoTheUpstreamBecomePathsThroughFanoutd) {
   RelayedForClients(deb, &headers);
   EXPECT_EQ(headers, (HeaderList{{"Location", "/deb/pool/a.deb"},
                                  {"Content-Location", "/deb/x"},
-                                 {"Cache-Control", "max-age=1"}}));
+                                 {"CDN-Cache-Control", "max-age=60"},
+                                 {"Cache-Control", "max-age=1"}}))
+      << "Fanout-Cache-Control is fanoutd's; CDN-Cache-Control goes on to CDNs downstream";
+  EXPECT_FALSE(NeedsRelayChanges(deb, {{"CDN-Cache-Control", "max-age=60"}}));
+  Route mine = deb;
+  mine.targeted_cache_control = {"Mycache-Control"};
+  EXPECT_TRUE(NeedsRelayChanges(mine, {{"mycache-control", "max-age=60"}}));
   Route off = deb;
   off.rewrite_redirects = false;
   off.targeted_cache_control.clear();
   HeaderList kept = {{"Location", "http://mirror.example:8080/debian/pool/a.deb"},
-                     {"CDN-Cache-Control", "max-age=60"}};
+                     {"Fanout-Cache-Control", "max-age=60"}};
   EXPECT_FALSE(NeedsRelayChanges(off, kept));
   EXPECT_FALSE(NeedsRelayChanges(deb, {{"Cache-Control", "max-age=1"}, {"Location", "/other"}}));
 }

@@ -572,8 +572,9 @@ TEST_F(CacheIntegrationTest, AgeIsSentOnEveryCachedResponse) {
 }
 
 // RFC 9213: CDN-Cache-Control and Fanout-Cache-Control decide what fanoutd
-// stores, in that order of precedence below Fanout-; clients never see them.
-TEST_F(CacheIntegrationTest, TargetedCacheControlDecidesStorageAndIsNotRelayed) {
+// stores, Fanout- first. Fanout-Cache-Control is fanoutd's alone and stays
+// here; CDN-Cache-Control goes on, for CDNs downstream.
+TEST_F(CacheIntegrationTest, TargetedCacheControlDecidesStorage) {
   StartFanoutd();
   const std::string cdn = "/cdn.bin?size=1000&cc=no-store&cdn_cc=max-age%3D600";
   Fetched miss = Get(cdn);
@@ -583,16 +584,22 @@ TEST_F(CacheIntegrationTest, TargetedCacheControlDecidesStorageAndIsNotRelayed) 
   EXPECT_EQ(hit.x_cache, "HIT");
   EXPECT_EQ(origin_.Count(cdn), 1);
   for (const Fetched* f : {&miss, &hit}) {
-    EXPECT_EQ(f->headers.count("CDN-Cache-Control"), 0u) << "a field for fanoutd stays here";
+    EXPECT_EQ(f->headers.find("CDN-Cache-Control")->second, "max-age=600");
     EXPECT_EQ(f->headers.find("Cache-Control")->second, "no-store") << "browsers get theirs";
     EXPECT_TRUE(f->body == OriginServer::OriginBody("/cdn.bin", 1000));
   }
-  // Fanout-Cache-Control comes before CDN-Cache-Control.
-  const std::string mine = "/mine.bin?size=1000&cc=max-age%3D600&cdn_cc=max-age%3D600&fanout_cc=no-store";
+  const std::string mine = "/mine.bin?size=1000&cc=no-store&fanout_cc=max-age%3D600";
   Get(mine);
-  Fetched again = Get(mine);
+  WaitStored(mine);
+  Fetched mine_hit = Get(mine);
+  EXPECT_EQ(mine_hit.x_cache, "HIT");
+  EXPECT_EQ(mine_hit.headers.count("Fanout-Cache-Control"), 0u) << "fanoutd's field stays here";
+  // Fanout-Cache-Control comes before CDN-Cache-Control.
+  const std::string both = "/both.bin?size=1000&cc=max-age%3D600&cdn_cc=max-age%3D600&fanout_cc=no-store";
+  Get(both);
+  Fetched again = Get(both);
   EXPECT_EQ(again.x_cache, "MISS");
-  EXPECT_EQ(origin_.Count(mine), 2);
+  EXPECT_EQ(origin_.Count(both), 2);
   EXPECT_EQ(again.headers.count("Fanout-Cache-Control"), 0u);
 }
 

@@ -24,6 +24,7 @@ using ::fanout::testing::RawConnection;
 using ::fanout::testing::ScriptedOrigin;
 using ::fanout::testing::ScriptedReply;
 using ::fanout::testing::ScriptedRequest;
+using ::fanout::testing::WaitFor;
 
 // A scripted origin's handler that answers every request with the bytes
 // `answer` returns for it.
@@ -283,6 +284,26 @@ TEST_F(Http1Test, AnExtensionMethodIsPassedThroughWithItsBody) {
   EXPECT_EQ(bare.rfind("HTTP/1.1 207 ", 0), 0u) << bare;
   ASSERT_EQ(origin.requests().size(), 2u);
   EXPECT_EQ(origin.requests()[1].head.rfind("M-SEARCH /ssdp HTTP/1.1\r\n", 0), 0u);
+}
+
+// RFC 9111 §4.4: a method whose safety is unknown invalidates its target,
+// as unsafe ones do; a safe one (PROPFIND is read-only) does not.
+TEST_F(Http1Test, AnExtensionMethodOfUnknownSafetyInvalidatesItsTarget) {
+  ScriptedOrigin origin(Answering([](const ScriptedRequest&) {
+    return ScriptedOrigin::Ok("stored");
+  }));
+  StartFanoutd({"--upstream", "http://127.0.0.1:" + std::to_string(origin.port())});
+  auto get = [&] {
+    const std::string r = Exchange("GET /inv HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    const auto at = r.find("X-Cache: ");
+    return at == std::string::npos ? std::string() : r.substr(at + 9, r.find("\r\n", at) - at - 9);
+  };
+  EXPECT_EQ(get(), "MISS");
+  ASSERT_TRUE(WaitFor([&] { return get() == "HIT"; }));
+  Exchange("PROPFIND /inv HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(get(), "HIT") << "a safe method leaves the entry";
+  Exchange("M-SEARCH /inv HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(get(), "MISS") << "a method of unknown safety invalidates it";
 }
 
 TEST_F(Http1Test, InterimResponsesReachTheClientThatCausedTheFetchAndAreNeverStored) {

@@ -1,5 +1,6 @@
 #include "core/cache.h"
 
+#include <fcntl.h>
 #include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <iterator>
 #include <unordered_set>
 
+#include "core/cache_dir_lock.h"
 #include "core/durable_file.h"
 
 namespace fanout {
@@ -114,6 +116,7 @@ Status ClaimCacheDirectory(const std::string& dir) {
   for (fs::directory_iterator f(dir, ec), end; !ec && f != end; f.increment(ec)) {
     const std::string name = f->path().filename();
     if ((name == "tmp" || name == "entries") && f->is_directory()) continue;
+    if (name == CacheDirLock::kFileName && f->is_regular_file()) continue;
     return Status::InvalidArgument(
         "cache_dir " + dir + " is not empty and is not a fanout cache (it holds '" + name +
         "' and no CACHEDIR.TAG from fanoutd): refusing to use it, so that nothing in it is "
@@ -128,6 +131,10 @@ Status ClaimCacheDirectory(const std::string& dir) {
 Status Cache::Open(const Options& options, std::unique_ptr<Cache>* out) {
   std::unique_ptr<Cache> cache(new Cache(options));
   Status st = ClaimCacheDirectory(options.dir);
+  if (!st.ok()) return st;
+  // Before anything in the directory is touched: a second fanoutd on it
+  // would delete the first one's stream files below.
+  st = CacheDirLock::Acquire(options.dir, &cache->lock_);
   if (!st.ok()) return st;
   std::error_code ec;
   for (const std::string& dir : {cache->tmp_dir_, cache->entries_dir_}) {
@@ -559,6 +566,60 @@ std::size_t Cache::PurgeAll() {
   std::size_t n = 0;
   for (const auto& key : keys) n += Purge(key);
   return n;
+}
+
+std::size_t Cache::PurgePrefix(const std::string& prefix) {
+  std::vector<std::string> keys;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, _] : stored_) {
+      if (key.rfind(prefix, 0) == 0) keys.push_back(key);
+    }
+    for (const auto& [key, _] : in_flight_) {
+      if (key.rfind(prefix, 0) == 0 && !stored_.count(key)) keys.push_back(key);
+    }
+  }
+  std::size_t n = 0;
+  for (const auto& key : keys) n += Purge(key);
+  return n;
+}
+
+std::vector<Cache::EntryInfo> Cache::ListPage(const std::string& after, std::size_t limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The first `limit` keys after `after`: one pass, a heap of `limit`.
+  std::vector<const std::string*> page;
+  auto later = [](const std::string* a, const std::string* b) { return *a < *b; };
+  for (const auto& [key, _] : stored_) {
+    if (key <= after && !after.empty()) continue;
+    if (page.size() < limit) {
+      page.push_back(&key);
+      std::push_heap(page.begin(), page.end(), later);
+    } else if (limit > 0 && key < *page.front()) {
+      std::pop_heap(page.begin(), page.end(), later);
+      page.back() = &key;
+      std::push_heap(page.begin(), page.end(), later);
+    }
+  }
+  std::sort_heap(page.begin(), page.end(), later);
+  std::vector<EntryInfo> out;
+  out.reserve(page.size());
+  for (const std::string* key : page) {
+    const Stored& s = stored_.at(*key);
+    out.push_back(EntryInfo{*key, s.meta.head.status, s.meta.body_length, s.meta.head, s.hits});
+  }
+  return out;
+}
+
+Status Cache::CheckWritable() const {
+  // An unnamed file: nothing is left behind, whatever happens next.
+  const int fd = ::open(tmp_dir_.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("cannot create a file in " + tmp_dir_, errno);
+  const char byte = 0;
+  const ssize_t n = ::write(fd, &byte, 1);
+  const int err = errno;
+  ::close(fd);
+  if (n != 1) return Status::FromErrno("cannot write in " + tmp_dir_, err);
+  return Status::Ok();
 }
 
 std::vector<Cache::EntryInfo> Cache::List() const {

@@ -38,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/cache_dir_lock.h"
 #include "core/cache_policy.h"
 #include "core/entry.h"
 #include "core/entry_meta.h"
@@ -162,9 +163,20 @@ class Cache {
   bool Purge(const std::string& key);
   // Purges every key; returns how many.
   std::size_t PurgeAll();
+  // Purges every key that starts with `prefix` (variants with their URL);
+  // returns how many.
+  std::size_t PurgePrefix(const std::string& prefix);
 
   // Stored entries, most recently used first.
   std::vector<EntryInfo> List() const;
+  // At most `limit` stored entries whose keys sort after `after` ("" for
+  // the first page), in key order: one page of a listing that a million
+  // entries must not turn into one reply.
+  std::vector<EntryInfo> ListPage(const std::string& after, std::size_t limit) const;
+
+  // Whether a stream file could be made now (the directory is there and
+  // writable): OK, or the system's reason.
+  Status CheckWritable() const;
   // Fetches in flight that others may join.
   std::vector<FetchInfo> ListFetches() const;
   // Stored entries, and fetches in flight that may become ones.
@@ -212,6 +224,8 @@ class Cache {
   const Options options_;
   const std::string tmp_dir_;
   const std::string entries_dir_;
+  // This process's claim on the directory, held as long as the cache is.
+  std::unique_ptr<CacheDirLock> lock_;
 
   // Held while a metadata file is written and installed, and while one is
   // removed, so the file on disk always matches the index (a purge never

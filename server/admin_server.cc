@@ -1,6 +1,11 @@
 #include "server/admin_server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -21,10 +26,20 @@ AdminServer::AdminServer(Cache* cache, const Router* router, std::vector<Route> 
 }
 
 Status AdminServer::Start(const std::string& host, int port) {
+  // cpp-httplib's default sets SO_REUSEPORT, with which a second fanoutd
+  // would share this port (the kernel splitting connections between the
+  // two) instead of being told it is taken.
+  http_.set_socket_options([](socket_t fd) {
+    const int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  errno = 0;
   port_ = port == 0 ? http_.bind_to_any_port(host) : (http_.bind_to_port(host, port) ? port : -1);
   if (port_ <= 0) {
+    const int err = errno;
     return Status::IOError("cannot listen on " + host + ":" + std::to_string(port) +
-                           " for the admin interface (admin_listen)");
+                           " for the admin interface (admin_listen)" +
+                           (err != 0 ? std::string(": ") + std::strerror(err) : ""));
   }
   return Status::Ok();
 }
@@ -41,6 +56,17 @@ std::string AdminServer::KeyOf(const std::string& url) const {
   const Route* route = router_->Match(target);
   if (route == nullptr) return url;
   return CacheKey(*route, Router::UpstreamTarget(*route, target));
+}
+
+std::string AdminServer::KeyPrefixOf(const std::string& prefix) const {
+  if (prefix.empty() || prefix[0] != '/') return prefix;
+  // A client path prefix: the key prefix its route maps it to, normalised
+  // like a path ("/deb/pool/" -> "http://mirror:80/debian/pool/").
+  std::string target;
+  if (!NormalizeRequestTarget(prefix, &target).ok()) return prefix;
+  const Route* route = router_->Match(target);
+  if (route == nullptr) return prefix;
+  return route->upstream.Origin() + Router::UpstreamTarget(*route, target);
 }
 
 CachePolicyOptions AdminServer::PolicyForKey(const std::string& key) const {
@@ -65,10 +91,28 @@ void AdminServer::Install() {
     res.set_content(body.dump(2, ' ', false, json::error_handler_t::replace) + "\n",
                     "application/json");
   };
-  http_.Get("/entries", [this, reply](const httplib::Request&, httplib::Response& res) {
+  // GET /entries?limit=N&after=KEY: one page, in key order. Without
+  // limit, the first kDefaultPage; X-Next-After names the key to pass as
+  // after= for the next page, when there is one.
+  http_.Get("/entries", [this, reply](const httplib::Request& req, httplib::Response& res) {
+    constexpr std::size_t kDefaultPage = 1000;
+    std::size_t limit = kDefaultPage;
+    if (req.has_param("limit")) {
+      const std::string text = req.get_param_value("limit");
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || n == 0 || n > 100000) {
+        res.status = 400;
+        reply(res, {{"error", "limit= must be a number from 1 to 100000"}});
+        return;
+      }
+      limit = static_cast<std::size_t>(n);
+    }
     const auto now = std::chrono::system_clock::now();
+    const auto page = cache_->ListPage(req.get_param_value("after"), limit + 1);
     json list = json::array();
-    for (const auto& e : cache_->List()) {
+    for (std::size_t i = 0; i < page.size() && i < limit; ++i) {
+      const auto& e = page[i];
       const auto age = CurrentAge(e.head, now).count();
       const auto lifetime = FreshnessLifetime(e.head, PolicyForKey(e.key)).count();
       list.push_back({{"key", e.key},
@@ -79,7 +123,22 @@ void AdminServer::Install() {
                       {"etag", e.head.Header("ETag")},
                       {"hits", e.hits}});
     }
+    if (page.size() > limit) res.set_header("X-Next-After", page[limit - 1].key);
     reply(res, list);
+  });
+  http_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  // Ready: the index is loaded (it is, once this listener runs) and the
+  // cache directory takes a new file.
+  http_.Get("/readyz", [this, reply](const httplib::Request&, httplib::Response& res) {
+    const Status writable = cache_->CheckWritable();
+    if (!writable.ok()) {
+      res.status = 503;
+      reply(res, {{"ready", false}, {"why", writable.message()}});
+      return;
+    }
+    reply(res, {{"ready", true}, {"entries", cache_->stored_count()}});
   });
   http_.Get("/stats", [this, reply](const httplib::Request&, httplib::Response& res) {
     json body = {{"entries", cache_->stored_count()},
@@ -112,11 +171,23 @@ void AdminServer::Install() {
     }
     reply(res, list);
   });
+  // POST /purge?url=PATH-OR-URL (one entry and its variants) or
+  // ?prefix=PATH-OR-URL (every entry whose key starts so); POST
+  // /purge-all. Answered before cpp-httplib reads a body: curl -X POST
+  // sends none, and no Content-Length either.
   auto purge = [this, reply](const httplib::Request& req, httplib::Response& res) {
     const std::string url = req.get_param_value("url");
-    if (url.empty()) {
+    const std::string prefix = req.get_param_value("prefix");
+    if (url.empty() == prefix.empty()) {
       res.status = 400;
-      reply(res, {{"error", "url= is required (a client path or an upstream URL)"}});
+      reply(res, {{"error", "one of url= or prefix= is required (a client path or an upstream URL)"}});
+      return;
+    }
+    if (!prefix.empty()) {
+      const std::string key_prefix = KeyPrefixOf(prefix);
+      const std::size_t n = cache_->PurgePrefix(key_prefix);
+      spdlog::info("admin: purge prefix {}: {} entries", key_prefix, n);
+      reply(res, {{"prefix", key_prefix}, {"purged", n}});
       return;
     }
     const std::string key = KeyOf(url);
@@ -125,12 +196,24 @@ void AdminServer::Install() {
     res.status = purged ? 200 : 404;
     reply(res, {{"key", key}, {"purged", purged}});
   };
-  http_.Post("/purge", purge);
-  http_.Delete("/entries", purge);
-  http_.Post("/purge-all", [this, reply](const httplib::Request&, httplib::Response& res) {
+  auto purge_all = [this, reply](const httplib::Request&, httplib::Response& res) {
     const std::size_t n = cache_->PurgeAll();
     spdlog::info("admin: purged all ({} entries)", n);
     reply(res, {{"purged", n}});
+  };
+  http_.set_pre_routing_handler([purge, purge_all](const httplib::Request& req,
+                                                   httplib::Response& res) {
+    using Handled = httplib::Server::HandlerResponse;
+    if ((req.method == "POST" && req.path == "/purge") ||
+        (req.method == "DELETE" && req.path == "/entries")) {
+      purge(req, res);
+      return Handled::Handled;
+    }
+    if (req.method == "POST" && req.path == "/purge-all") {
+      purge_all(req, res);
+      return Handled::Handled;
+    }
+    return Handled::Unhandled;
   });
 }
 

@@ -1,10 +1,18 @@
 // AdminServer: fanoutd's admin interface, on its own listen address
 // (loopback by default), never on the port clients use.
 //
-//   GET  /entries            the stored entries, most recently used first:
+//   GET  /entries?limit=N&after=K
+//                            one page of the stored entries in key order
+//                            (limit 1 to 100000, default 1000; after: the
+//                            last key of the previous page, which the
+//                            X-Next-After header names when more follow):
 //                            [{"key", "status", "size", "age", "fresh_for",
 //                              "etag", "hits"}] (ages in seconds; fresh_for < 0:
 //                            stale)
+//   GET  /healthz            200 "ok": the process answers
+//   GET  /readyz             200 {"ready": true, "entries"} when the cache
+//                            directory takes a new file; else 503 {"ready":
+//                            false, "why"}
 //   GET  /fetches            the fetches in flight: [{"key", "written" (the
 //                            frontier), "length" (null until known), "joins"
 //                            (requests attached so far), "head" (whether
@@ -20,7 +28,10 @@
 //   DELETE /entries?url=U    mapped through the routes) or a cache key (the
 //                            upstream URL). A fetch in flight for it is
 //                            forgotten: its readers finish, nothing is kept.
+//   POST /purge?prefix=P     removes every entry whose key starts with P (a
+//                            client path prefix, mapped, or a key prefix).
 //   POST /purge-all          removes every entry.
+// The purges need no request body (curl -X POST sends none).
 //
 // Thread-safety: Start() then Run() (blocking) on one thread; Stop() from
 // any thread.
@@ -58,6 +69,9 @@ class AdminServer {
   std::string KeyOf(const std::string& url) const;
   // The caching policy of the route an entry came through.
   CachePolicyOptions PolicyForKey(const std::string& key) const;
+  // The key prefix of a purge by prefix: a client path prefix mapped by
+  // its route, or an upstream URL prefix as it is.
+  std::string KeyPrefixOf(const std::string& prefix) const;
 
   Cache* const cache_;
   const Router* const router_;

@@ -119,6 +119,24 @@ TEST_F(CacheTest, StoredEntriesSurviveARestartWithTheirHeadAndBytes) {
   EXPECT_TRUE(warnings_.empty());
 }
 
+// One fanoutd per cache directory: a second cache on it is refused, naming
+// the holder's pid, until the first is gone.
+TEST_F(CacheTest, ASecondCacheOnTheSameDirectoryIsRefusedUntilTheFirstIsGone) {
+  auto first = OpenCache();
+  ASSERT_NE(first, nullptr);
+  Cache::Options options;
+  options.dir = dir_.path();
+  std::unique_ptr<Cache> second;
+  const Status st = Cache::Open(options, &second);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("is in use by another fanoutd (pid " + std::to_string(::getpid()) +
+                              ")"),
+            std::string::npos)
+      << st.message();
+  first.reset();
+  EXPECT_TRUE(Cache::Open(options, &second).ok()) << "released with the first";
+}
+
 TEST_F(CacheTest, AnEntryFoundDamagedWhileServedIsDroppedWithAWarning) {
   auto cache = OpenCache();
   auto stored = Store(*cache, "http://o/cut", Pattern(0, 1000));
@@ -231,16 +249,22 @@ TEST_F(CacheTest, ANewOrEmptyDirectoryIsTaggedAndAnEarlierVersionsCacheAdopted) 
 }
 
 TEST_F(CacheTest, AFetchInFlightIsNeverAnEntryAfterARestart) {
-  {
-    auto cache = OpenCache();
-    auto miss = cache->Acquire("http://o/partial", Fresh);
-    miss.fetch->PublishHead(Head(1000), true);
-    ASSERT_TRUE(miss.fetch->stream()->Append(Pattern(0, 500).data(), 500).ok());
-    // The process dies here; the next start sees what is on disk.
-    auto again = OpenCache();
-    EXPECT_EQ(again->stored_count(), 0u);
-    EXPECT_EQ(again->Acquire("http://o/partial", Fresh).lookup, Cache::Lookup::kMiss);
-  }
+  auto cache = OpenCache();
+  auto miss = cache->Acquire("http://o/partial", Fresh);
+  miss.fetch->PublishHead(Head(1000), true);
+  ASSERT_TRUE(miss.fetch->stream()->Append(Pattern(0, 500).data(), 500).ok());
+  ASSERT_FALSE(FilesUnder(dir_.path() + "/tmp").empty());
+  // The process dies here; the next start sees what is on disk: a copy of
+  // the directory as it is now (the running cache keeps its lock on this one).
+  TempDir after_crash;
+  fs::copy(dir_.path(), after_crash.path(), fs::copy_options::recursive);
+  Cache::Options options;
+  options.dir = after_crash.path();
+  std::unique_ptr<Cache> again;
+  ASSERT_TRUE(Cache::Open(options, &again).ok());
+  EXPECT_EQ(again->stored_count(), 0u);
+  EXPECT_TRUE(FilesUnder(after_crash.path() + "/tmp").empty()) << "its stream file was deleted";
+  EXPECT_EQ(again->Acquire("http://o/partial", Fresh).lookup, Cache::Lookup::kMiss);
 }
 
 // Collapsed requests: before the head is known every request joins; once

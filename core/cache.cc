@@ -325,6 +325,13 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
     return r;
   };
   auto flight = in_flight_.find(key);
+  // A fetch that failed before its head is over, even if its fetcher has
+  // not yet dropped it: its clients were answered with its error, and a
+  // request arriving now must not get that old error. It fetches anew.
+  if (flight != in_flight_.end() && flight->second->failed_before_head()) {
+    in_flight_.erase(flight);
+    flight = in_flight_.end();
+  }
   auto it = stored_.find(key);
   if (it != stored_.end()) {
     const Reuse reuse = judge(it->second.meta.head, it->second.meta.vary);

@@ -68,6 +68,11 @@ void Entry::FailBeforeHead(UpstreamError error, std::string message) {
   head_ready_.notify_all();
 }
 
+bool Entry::failed_before_head() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return outcome_.has_value() && outcome_->error.has_value();
+}
+
 Entry::Interest::Interest(std::shared_ptr<Entry> entry) : entry_(std::move(entry)) {
   entry_->interested_.fetch_add(1, std::memory_order_acq_rel);
 }

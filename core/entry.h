@@ -71,6 +71,8 @@ class Entry {
   std::optional<HeadOutcome> WaitForHead(Deadline deadline) const;
   // The published head; null before it is published or if none came.
   std::shared_ptr<const ResponseHead> head() const;
+  // Whether FailBeforeHead was called: no head will ever come.
+  bool failed_before_head() const;
   // The published selecting values (empty without Vary or before the head).
   HeaderList vary() const;
   bool complete() const { return complete_.load(std::memory_order_acquire); }

@@ -267,6 +267,22 @@ TEST_F(CacheTest, AFetchInFlightIsNeverAnEntryAfterARestart) {
   EXPECT_EQ(again->Acquire("http://o/partial", Fresh).lookup, Cache::Lookup::kMiss);
 }
 
+// A fetch that failed before its head, not yet dropped by its fetcher:
+// a request arriving now fetches anew instead of getting the old error.
+TEST_F(CacheTest, AFetchThatFailedBeforeItsHeadIsNotJoined) {
+  auto cache = OpenCache();
+  auto miss = cache->Acquire("http://o/down", Fresh);
+  ASSERT_EQ(miss.lookup, Cache::Lookup::kMiss);
+  EXPECT_EQ(cache->Acquire("http://o/down", Fresh).lookup, Cache::Lookup::kJoin);
+  miss.fetch->FailBeforeHead(Entry::UpstreamError::kUnreachable, "connection refused");
+  auto again = cache->Acquire("http://o/down", Fresh);
+  EXPECT_EQ(again.lookup, Cache::Lookup::kMiss);
+  ASSERT_NE(again.fetch, nullptr);
+  EXPECT_NE(again.fetch, miss.fetch);
+  cache->Drop(miss.fetch);  // the old fetcher, late: the new fetch stays
+  EXPECT_EQ(cache->Acquire("http://o/down", Fresh).lookup, Cache::Lookup::kJoin);
+}
+
 // Collapsed requests: before the head is known every request joins; once
 // it is known, only requests it is fresh for reuse the fetch (joined while
 // it runs, a hit once complete); the others go upstream on their own.

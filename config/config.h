@@ -102,6 +102,10 @@ struct Config {
   // A client that accepts no bytes for this long is dropped. Default: 30s.
   // Range: 1ms to 1d.
   std::chrono::milliseconds client_timeout{30000};
+  // On SIGTERM or SIGINT, responses under way get this long to finish
+  // (no new connections are taken meanwhile); then fanoutd stops. A second
+  // signal stops it at once. Default: 30s. Range: 1ms to 1d.
+  std::chrono::milliseconds shutdown_grace{30000};
   // A request head must arrive whole within this long of its first byte;
   // a slower client gets 408 and is closed. Default: 10s.
   std::chrono::milliseconds request_head_timeout{10000};

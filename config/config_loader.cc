@@ -555,7 +555,8 @@ Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
                                  "max_connections", "client_timeout",
                                  "max_request_body", "log", "max_cache_size",
                                  "max_object_size", "admin_listen", "request_head_timeout",
-                                 "max_connections_per_client", "max_uncached_buffer"});
+                                 "max_connections_per_client", "max_uncached_buffer",
+                                 "shutdown_grace"});
   if (!st.ok()) return st;
   if (root.contains("listen")) {
     std::string listen;
@@ -580,6 +581,11 @@ Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
   if (root.contains("client_timeout") &&
       !(st = GetDuration(root["client_timeout"], "client_timeout",
                          &config->client_timeout)).ok()) {
+    return st;
+  }
+  if (root.contains("shutdown_grace") &&
+      !(st = GetDuration(root["shutdown_grace"], "shutdown_grace",
+                         &config->shutdown_grace)).ok()) {
     return st;
   }
   if (root.contains("max_request_body") &&

@@ -24,7 +24,17 @@ std::string HolderOf(int fd) {
 
 Status CacheDirLock::Acquire(const std::string& dir, std::unique_ptr<CacheDirLock>* out) {
   const std::string path = dir + "/" + kFileName;
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == EROFS) {
+    // A cache on a read-only file system is served from, never written, so
+    // a second daemon could not delete anything there: the lock is taken
+    // if the file exists, and not needed if it does not.
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      out->reset(new CacheDirLock(-1));
+      return Status::Ok();
+    }
+  }
   if (fd < 0) {
     return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
   }
@@ -49,6 +59,8 @@ Status CacheDirLock::Acquire(const std::string& dir, std::unique_ptr<CacheDirLoc
   return Status::Ok();
 }
 
-CacheDirLock::~CacheDirLock() { ::close(fd_); }
+CacheDirLock::~CacheDirLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 }  // namespace fanout

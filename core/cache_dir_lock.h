@@ -5,7 +5,9 @@
 // An exclusive flock(2) on <dir>/fanoutd.lock, held for the lock object's
 // lifetime (the kernel drops it when the process dies, crash included, so
 // a stale lock never outlives its holder). The file holds the holder's
-// pid, for the error message of the next one to try.
+// pid, for the error message of the next one to try. On a read-only file
+// system (where nothing can be deleted anyway) an existing lock file is
+// locked read-only, and a missing one is not needed.
 //
 // Not thread-safe to share; one per process, owned by the cache.
 
@@ -35,7 +37,7 @@ class CacheDirLock {
 
  private:
   explicit CacheDirLock(int fd) : fd_(fd) {}
-  int fd_;
+  int fd_;  // -1: no lock needed (read-only file system)
 };
 
 }  // namespace fanout

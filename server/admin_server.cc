@@ -132,6 +132,11 @@ void AdminServer::Install() {
   // Ready: the index is loaded (it is, once this listener runs) and the
   // cache directory takes a new file.
   http_.Get("/readyz", [this, reply](const httplib::Request&, httplib::Response& res) {
+    if (draining_.load()) {
+      res.status = 503;
+      reply(res, {{"ready", false}, {"why", "draining: fanoutd is stopping"}});
+      return;
+    }
     const Status writable = cache_->CheckWritable();
     if (!writable.ok()) {
       res.status = 503;

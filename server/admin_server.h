@@ -11,8 +11,9 @@
 //                            stale)
 //   GET  /healthz            200 "ok": the process answers
 //   GET  /readyz             200 {"ready": true, "entries"} when the cache
-//                            directory takes a new file; else 503 {"ready":
-//                            false, "why"}
+//                            directory takes a new file and fanoutd is not
+//                            draining (stopping); else 503 {"ready": false,
+//                            "why"}
 //   GET  /fetches            the fetches in flight: [{"key", "written" (the
 //                            frontier), "length" (null until known), "joins"
 //                            (requests attached so far), "head" (whether
@@ -41,6 +42,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <string>
 
 #include "core/cache.h"
@@ -72,6 +74,13 @@ class AdminServer {
   // The key prefix of a purge by prefix: a client path prefix mapped by
   // its route, or an upstream URL prefix as it is.
   std::string KeyPrefixOf(const std::string& prefix) const;
+
+ public:
+  // From now on /readyz answers 503 "draining". Any thread.
+  void SetDraining() { draining_.store(true); }
+
+ private:
+  std::atomic<bool> draining_{false};
 
   Cache* const cache_;
   const Router* const router_;

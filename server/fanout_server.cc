@@ -140,6 +140,13 @@ bool FanoutServer::Run() {
   return http_ && http_->Run();
 }
 
+void FanoutServer::Drain() {
+  if (admin_) admin_->SetDraining();
+  if (http_) http_->Drain();
+}
+
+std::size_t FanoutServer::InFlight() const { return http_ ? http_->InFlight() : 0; }
+
 void FanoutServer::Stop() {
   stopping_.store(true);
   if (admin_) admin_->Stop();

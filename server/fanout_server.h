@@ -50,6 +50,11 @@ class FanoutServer {
   int admin_port() const { return admin_ ? admin_->port() : 0; }
   // Serves until Stop(). Returns false if the server could not run.
   bool Run();
+  // Starts a graceful stop: no new connections, responses under way go on,
+  // /readyz says "draining" (http_server.h). From any thread.
+  void Drain();
+  // Responses still under way (0: a drain is done).
+  std::size_t InFlight() const;
   void Stop();
 
  private:

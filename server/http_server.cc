@@ -132,6 +132,16 @@ Status HttpServer::Bind() {
 bool HttpServer::Run() {
   if (listen_fd_ < 0) return false;
   while (!stopping()) {
+    if (draining()) {
+      // Closed, not just left alone: connections queued in it would wait
+      // for an accept that never comes; refused, clients try elsewhere.
+      if (listen_fd_ >= 0) {
+        ::close(listen_fd_);
+        listen_fd_ = -1;
+      }
+      ::poll(nullptr, 0, kAcceptPollMs);
+      continue;
+    }
     pollfd p{listen_fd_, POLLIN, 0};
     if (::poll(&p, 1, kAcceptPollMs) <= 0) continue;
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -150,6 +160,14 @@ bool HttpServer::Run() {
 }
 
 void HttpServer::Stop() { stopping_.store(true); }
+
+void HttpServer::Drain() { draining_.store(true); }
+
+std::size_t HttpServer::InFlight() const {
+  std::size_t n = pool_ ? pool_->busy_workers() : 0;
+  if (options_.send.sender != nullptr) n += options_.send.sender->active();
+  return n;
+}
 
 void HttpServer::Accept(int fd) {
   const int yes = 1;
@@ -218,7 +236,7 @@ void HttpServer::Dispatch(std::shared_ptr<ConnectionStream> stream, std::size_t 
 bool HttpServer::Park(const std::shared_ptr<ConnectionStream>& stream,
                       std::size_t requests_left) {
   BodySender* sender = options_.send.sender;
-  if (sender == nullptr || requests_left == 0 || stopping()) return false;
+  if (sender == nullptr || requests_left == 0 || stopping() || draining()) return false;
   auto parked = std::make_shared<ParkedConnection>();
   parked->stream = stream;
   parked->requests_left = requests_left;
@@ -234,7 +252,7 @@ bool HttpServer::OnRequest(ParkedConnection& parked) {
   ConnectionStream& s = *parked.stream;
   if (!s.ReadAvailable()) {
     // The client closed, or the wake-up was for nothing.
-    parked.close = s.peer_closed() || s.read_failed() || stopping();
+    parked.close = s.peer_closed() || s.read_failed() || stopping() || draining();
     return !parked.close;
   }
   // A plain hit, alone in what arrived, is answered here if the answer
@@ -359,7 +377,7 @@ void HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream
       }
       const bool request_arrived = stream.WaitForRequest(
           std::chrono::duration_cast<std::chrono::milliseconds>(options_.keep_alive_timeout),
-          [this] { return !stopping(); });
+          [this] { return !stopping() && !draining(); });
       if (!request_arrived) break;
     }
     RequestHead head;
@@ -464,7 +482,7 @@ bool HttpServer::ServeRequest(const std::shared_ptr<ConnectionStream>& stream_pt
     close = true;
     *linger = true;
   }
-  close = close || res.close;
+  close = close || res.close || draining();
   const ConnectionAfter after = close                        ? ConnectionAfter::kClose
                                 : request.minor_version == 0 ? ConnectionAfter::kKeepOpenHttp10
                                                              : ConnectionAfter::kKeepOpen;

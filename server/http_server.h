@@ -15,7 +15,14 @@
 // not on a thread; a plain hit arriving there is answered on the loop if
 // its answer leaves at once, anything else goes back to a pool thread.
 //
-// Thread-safety: Bind() then Run() on one thread; Stop() from any thread.
+// Draining (Drain(), before Stop()): no new connection is accepted (the
+// listening socket closes, so clients are refused rather than queued),
+// every response from then on says Connection: close, and no connection
+// waits for another request; responses already under way go on. InFlight()
+// tells when nothing is left.
+//
+// Thread-safety: Bind() then Run() on one thread; Drain(), InFlight() and
+// Stop() from any thread.
 
 #ifndef FANOUT_SERVER_HTTP_SERVER_H_
 #define FANOUT_SERVER_HTTP_SERVER_H_
@@ -87,6 +94,9 @@ class HttpServer {
   int port() const { return port_; }
   // Accepts connections until Stop(); false if not bound.
   bool Run();
+  void Drain();
+  // Connections being served or sent to: 0 once a drain has nothing left.
+  std::size_t InFlight() const;
   void Stop();
 
  private:
@@ -132,6 +142,7 @@ class HttpServer {
   HandOffResult HandOff(const std::shared_ptr<ConnectionStream>& stream, bool keep_open,
                         std::size_t requests_left);
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
   // While a connection waits for the rest of a request head, it is listed
   // here, so that a new connection finding every slot taken can close the
@@ -148,6 +159,7 @@ class HttpServer {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
   std::unique_ptr<ConnectionPool> pool_;
   std::mutex heads_mu_;
   // guarded by heads_mu_; streams reading a head -> since when

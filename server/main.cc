@@ -6,11 +6,14 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <thread>
 
 #include "config/config_loader.h"
+#include "config/units.h"
 #include "server/fanout_server.h"
 
 #ifndef FANOUT_VERSION
@@ -33,7 +36,7 @@ int ConfigError(const std::string& message) {
 
 int main(int argc, char** argv) {
   CLI::App app{"fanoutd: fetch each URL once, stream it to every client at once"};
-  std::string config_path, listen, cache_dir, log_level, upstream, admin_listen;
+  std::string config_path, listen, cache_dir, log_level, upstream, admin_listen, grace;
   bool admin_listen_set = false;
   bool check_config = false, version = false;
   app.add_option("-c,--config", config_path, "JSON config file");
@@ -46,6 +49,8 @@ int main(int argc, char** argv) {
                  "trace, debug, info, warn, error, critical or off");
   app.add_option("--upstream", upstream,
                  "serve everything from this origin URL (a single route \"/\")");
+  app.add_option("--shutdown-grace", grace,
+                 "time responses under way get on SIGTERM, e.g. 30s (overrides the config)");
   app.add_flag("--check-config", check_config, "validate the configuration and exit");
   app.add_flag("--version", version, "print the version and exit");
   try {
@@ -80,6 +85,14 @@ int main(int argc, char** argv) {
     }
     config.log_level = log_level;
   }
+  if (!grace.empty()) {
+    const auto d = fanout::ParseDuration(grace);
+    if (!d || d->count() < 1 || *d > std::chrono::hours(24)) {
+      return ConfigError("--shutdown-grace: expected a duration from 1ms to 1d, got '" + grace +
+                         "'");
+    }
+    config.shutdown_grace = *d;
+  }
   if (!upstream.empty()) {
     fanout::Route route;
     fanout::Status st = fanout::MakeRoute("/", upstream, "--upstream", &route);
@@ -104,6 +117,8 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   // A file-size limit (ulimit -f) is a write error like a full disk (EFBIG,
@@ -133,15 +148,43 @@ int main(int argc, char** argv) {
                    r.prefix, r.upstream.ToString());
     }
   }
+  std::atomic<bool> run_ended{false};
   std::thread signal_waiter([&] {
     int sig = 0;
-    sigwait(&signals, &sig);
-    spdlog::info("signal {}: stopping", sig);
+    for (;;) {
+      sigwait(&signals, &sig);
+      if (run_ended.load()) return;
+      if (sig == SIGHUP || sig == SIGUSR1) {
+        // Reloading the config and reopening log files are not done yet;
+        // neither signal may stop a cache that is serving.
+        spdlog::warn("signal {} ({}): ignored; restart fanoutd to apply a new config", sig,
+                     sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
+        continue;
+      }
+      break;
+    }
+    // SIGTERM / SIGINT: drain, then stop; a second one stops at once.
+    spdlog::info("signal {}: draining (responses under way get up to {} ms; a second signal "
+                 "stops at once)",
+                 sig, config.shutdown_grace.count());
+    server.Drain();
+    const auto deadline = std::chrono::steady_clock::now() + config.shutdown_grace;
+    const timespec slice{0, 50 * 1000 * 1000};
+    std::size_t left = 0;
+    while ((left = server.InFlight()) > 0 && std::chrono::steady_clock::now() < deadline) {
+      const int again = sigtimedwait(&signals, nullptr, &slice);
+      if (again == SIGTERM || again == SIGINT) {
+        spdlog::info("signal {} again: stopping now", again);
+        break;
+      }
+    }
+    if (left > 0) spdlog::warn("stopping with {} responses still under way", left);
     server.Stop();
   });
   const bool ran = server.Run();
   if (!ran) spdlog::critical("server stopped with an error");
   // Wake the signal thread if Run ended for another reason.
+  run_ended.store(true);
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
   spdlog::info("fanoutd stopped");

@@ -98,12 +98,14 @@ TEST(ConfigTest, AllKeysParse) {
     "upstream": {"connect_timeout": "2s", "read_timeout": "1m"},
     "max_connections": 100, "client_timeout": "10s", "max_request_body": "1MiB",
     "request_head_timeout": "3s", "max_connections_per_client": 8,
-    "max_uncached_buffer": "32MiB",
+    "max_uncached_buffer": "32MiB", "shutdown_grace": "45s",
     "log": {"level": "debug", "access_log": false}})", &c);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(c.request_head_timeout, std::chrono::seconds(3));
   EXPECT_EQ(c.max_connections_per_client, 8);
   EXPECT_EQ(c.max_uncached_buffer, 32u << 20);
+  EXPECT_EQ(c.shutdown_grace, std::chrono::seconds(45));
+  EXPECT_EQ(Config().shutdown_grace, std::chrono::seconds(30));
   EXPECT_EQ(c.listen_host, "::1");
   EXPECT_EQ(c.listen_port, 9090);
   EXPECT_EQ(c.routes[0].prefix, "/deb");

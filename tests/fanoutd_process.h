@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 namespace fanout::testing {
@@ -77,6 +79,11 @@ class FanoutdProcess {
   // `args`, and waits until it logs the port it listens on.
   bool Start(const std::string& dir, std::vector<std::string> args) {
     log_path_ = dir + "/fanoutd.log";
+    // Stop() drains: a test that leaves a client connected waits at most
+    // this long, unless it sets its own grace.
+    if (std::find(args.begin(), args.end(), "--shutdown-grace") == args.end()) {
+      args.insert(args.end(), {"--shutdown-grace", "3s"});
+    }
     args.insert(args.begin(), {FANOUTD_BINARY, "--listen", "127.0.0.1:0", "--cache-dir",
                                dir + "/cache", "--log-level", "info", "--admin-listen",
                                "127.0.0.1:0"});

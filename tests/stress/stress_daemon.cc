@@ -60,7 +60,8 @@ bool StressDaemon::Start(std::string* error) {
   // Built before fork: the child of a threaded process may only exec.
   const std::vector<std::string> args = {options_.binary, "--config",     config_path,
                                          "--listen",      "127.0.0.1:0",  "--admin-listen",
-                                         "127.0.0.1:0",   "--cache-dir",  cache_dir_};
+                                         "127.0.0.1:0",   "--cache-dir",  cache_dir_,
+                                         "--shutdown-grace", "5s"};
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -15,6 +15,9 @@ namespace {
 
 // Large reads: at 100 MB/s a burst is often hundreds of KiB.
 constexpr std::size_t kReadBufferBytes = 256 * 1024;
+// How long a connection must stay quiet after a response before it is
+// pooled (UpstreamConnection::QuietFor).
+constexpr std::chrono::milliseconds kQuietBeforeReuse{1};
 // A body with at least this much left goes through the pipe (when asked):
 // below it, making the pipe costs more than the copy it saves.
 constexpr std::uint64_t kSpliceFrom = 1 << 20;
@@ -140,7 +143,10 @@ UpstreamClient::Result UpstreamClient::Send(const Request& request, const HeadHa
       std::lock_guard<std::mutex> lock(mu_);
       active_ = nullptr;
     }
-    if (attempt.result.ok() && attempt.reusable && !stopped()) {
+    // Pooled only if the origin sent nothing past the response for a
+    // moment: the client has its whole answer already, so the wait delays
+    // no one, and junk past the end is never read as another response.
+    if (attempt.result.ok() && attempt.reusable && !stopped() && conn->QuietFor(kQuietBeforeReuse)) {
       pool_->GiveBack(origin_, std::move(conn));
     }
     conn.reset();  // closed: failed, or not reusable

@@ -269,6 +269,13 @@ UpstreamConnection::Result UpstreamConnection::ReadPlain(const ReadSome& read_so
   }
 }
 
+bool UpstreamConnection::QuietFor(std::chrono::milliseconds wait) const {
+  if (shut_ || (ssl_ != nullptr && SSL_pending(ssl_) > 0)) return false;
+  pollfd p{fd_.load(), POLLIN, 0};
+  const int ready = ::poll(&p, 1, static_cast<int>(wait.count()));
+  return ready == 0 && IdleAndOpen();
+}
+
 bool UpstreamConnection::IdleAndOpen() const {
   if (shut_) return false;
   if (ssl_ != nullptr && SSL_pending(ssl_) > 0) return false;

@@ -93,6 +93,11 @@ class UpstreamConnection {
   // (a non-blocking peek; bytes an HTTP/1.1 peer sends unasked mean the
   // connection cannot be trusted with another response).
   bool IdleAndOpen() const;
+  // Like IdleAndOpen, after waiting up to `wait` for bytes to arrive: an
+  // origin that sends bytes past the end of a response sends them right
+  // after it, and a connection taken again at once would read them as the
+  // next response.
+  bool QuietFor(std::chrono::milliseconds wait) const;
 
   // Wakes any blocked call; every later one fails with kCancelled.
   void Shutdown();

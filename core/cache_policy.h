@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,10 @@ struct CachePolicyOptions {
   std::optional<std::chrono::seconds> stale_if_error;
   // Targeted cache-control fields (RFC 9213), highest precedence first: the
   // first one a response carries with a valid, non-empty value replaces
-  // its Cache-Control and Expires for every decision here.
-  std::vector<std::string> targeted_fields;
+  // its Cache-Control and Expires for every decision here. A view of the
+  // route's list (options are made per request: no copy on a hit), which
+  // must outlive the options.
+  std::span<const std::string> targeted_fields;
   // The object at this URL never changes (content-addressed): a 200 (or
   // 203) is stored and fresh whatever its freshness says, never
   // revalidated, and a request's no-cache or max-age does not send it

@@ -60,6 +60,8 @@ struct FetchJob {
   // dropped.
   bool keep = true;
   RequestFacts facts;
+  // Its targeted_fields view the route's list, which lives as long as the
+  // server (routes are not reloaded).
   CachePolicyOptions policy;
   std::uint64_t max_object_size = 0;
   // Set when this fetch revalidates a stored entry (its validators are in

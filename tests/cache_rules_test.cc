@@ -129,9 +129,10 @@ TEST(PathRuleTest, TheFirstMatchingRuleOfTheRouteAppliesToThePathAfterItsPrefix)
   EXPECT_EQ(policy("/deb/private/x").store, false);
   EXPECT_EQ(policy("/deb/README").store, true);
   EXPECT_EQ(policy("/deb/README").default_ttl, seconds(60)) << "the route's, no ttl in the rule";
-  const auto plain = CachePolicyOf(R("/", "http://o"), "/pool/x.deb");
+  const Route bare = R("/", "http://o");
+  const auto plain = CachePolicyOf(bare, "/pool/x.deb");
   EXPECT_FALSE(plain.immutable);
-  EXPECT_EQ(plain.targeted_fields,
+  EXPECT_EQ(std::vector<std::string>(plain.targeted_fields.begin(), plain.targeted_fields.end()),
             (std::vector<std::string>{"Fanout-Cache-Control", "CDN-Cache-Control"}));
 }
 
@@ -148,7 +149,8 @@ RequestFacts Request(HeaderList headers = {}) { return RequestFacts::From(header
 
 CachePolicyOptions Targeted() {
   CachePolicyOptions o;
-  o.targeted_fields = {"Fanout-Cache-Control", "CDN-Cache-Control"};
+  static const std::vector<std::string> kFields = {"Fanout-Cache-Control", "CDN-Cache-Control"};
+  o.targeted_fields = kFields;
   return o;
 }
 

@@ -88,6 +88,11 @@ struct Route {
   // is rewritten to the same resource through fanoutd, so clients stay on
   // the cache (as nginx's proxy_redirect default). Default: true.
   bool rewrite_redirects = true;
+  // Store only responses whose body was checked against a digest they
+  // announced (Repr-Digest or Content-Digest, sha-256 or sha-512): others
+  // are still served to the clients waiting for them, but not kept.
+  // Default: false (a digest a response announces is checked either way).
+  bool verify = false;
 };
 
 struct Config {
@@ -147,12 +152,32 @@ struct Config {
   // Time allowed between upstream bytes (and for the response headers).
   // Default: 30s.
   std::chrono::milliseconds upstream_read_timeout{30000};
+  // How many times one fetch whose upstream broke off mid-body asks again
+  // for the rest (Range from the frontier, If-Range the validator), with a
+  // growing pause between attempts. 0: never. Default: 3. Range: 0 to 100.
+  int upstream_resume_attempts = 3;
+  // A resumable body that brings no byte for this long while readers wait
+  // gets a request for the rest raced beside it; 0: never. Must be shorter
+  // than upstream_read_timeout. Default: 10s when read_timeout is longer,
+  // else 0 (the read timeout and a resume come as soon).
+  std::chrono::milliseconds upstream_stall_timeout{10000};
 
   // ---- Logs ----
   // trace, debug, info, warn, error, critical or off. Default: info.
   std::string log_level = "info";
+  // Where the log goes: a file path (opened for appending, reopened on
+  // SIGUSR1 after a rotation), or empty for standard output. Default: empty.
+  std::string log_file;
   // One line per request. Default: true.
   bool access_log = true;
+  // The access log's lines: text (a readable line among the others) or
+  // JSON (one object per line: time, client, method, target, status,
+  // cache, bytes, duration_ms, ttfb_ms, upstream_status, upstream_ms,
+  // incomplete). Default: text.
+  bool access_log_json = false;
+  // Where the access log goes, if not with the rest of the log (log_file):
+  // a file path. Default: empty (with the rest).
+  std::string access_log_file;
 };
 
 }  // namespace fanout

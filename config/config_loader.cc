@@ -352,7 +352,7 @@ Status ParseRoutes(const json& v, Config* config) {
     Status st = RejectUnknownKeys(
         r, where, {"prefix", "upstream", "host", "default_ttl", "stale_while_revalidate",
                    "stale_if_error", "tls_ca_file", "tls_verify", "targeted_cache_control",
-                   "rules", "ignore_query_params", "rewrite_redirects"});
+                   "rules", "ignore_query_params", "rewrite_redirects", "verify"});
     if (!st.ok()) return st;
     if (!r.contains("prefix")) return KeyError(where + ".prefix", "required");
     if (!r.contains("upstream")) return KeyError(where + ".upstream", "required");
@@ -398,6 +398,10 @@ Status ParseRoutes(const json& v, Config* config) {
         !(st = GetBool(r["tls_verify"], where + ".tls_verify", &route.tls_verify)).ok()) {
       return st;
     }
+    if (r.contains("verify") &&
+        !(st = GetBool(r["verify"], where + ".verify", &route.verify)).ok()) {
+      return st;
+    }
     if (!(st = ParseCacheRules(r, where, &route)).ok()) return st;
     if ((r.contains("tls_ca_file") || r.contains("tls_verify")) &&
         route.upstream.scheme != "https") {
@@ -408,11 +412,39 @@ Status ParseRoutes(const json& v, Config* config) {
   return Status::Ok();
 }
 
+// upstream.stall_timeout: a duration shorter than read_timeout, or "off";
+// when absent, 10s if read_timeout is longer, else off.
+Status ParseStallTimeout(const json& v, Config* config) {
+  constexpr milliseconds kDefaultStall{10000};
+  const milliseconds read = config->upstream_read_timeout;
+  if (!v.contains("stall_timeout")) {
+    config->upstream_stall_timeout = read > kDefaultStall ? kDefaultStall : milliseconds(0);
+    return Status::Ok();
+  }
+  const json& stall = v["stall_timeout"];
+  if (stall.is_string() && stall.get<std::string>() == "off") {
+    config->upstream_stall_timeout = milliseconds(0);
+    return Status::Ok();
+  }
+  milliseconds d{0};
+  if (Status st = GetDuration(stall, "upstream.stall_timeout", &d); !st.ok()) return st;
+  if (d >= read) {
+    return KeyError("upstream.stall_timeout",
+                    "must be shorter than upstream.read_timeout (" +
+                        std::to_string(read.count()) + "ms), got " +
+                        std::to_string(d.count()) + "ms (\"off\" turns it off)");
+  }
+  config->upstream_stall_timeout = d;
+  return Status::Ok();
+}
+
 Status ParseUpstream(const json& v, Config* config) {
   if (!v.is_object()) {
     return KeyError("upstream", std::string("expected an object, got ") + TypeName(v));
   }
-  Status st = RejectUnknownKeys(v, "upstream", {"connect_timeout", "read_timeout"});
+  Status st =
+      RejectUnknownKeys(v, "upstream", {"connect_timeout", "read_timeout", "resume_attempts",
+                                        "stall_timeout"});
   if (!st.ok()) return st;
   if (v.contains("connect_timeout") &&
       !(st = GetDuration(v["connect_timeout"], "upstream.connect_timeout",
@@ -424,14 +456,21 @@ Status ParseUpstream(const json& v, Config* config) {
                          &config->upstream_read_timeout)).ok()) {
     return st;
   }
-  return Status::Ok();
+  if (v.contains("resume_attempts")) {
+    if (!(st = GetCount(v["resume_attempts"], "upstream.resume_attempts", 0, 100,
+                        &config->upstream_resume_attempts)).ok()) {
+      return st;
+    }
+  }
+  return ParseStallTimeout(v, config);
 }
 
 Status ParseLog(const json& v, Config* config) {
   if (!v.is_object()) {
     return KeyError("log", std::string("expected an object, got ") + TypeName(v));
   }
-  Status st = RejectUnknownKeys(v, "log", {"level", "access_log"});
+  Status st =
+      RejectUnknownKeys(v, "log", {"level", "access_log", "file", "access_format", "access_file"});
   if (!st.ok()) return st;
   if (v.contains("level")) {
     if (!(st = GetString(v["level"], "log.level", &config->log_level)).ok()) return st;
@@ -449,6 +488,22 @@ Status ParseLog(const json& v, Config* config) {
                                             TypeName(v["access_log"]));
     }
     config->access_log = v["access_log"].get<bool>();
+  }
+  if (v.contains("file")) {
+    if (!(st = GetString(v["file"], "log.file", &config->log_file)).ok()) return st;
+  }
+  if (v.contains("access_file")) {
+    if (!(st = GetString(v["access_file"], "log.access_file", &config->access_log_file)).ok()) {
+      return st;
+    }
+  }
+  if (v.contains("access_format")) {
+    std::string format;
+    if (!(st = GetString(v["access_format"], "log.access_format", &format)).ok()) return st;
+    if (format != "text" && format != "json") {
+      return KeyError("log.access_format", "unknown format '" + format + "' (text, json)");
+    }
+    config->access_log_json = format == "json";
   }
   return Status::Ok();
 }

@@ -647,6 +647,7 @@ std::vector<Cache::FetchInfo> Cache::ListFetches() const {
   for (const auto& [key, entry] : in_flight_) {
     const auto stream = entry->stream();
     out.push_back(FetchInfo{key, stream->frontier(), stream->expected_length(), entry->joins(),
+                            static_cast<int>(stream->open_readers()),
                             entry->head() != nullptr});
   }
   return out;
@@ -660,6 +661,11 @@ std::size_t Cache::stored_count() const {
 std::size_t Cache::in_flight_count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return in_flight_.size();
+}
+
+Cache::Evictions Cache::evictions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return evictions_;
 }
 
 std::uint64_t Cache::stored_bytes() const {
@@ -703,7 +709,12 @@ std::vector<std::string> Cache::EvictLocked() {
   const auto low_water =
       static_cast<std::uint64_t>(static_cast<double>(options_.max_size) * options_.low_water);
   while (stored_bytes_ > low_water && !lru_.empty()) {
-    auto doomed = EraseStoredLocked(lru_.back());
+    const std::string key = lru_.back();
+    const std::uint64_t before = stored_bytes_;
+    auto doomed = EraseStoredLocked(key);
+    ++evictions_.count;
+    evictions_.bytes += before - stored_bytes_;
+    if (options_.evicted) options_.evicted(key, before - stored_bytes_);
     files.insert(files.end(), doomed.begin(), doomed.end());
   }
   return files;

@@ -66,6 +66,9 @@ class Cache {
     // Told about damaged entries found by Open() and files that could not
     // be removed. May be empty.
     std::function<void(const std::string&)> warn;
+    // Told about each entry evicted to keep under max_size (key, body
+    // bytes), with the cache's lock held: keep it short. May be empty.
+    std::function<void(const std::string&, std::uint64_t)> evicted;
   };
 
   enum class Lookup {
@@ -116,6 +119,7 @@ class Cache {
     std::uint64_t written = 0;                   // the frontier
     std::optional<std::uint64_t> length;         // once announced
     std::uint64_t joins = 0;                     // requests attached so far
+    int readers = 0;                             // readers open on its stream now
     bool has_head = false;                       // the response head came
   };
 
@@ -183,6 +187,12 @@ class Cache {
   std::size_t stored_count() const;
   std::size_t in_flight_count() const;
   std::uint64_t stored_bytes() const;
+  // Entries evicted to keep under max_size so far, and their body bytes.
+  struct Evictions {
+    std::uint64_t count = 0;
+    std::uint64_t bytes = 0;
+  };
+  Evictions evictions() const;
 
   // "<dir>/entries/<h[0..1]>/<h>.meta" with h the hex SHA-256 of key.
   std::string MetaPath(const std::string& key) const;
@@ -243,6 +253,7 @@ class Cache {
   // guarded by mu_; base key -> stored variant keys (VariantKey)
   std::unordered_map<std::string, std::set<std::string>> variants_;
   std::uint64_t stored_bytes_ = 0;  // guarded by mu_
+  Evictions evictions_;             // guarded by mu_
 };
 
 // Lower-case hex SHA-256 of `text`.

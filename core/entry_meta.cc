@@ -1,6 +1,8 @@
 #include "core/entry_meta.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <limits>
@@ -264,16 +266,21 @@ Status DecodeEntryMeta(const std::string& text, const std::string& where, EntryM
 }
 
 Status ReadEntryMeta(const std::string& path, EntryMeta* meta) {
+  errno = 0;
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return Status::NotFound("cannot open " + path);
+  if (!in) return Status::NotFound("cannot open " + path + ": " + std::strerror(errno));
   const std::streamoff size = in.tellg();
-  if (size < 0) return Status::IOError("cannot read " + path);
+  if (size < 0) return Status::IOError("cannot read " + path + ": " + std::strerror(errno));
   if (static_cast<std::uintmax_t>(size) > kMaxFileSize) {
     return Status::Corruption(path + ": " + std::to_string(size) + " bytes, too large");
   }
   in.seekg(0);
   std::string text(static_cast<std::size_t>(size), '\0');
-  if (!in.read(text.data(), size)) return Status::IOError("cannot read " + path);
+  errno = 0;
+  if (!in.read(text.data(), size)) {
+    return Status::IOError("cannot read " + path + ": " +
+                           (errno != 0 ? std::strerror(errno) : "shorter than its size"));
+  }
   return DecodeEntryMeta(text, path, meta);
 }
 

@@ -12,14 +12,14 @@
 #include "core/cache_policy.h"
 #include "server/cache_key.h"
 #include "server/request_target.h"
+#include "server/status_page.h"
 
 namespace fanout {
 
-AdminServer::AdminServer(Cache* cache, const Router* router, std::vector<Route> routes,
-                         const ServerStats* stats, const BodySender* sender)
+AdminServer::AdminServer(Cache* cache, const RouteTable* routes, const ServerStats* stats,
+                         const BodySender* sender)
     : cache_(cache),
-      router_(router),
-      routes_(std::move(routes)),
+      routes_(routes),
       stats_(stats),
       sender_(sender) {
   Install();
@@ -53,7 +53,7 @@ std::string AdminServer::KeyOf(const std::string& url) const {
   // The key a client request for this path would have (request_target.h).
   std::string target;
   if (!NormalizeRequestTarget(url, &target).ok()) return url;
-  const Route* route = router_->Match(target);
+  const Route* route = routes_->current().Match(target);
   if (route == nullptr) return url;
   return CacheKey(*route, Router::UpstreamTarget(*route, target));
 }
@@ -64,7 +64,7 @@ std::string AdminServer::KeyPrefixOf(const std::string& prefix) const {
   // like a path ("/deb/pool/" -> "http://mirror:80/debian/pool/").
   std::string target;
   if (!NormalizeRequestTarget(prefix, &target).ok()) return prefix;
-  const Route* route = router_->Match(target);
+  const Route* route = routes_->current().Match(target);
   if (route == nullptr) return prefix;
   return route->upstream.Origin() + Router::UpstreamTarget(*route, target);
 }
@@ -72,7 +72,7 @@ std::string AdminServer::KeyPrefixOf(const std::string& prefix) const {
 CachePolicyOptions AdminServer::PolicyForKey(const std::string& key) const {
   const Route* best = nullptr;
   std::size_t best_length = 0;
-  for (const Route& r : routes_) {
+  for (const Route& r : routes_->current().routes()) {
     const std::string base = r.upstream.Origin() + r.upstream.path;
     if (key.rfind(base, 0) == 0 && base.size() >= best_length) {
       best = &r;
@@ -145,6 +145,14 @@ void AdminServer::Install() {
     }
     reply(res, {{"ready", true}, {"entries", cache_->stored_count()}});
   });
+  http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    if (!render_metrics_) {
+      res.status = 404;
+      res.set_content("no metrics here\n", "text/plain");
+      return;
+    }
+    res.set_content(render_metrics_(), "text/plain; version=0.0.4; charset=utf-8");
+  });
   http_.Get("/stats", [this, reply](const httplib::Request&, httplib::Response& res) {
     json body = {{"entries", cache_->stored_count()},
                  {"stored_bytes", cache_->stored_bytes()},
@@ -165,16 +173,54 @@ void AdminServer::Install() {
     }
     reply(res, body);
   });
-  http_.Get("/fetches", [this, reply](const httplib::Request&, httplib::Response& res) {
+  auto fetches = [this] {
     json list = json::array();
     for (const auto& f : cache_->ListFetches()) {
       list.push_back({{"key", f.key},
                       {"written", f.written},
                       {"length", f.length ? json(*f.length) : json(nullptr)},
                       {"joins", f.joins},
+                      {"readers", f.readers},
                       {"head", f.has_head}});
     }
-    reply(res, list);
+    return list;
+  };
+  http_.Get("/fetches", [fetches, reply](const httplib::Request&, httplib::Response& res) {
+    reply(res, fetches());
+  });
+  http_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    const std::string_view page = StatusPageHtml();
+    res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+  });
+  http_.Get("/status.json", [this, fetches, reply](const httplib::Request&,
+                                                   httplib::Response& res) {
+    json totals = json::object();
+    if (stats_ != nullptr) {
+      totals = {{"HIT", stats_->hit.load()},         {"MISS", stats_->miss.load()},
+                {"JOIN", stats_->join.load()},       {"REVALIDATE", stats_->revalidate.load()},
+                {"STALE", stats_->stale.load()},     {"BYPASS", stats_->bypass.load()}};
+    }
+    json recent = json::array();
+    if (recent_ != nullptr) {
+      for (const RecentRequests::Request& r : recent_->Newest()) {
+        recent.push_back(
+            {{"ended", std::chrono::duration_cast<std::chrono::milliseconds>(
+                           r.ended.time_since_epoch())
+                           .count()},
+             {"method", r.method},
+             {"target", r.target},
+             {"status", r.status},
+             {"cache", r.cache},
+             {"bytes", r.bytes},
+             {"ms", r.milliseconds}});
+      }
+    }
+    reply(res, {{"fetches", fetches()},
+                {"totals", totals},
+                {"entries", cache_->stored_count()},
+                {"stored_bytes", cache_->stored_bytes()},
+                {"max_cache_size", max_cache_size_},
+                {"recent", recent}});
   });
   // POST /purge?url=PATH-OR-URL (one entry and its variants) or
   // ?prefix=PATH-OR-URL (every entry whose key starts so); POST

@@ -9,6 +9,15 @@
 //                            [{"key", "status", "size", "age", "fresh_for",
 //                              "etag", "hits"}] (ages in seconds; fresh_for < 0:
 //                            stale)
+//   GET  /                   the live status page (status_page.h)
+//   GET  /status.json        what it shows: {"fetches" (as /fetches),
+//                            "totals" (responses by X-Cache), "entries",
+//                            "stored_bytes", "max_cache_size" (0: none),
+//                            "recent": [{"ended" (ms since the epoch),
+//                            "method", "target", "status", "cache",
+//                            "bytes", "ms"}] newest first}
+//   GET  /metrics            counters, gauges and histograms in the Prometheus
+//                            text format (metrics.h; README "Metrics")
 //   GET  /healthz            200 "ok": the process answers
 //   GET  /readyz             200 {"ready": true, "entries"} when the cache
 //                            directory takes a new file and fanoutd is not
@@ -16,7 +25,8 @@
 //                            "why"}
 //   GET  /fetches            the fetches in flight: [{"key", "written" (the
 //                            frontier), "length" (null until known), "joins"
-//                            (requests attached so far), "head" (whether
+//                            (requests attached so far), "readers" (open
+//                            on its stream now), "head" (whether
 //                            the response head came)}]
 //   GET  /stats              {"entries", "stored_bytes", "fetches", and the
 //                            responses so far by X-Cache: "hit", "miss",
@@ -43,12 +53,14 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "core/cache.h"
 #include "core/status.h"
 #include "server/body_sender.h"
-#include "server/router.h"
+#include "server/recent_requests.h"
+#include "server/route_table.h"
 #include "server/server_stats.h"
 
 namespace fanout {
@@ -56,8 +68,18 @@ namespace fanout {
 class AdminServer {
  public:
   // `stats` and `sender` may be null (no such counters in /stats then).
-  AdminServer(Cache* cache, const Router* router, std::vector<Route> routes,
-              const ServerStats* stats, const BodySender* sender = nullptr);
+  AdminServer(Cache* cache, const RouteTable* routes, const ServerStats* stats,
+              const BodySender* sender = nullptr);
+
+  // Serves GET /metrics from `render` (called per scrape, on the admin
+  // thread). Before Start().
+  void ServeMetrics(std::function<std::string()> render) { render_metrics_ = std::move(render); }
+  // The status page's recent requests (may be null: none shown) and the
+  // cache's size limit (0: none). Before Start().
+  void ServeStatus(const RecentRequests* recent, std::uint64_t max_cache_size) {
+    recent_ = recent;
+    max_cache_size_ = max_cache_size;
+  }
 
   // Binds host:port (port 0 picks one). kIOError if it cannot.
   Status Start(const std::string& host, int port);
@@ -83,10 +105,12 @@ class AdminServer {
   std::atomic<bool> draining_{false};
 
   Cache* const cache_;
-  const Router* const router_;
-  const std::vector<Route> routes_;
+  const RouteTable* const routes_;
   const ServerStats* const stats_;
   const BodySender* const sender_;
+  std::function<std::string()> render_metrics_;
+  const RecentRequests* recent_ = nullptr;
+  std::uint64_t max_cache_size_ = 0;
   httplib::Server http_;
   int port_ = 0;
 };

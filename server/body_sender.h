@@ -101,6 +101,9 @@ class BodySender {
     // closed and a park's left open; when a job ends early, its fd is
     // closed.
     std::function<void(int fd)> resume;
+    // Kept as long as the job: the connection's own object, so that the
+    // connection counts as open while only its body is being sent.
+    std::shared_ptr<const void> owner;
   };
 
   explicit BodySender(Options options);

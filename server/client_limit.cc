@@ -5,7 +5,8 @@ namespace fanout {
 std::unique_ptr<ClientLimit::Slot> ClientLimit::Acquire(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   std::size_t& held = held_[address];
-  if (per_client_ > 0 && held >= per_client_) {
+  const std::size_t limit = per_client();
+  if (limit > 0 && held >= limit) {
     if (held == 0) held_.erase(address);
     return nullptr;
   }

@@ -12,6 +12,7 @@
 #define FANOUT_SERVER_CLIENT_LIMIT_H_
 
 #include <cstddef>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,12 +43,15 @@ class ClientLimit {
   // per_client already. The limit must outlive its slots.
   std::unique_ptr<Slot> Acquire(const std::string& address);
 
-  std::size_t per_client() const { return per_client_; }
+  std::size_t per_client() const { return per_client_.load(std::memory_order_relaxed); }
+  // A new limit (a config reload): connections held beyond it stay, new
+  // ones count against it.
+  void set_per_client(std::size_t n) { per_client_.store(n, std::memory_order_relaxed); }
 
  private:
   void Release(const std::string& address);
 
-  const std::size_t per_client_;
+  std::atomic<std::size_t> per_client_;
   std::mutex mu_;
   std::unordered_map<std::string, std::size_t> held_;  // guarded by mu_; address -> slots
 };

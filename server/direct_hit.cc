@@ -13,6 +13,8 @@
 #include "server/request_target.h"
 #include "server/entry_body_job.h"
 #include "server/http1/response_writer.h"
+#include "server/metrics.h"
+#include "server/recent_requests.h"
 
 namespace fanout {
 namespace {
@@ -44,11 +46,11 @@ bool WriteAll(ConnectionStream& stream, const char* data, std::size_t n) {
 
 }  // namespace
 
-DirectHit::DirectHit(Options options, Cache* cache, const Router* router, ServerStats* stats,
+DirectHit::DirectHit(Options options, Cache* cache, const RouteTable* routes, ServerStats* stats,
                      BodySender* sender)
     : options_(options),
       cache_(cache),
-      router_(router),
+      routes_(routes),
       stats_(stats),
       sender_(sender) {}
 
@@ -84,7 +86,7 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   if (!NormalizeRequestTarget(head.target, &normal).ok() || normal != head.target) {
     return kNotAnswered;
   }
-  const Route* route = router_->Match(head.target);
+  const Route* route = routes_->current().Match(head.target);
   if (route == nullptr) return kNotAnswered;
   const std::string upstream_target = Router::UpstreamTarget(*route, head.target);
   const std::string key = CacheKey(*route, upstream_target);
@@ -102,6 +104,7 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
                ? Reuse::kFresh
                : Reuse::kRevalidate;
   };
+  const auto started = std::chrono::steady_clock::now();
   const Cache::Acquired acquired = cache_->Acquire(key, judge, /*may_fetch=*/false);
   if (acquired.lookup != Cache::Lookup::kHit || !acquired.entry) return kNotAnswered;
   const std::shared_ptr<const ResponseHead> stored = acquired.entry->head();
@@ -142,17 +145,19 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
 
   stats_->hit.fetch_add(1, std::memory_order_relaxed);
   stats_->direct_hits.fetch_add(1, std::memory_order_relaxed);
+  const AccessLog* log = options_.access_log;
+  const bool log_line = log != nullptr && log->enabled();
   std::shared_ptr<AccessLogRecord> record;
-  if (options_.access_log || hand_off) {
+  if (log_line || hand_off) {
     std::string ip;
     int port = 0;
-    if (options_.access_log) stream.get_remote_ip_and_port(ip, port);
-    record = std::make_shared<AccessLogRecord>(options_.access_log, ip, "GET",
-                                               std::string(head.target));
+    if (log_line) stream.get_remote_ip_and_port(ip, port);
+    record = std::make_shared<AccessLogRecord>(log, ip, "GET", std::string(head.target));
     record->set_status(200);
     record->set_cache_status("HIT");
   }
   if (hand_off) {
+    record->MarkHeadSent();  // written just below, before any body byte
     stream.HandOff(NewEntryBodyJob(std::shared_ptr<StreamReader>(acquired.entry->stream()->OpenReader()),
                                    length, std::move(record), acquired.entry, cache_));
     if (!WriteAll(stream, out.data(), out.size())) {
@@ -160,11 +165,22 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
     }
     return close ? Answer::kAnsweredThenClose : Answer::kAnsweredKeepOpen;
   }
-  const bool sent = WriteAll(stream, out.data(), out.size()) &&
-                    WriteAll(stream, body.data(), length);
+  const bool head_sent = WriteAll(stream, out.data(), out.size());
+  const auto head_at = std::chrono::steady_clock::now();
+  if (record) record->MarkHeadSent();
+  const bool sent = head_sent && WriteAll(stream, body.data(), length);
   if (record) {
     if (sent) record->AddBytes(length);
     else record->MarkIncomplete("client went away");
+  } else if (log != nullptr && log->metrics() != nullptr) {
+    // No record for a small hit without a log line: counted here, cheaper.
+    const auto end = std::chrono::steady_clock::now();
+    log->metrics()->CountRequest(Metrics::Outcome::kHit, 200, sent ? length : 0,
+                                 head_at - started, end - started);
+    if (log->recent() != nullptr) {
+      log->recent()->Add("GET", head.target, 200, "HIT", sent ? length : 0,
+                         std::chrono::duration<double, std::milli>(end - started).count());
+    }
   }
   return close ? Answer::kAnsweredThenClose : Answer::kAnsweredKeepOpen;
 }

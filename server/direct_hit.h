@@ -35,11 +35,12 @@
 #include <string>
 
 #include "core/cache.h"
+#include "server/access_log.h"
 #include "server/body_sender.h"
 #include "server/connection_stream.h"
 #include "server/http_server.h"
 #include "server/http1/request_head.h"
-#include "server/router.h"
+#include "server/route_table.h"
 #include "server/server_stats.h"
 
 namespace fanout {
@@ -51,12 +52,14 @@ class DirectHit {
   static constexpr std::uint64_t kMaxBody = 64 * 1024;
 
   struct Options {
-    bool access_log = false;
+    // Where answers are logged and counted (may be null: nowhere).
+    const AccessLog* access_log = nullptr;
   };
 
-  // Answers are counted in `stats` (hit and direct_hits). `sender` (may be
-  // null) sends the bodies larger than kMaxBody.
-  DirectHit(Options options, Cache* cache, const Router* router, ServerStats* stats,
+  // Answers are counted in `stats` (hit and direct_hits) and in the access
+  // log's metrics. `sender` (may be null) sends the bodies larger than
+  // kMaxBody.
+  DirectHit(Options options, Cache* cache, const RouteTable* routes, ServerStats* stats,
             BodySender* sender);
 
   // Serves `head` (already buffered in `stream`) as a hit, or returns
@@ -71,7 +74,7 @@ class DirectHit {
 
   const Options options_;
   Cache* const cache_;
-  const Router* const router_;
+  const RouteTable* const routes_;
   ServerStats* const stats_;
   BodySender* const sender_;
 };

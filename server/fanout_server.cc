@@ -55,7 +55,9 @@ constexpr std::size_t kMaxOverflowThreads = 64;
 }  // namespace
 
 FanoutServer::FanoutServer(Config config)
-    : config_(std::move(config)), router_(config_.routes) {}
+    : config_(std::move(config)),
+      routes_(config_.routes),
+      max_object_size_(config_.max_object_size) {}
 
 FanoutServer::~FanoutServer() {
   Stop();
@@ -68,6 +70,11 @@ FanoutServer::~FanoutServer() {
 }
 
 Status FanoutServer::Start() {
+  // JSON access lines go to their own logger (pattern "%v") when main set
+  // one up; else to the default one.
+  access_log_ = std::make_unique<AccessLog>(&metrics_, spdlog::get("access"), &recent_);
+  access_log_->Configure(config_.access_log, config_.access_log_json ? AccessLog::Format::kJson
+                                                                     : AccessLog::Format::kText);
   batcher_ = std::make_unique<WakeupBatcher>(kWakeMaxDelay);
   spill_budget_ = std::make_unique<MemoryBudget>(kDiskFullMemory);
   Cache::Options cache_options;
@@ -76,6 +83,9 @@ Status FanoutServer::Start() {
   cache_options.spill_budget = spill_budget_.get();
   cache_options.max_size = config_.max_cache_size;
   cache_options.warn = [](const std::string& message) { spdlog::warn("cache: {}", message); };
+  cache_options.evicted = [](const std::string& key, std::uint64_t bytes) {
+    spdlog::debug("cache: evicted {} ({} bytes)", key, bytes);
+  };
   const auto open_started = std::chrono::steady_clock::now();
   Status st = Cache::Open(cache_options, &cache_);
   if (!st.ok()) return st;
@@ -86,7 +96,10 @@ Status FanoutServer::Start() {
   UpstreamFetcher::Options fetch_options;
   fetch_options.connect_timeout = config_.upstream_connect_timeout;
   fetch_options.read_timeout = config_.upstream_read_timeout;
+  fetch_options.resume_attempts = config_.upstream_resume_attempts;
+  fetch_options.stall_timeout = config_.upstream_stall_timeout;
   fetch_options.max_uncached_buffer = config_.max_uncached_buffer;
+  fetch_options.metrics = &metrics_;
   fetcher_ = std::make_unique<UpstreamFetcher>(fetch_options, cache_.get());
 
   BodySender::Options sender_options;
@@ -97,8 +110,8 @@ Status FanoutServer::Start() {
   client_limit_ =
       std::make_unique<ClientLimit>(static_cast<std::size_t>(config_.max_connections_per_client));
   DirectHit::Options direct_options;
-  direct_options.access_log = config_.access_log;
-  direct_hit_ = std::make_unique<DirectHit>(direct_options, cache_.get(), &router_, &stats_,
+  direct_options.access_log = access_log_.get();
+  direct_hit_ = std::make_unique<DirectHit>(direct_options, cache_.get(), &routes_, &stats_,
                                             sender_.get());
   HttpServer::Options http_options;
   http_options.host = config_.listen_host;
@@ -125,12 +138,73 @@ Status FanoutServer::Start() {
   if (!st.ok()) return st;
   port_ = http_->port();
   if (config_.admin_enabled) {
-    admin_ = std::make_unique<AdminServer>(cache_.get(), &router_, config_.routes, &stats_,
-                                           sender_.get());
+    admin_ = std::make_unique<AdminServer>(cache_.get(), &routes_, &stats_, sender_.get());
+    admin_->ServeMetrics([this] { return RenderMetrics(); });
+    admin_->ServeStatus(&recent_, config_.max_cache_size);
     st = admin_->Start(config_.admin_host, config_.admin_port);
     if (!st.ok()) return st;
   }
   return Status::Ok();
+}
+
+Status FanoutServer::Reload(const Config& next) {
+  // What was fixed at start-up: sockets, the cache, thread pools, timeouts
+  // handed to the parts that run with them.
+  std::vector<std::string> restart;
+  auto fixed = [&restart](bool same, const char* key) {
+    if (!same) restart.push_back(key);
+  };
+  fixed(next.listen_host == config_.listen_host && next.listen_port == config_.listen_port,
+        "listen");
+  fixed(next.admin_enabled == config_.admin_enabled && next.admin_host == config_.admin_host &&
+            next.admin_port == config_.admin_port,
+        "admin_listen");
+  fixed(next.cache_dir == config_.cache_dir, "cache_dir");
+  fixed(next.max_connections == config_.max_connections, "max_connections");
+  fixed(next.client_timeout == config_.client_timeout, "client_timeout");
+  fixed(next.request_head_timeout == config_.request_head_timeout, "request_head_timeout");
+  fixed(next.max_request_body == config_.max_request_body, "max_request_body");
+  fixed(next.max_cache_size == config_.max_cache_size, "max_cache_size");
+  fixed(next.max_uncached_buffer == config_.max_uncached_buffer, "max_uncached_buffer");
+  fixed(next.upstream_connect_timeout == config_.upstream_connect_timeout,
+        "upstream.connect_timeout");
+  fixed(next.upstream_read_timeout == config_.upstream_read_timeout, "upstream.read_timeout");
+  fixed(next.upstream_resume_attempts == config_.upstream_resume_attempts,
+        "upstream.resume_attempts");
+  fixed(next.upstream_stall_timeout == config_.upstream_stall_timeout,
+        "upstream.stall_timeout");
+  fixed(next.log_file == config_.log_file, "log.file");
+  fixed(next.access_log_file == config_.access_log_file, "log.access_file");
+  if (!restart.empty()) {
+    std::string keys;
+    for (const std::string& key : restart) keys += (keys.empty() ? "" : ", ") + key;
+    return Status::InvalidArgument("changed settings need a restart: " + keys);
+  }
+  routes_.Replace(next.routes);
+  max_object_size_.store(next.max_object_size, std::memory_order_relaxed);
+  client_limit_->set_per_client(static_cast<std::size_t>(next.max_connections_per_client));
+  access_log_->Configure(next.access_log, next.access_log_json ? AccessLog::Format::kJson
+                                                               : AccessLog::Format::kText);
+  return Status::Ok();
+}
+
+std::string FanoutServer::RenderMetrics() const {
+  Metrics::Gauges g;
+  g.fetches_in_flight = fetcher_->in_flight();
+  for (const Cache::FetchInfo& fetch : cache_->ListFetches()) {
+    g.readers_attached += static_cast<std::uint64_t>(std::max(fetch.readers, 0));
+  }
+  g.entries = cache_->stored_count();
+  g.stored_bytes = cache_->stored_bytes();
+  const Cache::Evictions evictions = cache_->evictions();
+  g.evictions = evictions.count;
+  g.evicted_bytes = evictions.bytes;
+  g.connections_open = http_->open_connections();
+  g.connections_idle = sender_->parked();
+  g.responses_in_flight = http_->InFlight();
+  g.bodies_sending = sender_->active();
+  g.direct_hits = stats_.direct_hits.load(std::memory_order_relaxed);
+  return metrics_.RenderPrometheus(g);
 }
 
 bool FanoutServer::Run() {
@@ -160,6 +234,8 @@ void FanoutServer::Handle(const Request& req, RequestBody& body, Response& res) 
   // methods included, is passed to the upstream with its body.
   if (req.method == "GET" || req.method == "HEAD") {
     HandleCacheable(req, res);
+  } else if (req.method == "PURGE") {
+    HandlePurge(req, res);
   } else if (req.has_body()) {
     HandleUpload(req, body, res);
   } else {
@@ -167,8 +243,38 @@ void FanoutServer::Handle(const Request& req, RequestBody& body, Response& res) 
   }
 }
 
+namespace {
+
+bool IsLoopback(std::string_view address) {
+  return address.rfind("127.", 0) == 0 || address == "::1" ||
+         address.rfind("::ffff:127.", 0) == 0;
+}
+
+}  // namespace
+
+void FanoutServer::HandlePurge(const Request& req, Response& res) {
+  const Record record = NewRecord(req);
+  if (!IsLoopback(req.remote_addr)) {
+    ReplyError(res, 403,
+               "fanoutd: PURGE is taken from loopback clients only; use the admin interface's "
+               "POST /purge",
+               record);
+    return;
+  }
+  std::string target;
+  const Route* route = MatchRoute(req, res, record, &target);
+  if (route == nullptr) return;
+  const std::string key = CacheKey(*route, target);
+  const bool purged = cache_->Purge(key);
+  spdlog::info("PURGE {}: {}", key, purged ? "removed" : "not stored");
+  res.status = purged ? 200 : 404;
+  res.SetText(res.status, (purged ? "purged " : "not stored: ") + key + "\n");
+  res.record = record;
+  record->set_status(res.status);
+}
+
 FanoutServer::Record FanoutServer::NewRecord(const Request& req) {
-  return std::make_shared<AccessLogRecord>(config_.access_log, req.remote_addr, req.method,
+  return std::make_shared<AccessLogRecord>(access_log_.get(), req.remote_addr, req.method,
                                            req.target);
 }
 
@@ -200,6 +306,7 @@ FetchJob FanoutServer::MakeJob(const Request& req, const Route& route,
   job.facts = RequestFacts::From(req.headers);
   job.policy = CachePolicyOf(route, target);
   job.max_object_size = MaxObjectSize();
+  job.verify = route.verify;
   return job;
 }
 
@@ -207,8 +314,9 @@ std::uint64_t FanoutServer::MaxObjectSize() const {
   // An object that alone would push the cache past its low-water mark
   // would be evicted at once, and everything else with it.
   const auto cap = static_cast<std::uint64_t>(static_cast<double>(config_.max_cache_size) * 0.9);
-  if (config_.max_object_size == 0) return cap;
-  return std::min(config_.max_object_size, cap);
+  const std::uint64_t max_object_size = max_object_size_.load(std::memory_order_relaxed);
+  if (max_object_size == 0) return cap;
+  return std::min(max_object_size, cap);
 }
 
 const Route* FanoutServer::MatchRoute(const Request& req, Response& res,
@@ -219,7 +327,7 @@ const Route* FanoutServer::MatchRoute(const Request& req, Response& res,
     ReplyError(res, 400, "fanoutd: bad request target: " + st.message(), record);
     return nullptr;
   }
-  const Route* route = router_.Match(target);
+  const Route* route = routes_.current().Match(target);
   if (route == nullptr) {
     ReplyError(res, 404, "fanoutd: no route for " + target.substr(0, target.find('?')), record);
     return nullptr;
@@ -518,6 +626,9 @@ void FanoutServer::ServeEntry(const Request& req, Response& res, const Route& ro
   const auto deadline = std::chrono::steady_clock::now() + config_.upstream_connect_timeout +
                         config_.upstream_read_timeout + std::chrono::seconds(5);
   auto outcome = AwaitHead(*entry, deadline, interim);
+  if (std::string_view(cache_status) != "HIT") {
+    record->MarkUpstreamHead(outcome && outcome->head ? outcome->head->status : 0);
+  }
   if (!outcome) {
     ReplyError(res, 504, "fanoutd: no response from upstream for " + entry->key(), record);
     return;

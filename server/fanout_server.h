@@ -26,16 +26,17 @@
 #include "core/cache.h"
 #include "core/memory_budget.h"
 #include "core/wakeup_batcher.h"
+#include "server/access_log.h"
 #include "server/admin_server.h"
 #include "server/direct_hit.h"
 #include "server/http_server.h"
-#include "server/router.h"
+#include "server/metrics.h"
+#include "server/recent_requests.h"
+#include "server/route_table.h"
 #include "server/server_stats.h"
 #include "server/upstream_fetch.h"
 
 namespace fanout {
-
-class AccessLogRecord;
 
 class FanoutServer {
  public:
@@ -57,7 +58,18 @@ class FanoutServer {
   std::size_t InFlight() const;
   void Stop();
 
+  // Applies a reloaded config (SIGHUP) to requests from now on: routes and
+  // their rules, max_object_size, max_connections_per_client and the access
+  // log's settings; requests and fetches under way go on as they started.
+  // kInvalidArgument, changing nothing, if `next` differs in what needs a
+  // restart (listen, admin_listen, cache_dir, sizes and timeouts fixed at
+  // start-up), naming those settings. Any thread, one reload at a time.
+  Status Reload(const Config& next);
+
  private:
+  // GET /metrics on the admin interface (metrics.h).
+  std::string RenderMetrics() const;
+
   using Record = std::shared_ptr<AccessLogRecord>;
 
   // The request's route and, in *upstream_target, the target to send
@@ -77,6 +89,9 @@ class FanoutServer {
                         const std::function<std::string(const HeaderList&)>& variant_key,
                         const Record& record);
   void HandlePassThrough(const Request& req, Response& res);
+  // PURGE <path> from a loopback client: removes the entry the path maps
+  // to (200, or 404 if none was stored); 403 for anyone else.
+  void HandlePurge(const Request& req, Response& res);
   // Pass-through with a request body, streamed upstream as it arrives.
   void HandleUpload(const Request& req, RequestBody& body, Response& res);
   // Starts a fetch for this request alone; null after answering 500.
@@ -120,10 +135,16 @@ class FanoutServer {
   void ReplyNotModified(Response& res, const ResponseHead& head,
                         const char* cache_status, const Record& record);
 
+  // As started; a reload changes only what Reload() says, kept below.
   const Config config_;
-  const Router router_;
+  RouteTable routes_;
+  std::atomic<std::uint64_t> max_object_size_;
   std::atomic<bool> stopping_{false};
   int port_ = 0;
+  // Before everything that counts in them (records end on any thread).
+  Metrics metrics_;
+  RecentRequests recent_;  // for the admin status page
+  std::unique_ptr<AccessLog> access_log_;
 
   // Destroyed in reverse order: the server (and its connections) first,
   // then the fetches, the cache, and last the batcher they all use.

@@ -121,7 +121,8 @@ Status HttpServer::Bind() {
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   const int defer = options_.defer_accept_sec;
   if (::setsockopt(listen_fd_, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer) != 0) {
-    spdlog::warn("cannot defer accepting connections until their request arrives");
+    spdlog::warn("cannot defer accepting connections until their request arrives: {}",
+                 std::strerror(errno));
   }
   const std::atomic<std::size_t>* handed_off =
       options_.send.sender ? options_.send.sender->active_counter() : nullptr;
@@ -197,7 +198,13 @@ void HttpServer::Accept(int fd) {
 }
 
 std::shared_ptr<ConnectionStream> HttpServer::NewStream(int fd) const {
-  return std::make_shared<ConnectionStream>(fd, options_.read_timeout, options_.write_timeout);
+  open_connections_->fetch_add(1, std::memory_order_relaxed);
+  return std::shared_ptr<ConnectionStream>(
+      new ConnectionStream(fd, options_.read_timeout, options_.write_timeout),
+      [open = open_connections_](ConnectionStream* stream) {
+        delete stream;
+        open->fetch_sub(1, std::memory_order_relaxed);
+      });
 }
 
 void HttpServer::CloseConnection(ConnectionStream& stream) {
@@ -304,6 +311,7 @@ HttpServer::HandOffResult HttpServer::HandOff(const std::shared_ptr<ConnectionSt
     return HandOffResult::kFailed;
   }
   job->fd = stream->fd();
+  job->owner = stream;
   if (keep_open && requests_left > 0) {
     // The next request is waited for in a loop, like any idle connection's.
     job->resume = [this, stream, requests_left](int) {

@@ -97,6 +97,8 @@ class HttpServer {
   void Drain();
   // Connections being served or sent to: 0 once a drain has nothing left.
   std::size_t InFlight() const;
+  // Client connections open now (served, parked or sending).
+  std::size_t open_connections() const { return open_connections_->load(); }
   void Stop();
 
  private:
@@ -161,6 +163,10 @@ class HttpServer {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
   std::unique_ptr<ConnectionPool> pool_;
+  // Counts the connection streams alive; shared with their deleters, which
+  // may run after this server is gone (a body sender's last connection).
+  const std::shared_ptr<std::atomic<std::size_t>> open_connections_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
   std::mutex heads_mu_;
   // guarded by heads_mu_; streams reading a head -> since when
   std::unordered_map<ConnectionStream*, std::chrono::steady_clock::time_point> reading_heads_;

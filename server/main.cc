@@ -15,6 +15,7 @@
 #include "config/config_loader.h"
 #include "config/units.h"
 #include "server/fanout_server.h"
+#include "server/log_files.h"
 
 #ifndef FANOUT_VERSION
 #define FANOUT_VERSION "0.0.0"
@@ -32,12 +33,33 @@ int ConfigError(const std::string& message) {
   return kExitConfig;
 }
 
+// SIGHUP: reads the config again and applies it, or keeps the running one
+// (logged) if the new one is invalid or changes what needs a restart.
+template <typename Load>
+void Reload(const Load& load_config, fanout::FanoutServer& server, fanout::Config* running) {
+  fanout::Config next;
+  if (fanout::Status st = load_config(&next); !st.ok()) {
+    spdlog::error("signal SIGHUP: config not reloaded, the running one stays: {}", st.message());
+    return;
+  }
+  if (fanout::Status st = server.Reload(next); !st.ok()) {
+    spdlog::error("signal SIGHUP: config not reloaded, the running one stays: {}", st.message());
+    return;
+  }
+  spdlog::set_level(spdlog::level::from_str(next.log_level));
+  *running = std::move(next);
+  spdlog::info("signal SIGHUP: config reloaded ({} routes, log level {})",
+               running->routes.size(), running->log_level);
+  for (const auto& r : running->routes) {
+    spdlog::info("route {} -> {}", r.prefix, r.upstream.ToString());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"fanoutd: fetch each URL once, stream it to every client at once"};
   std::string config_path, listen, cache_dir, log_level, upstream, admin_listen, grace;
-  bool admin_listen_set = false;
   bool check_config = false, version = false;
   app.add_option("-c,--config", config_path, "JSON config file");
   app.add_option("--listen", listen, "HOST:PORT to listen on (overrides the config)");
@@ -64,51 +86,61 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // The config file, then the command line over it; run again on SIGHUP.
+  auto load_config = [&](fanout::Config* out) -> fanout::Status {
+    fanout::Config config;
+    if (!config_path.empty()) {
+      fanout::Status st = fanout::LoadConfigFile(config_path, &config);
+      if (!st.ok()) return st;
+    }
+    if (!listen.empty()) {
+      fanout::Status st = fanout::ParseListen(listen, &config);
+      if (!st.ok()) return fanout::Status::InvalidArgument("--" + st.message());
+    }
+    if (!cache_dir.empty()) config.cache_dir = cache_dir;
+    if (admin_option->count() > 0) {
+      fanout::Status st = fanout::ParseAdminListen(admin_listen, &config);
+      if (!st.ok()) return fanout::Status::InvalidArgument("--" + st.message());
+    }
+    if (!log_level.empty()) {
+      if (spdlog::level::from_str(log_level) == spdlog::level::off && log_level != "off") {
+        return fanout::Status::InvalidArgument("--log-level: unknown level '" + log_level + "'");
+      }
+      config.log_level = log_level;
+    }
+    if (!grace.empty()) {
+      const auto d = fanout::ParseDuration(grace);
+      if (!d || d->count() < 1 || *d > std::chrono::hours(24)) {
+        return fanout::Status::InvalidArgument(
+            "--shutdown-grace: expected a duration from 1ms to 1d, got '" + grace + "'");
+      }
+      config.shutdown_grace = *d;
+    }
+    if (!upstream.empty()) {
+      fanout::Route route;
+      fanout::Status st = fanout::MakeRoute("/", upstream, "--upstream", &route);
+      if (!st.ok()) return st;
+      config.routes = {route};
+    }
+    if (fanout::Status st = fanout::ValidateConfig(config); !st.ok()) return st;
+    *out = std::move(config);
+    return fanout::Status::Ok();
+  };
   fanout::Config config;
-  if (!config_path.empty()) {
-    fanout::Status st = fanout::LoadConfigFile(config_path, &config);
-    if (!st.ok()) return ConfigError(st.message());
-  }
-  if (!listen.empty()) {
-    fanout::Status st = fanout::ParseListen(listen, &config);
-    if (!st.ok()) return ConfigError("--" + st.message());
-  }
-  if (!cache_dir.empty()) config.cache_dir = cache_dir;
-  admin_listen_set = admin_option->count() > 0;
-  if (admin_listen_set) {
-    fanout::Status st = fanout::ParseAdminListen(admin_listen, &config);
-    if (!st.ok()) return ConfigError("--" + st.message());
-  }
-  if (!log_level.empty()) {
-    if (spdlog::level::from_str(log_level) == spdlog::level::off && log_level != "off") {
-      return ConfigError("--log-level: unknown level '" + log_level + "'");
-    }
-    config.log_level = log_level;
-  }
-  if (!grace.empty()) {
-    const auto d = fanout::ParseDuration(grace);
-    if (!d || d->count() < 1 || *d > std::chrono::hours(24)) {
-      return ConfigError("--shutdown-grace: expected a duration from 1ms to 1d, got '" + grace +
-                         "'");
-    }
-    config.shutdown_grace = *d;
-  }
-  if (!upstream.empty()) {
-    fanout::Route route;
-    fanout::Status st = fanout::MakeRoute("/", upstream, "--upstream", &route);
-    if (!st.ok()) return ConfigError(st.message());
-    config.routes = {route};
-  }
-  if (fanout::Status st = fanout::ValidateConfig(config); !st.ok()) {
-    return ConfigError(st.message());
-  }
+  if (fanout::Status st = load_config(&config); !st.ok()) return ConfigError(st.message());
   if (check_config) {
     std::printf("fanoutd: configuration OK (%zu routes)\n", config.routes.size());
     return 0;
   }
 
+  std::unique_ptr<fanout::LogFiles> log_files;
+  if (fanout::Status st = fanout::LogFiles::Open(config.log_file, config.access_log_file,
+                                                 &log_files);
+      !st.ok()) {
+    std::fprintf(stderr, "fanoutd: cannot start: %s\n", st.message().c_str());
+    return kExitRuntime;
+  }
   spdlog::set_level(spdlog::level::from_str(config.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::flush_on(spdlog::level::info);
 
   // Signals are taken by one thread with sigwait, so no handler runs on a
@@ -135,9 +167,14 @@ int main(int argc, char** argv) {
   }
   spdlog::info("fanoutd {} listening on {}:{}", FANOUT_VERSION, config.listen_host,
                server.port());
-  spdlog::info("cache dir {}; max_connections {}; upstream timeouts connect {}ms read {}ms",
+  spdlog::info("cache dir {}; max_connections {}; upstream timeouts connect {}ms read {}ms "
+               "stall {}; resume attempts {}",
                config.cache_dir, config.max_connections,
-               config.upstream_connect_timeout.count(), config.upstream_read_timeout.count());
+               config.upstream_connect_timeout.count(), config.upstream_read_timeout.count(),
+               config.upstream_stall_timeout.count() > 0
+                   ? std::to_string(config.upstream_stall_timeout.count()) + "ms"
+                   : std::string("off"),
+               config.upstream_resume_attempts);
   for (const auto& r : config.routes) {
     spdlog::info("route {} -> {}{}{}", r.prefix, r.upstream.ToString(),
                  r.host_override.empty() ? "" : " (Host: " + r.host_override + ")",
@@ -154,11 +191,17 @@ int main(int argc, char** argv) {
     for (;;) {
       sigwait(&signals, &sig);
       if (run_ended.load()) return;
-      if (sig == SIGHUP || sig == SIGUSR1) {
-        // Reloading the config and reopening log files are not done yet;
-        // neither signal may stop a cache that is serving.
-        spdlog::warn("signal {} ({}): ignored; restart fanoutd to apply a new config", sig,
-                     sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
+      if (sig == SIGUSR1) {
+        const fanout::Status reopened = log_files->Reopen();
+        if (reopened.ok()) {
+          spdlog::info("signal SIGUSR1: log files reopened");
+        } else {
+          spdlog::error("signal SIGUSR1: {}", reopened.message());
+        }
+        continue;
+      }
+      if (sig == SIGHUP) {
+        Reload(load_config, server, &config);
         continue;
       }
       break;

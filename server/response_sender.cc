@@ -48,7 +48,7 @@ class EntryBody {
     if (length <= kSmallBodyBytes) return Copy(length) ? SendResult::kSent : SendResult::kFailed;
     if (context_.sender != nullptr && length >= kHandOffBytes && stream_.CanHandOff()) {
       auto record = res_.record ? res_.record
-                                : std::make_shared<AccessLogRecord>(false, "", "", "");
+                                : std::make_shared<AccessLogRecord>(nullptr, "", "", "");
       stream_.HandOff(NewEntryBodyJob(reader_, length, std::move(record), res_.entry,
                                       context_.cache));
       return SendResult::kHandedOff;
@@ -196,6 +196,7 @@ SendResult SendResponse(Response& res, ConnectionStream& stream, ConnectionAfter
     if (res.record) res.record->MarkIncomplete("client went away");
     return SendResult::kFailed;
   }
+  if (res.record) res.record->MarkHeadSent();
   if (!body) return SendResult::kSent;
   if (!res.entry) {
     if (!stream.WriteAll(res.text)) return SendResult::kFailed;

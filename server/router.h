@@ -41,6 +41,9 @@ class Router {
   // or outside the upstream's base path).
   static std::optional<std::string> ClientTarget(const Route& route, std::string_view url);
 
+  // Longest prefix first.
+  const std::vector<Route>& routes() const { return routes_; }
+
  private:
   std::vector<Route> routes_;  // longest prefix first
 };

@@ -112,6 +112,7 @@ std::unique_ptr<UpstreamConnection> UpstreamClient::Open(bool fresh, bool* reuse
     active_ = conn.get();
   }
   if (!*reused) {
+    const auto connect_started = std::chrono::steady_clock::now();
     const UpstreamConnection::Result r = conn->Connect(origin_, tls.get(),
                                                        options_.connect_timeout,
                                                        options_.read_timeout);
@@ -124,6 +125,9 @@ std::unique_ptr<UpstreamConnection> UpstreamClient::Open(bool fresh, bool* reuse
       return nullptr;
     }
     ++connected_;
+    if (options_.connect_times != nullptr) {
+      options_.connect_times->Observe(std::chrono::steady_clock::now() - connect_started);
+    }
   }
   return conn;
 }

@@ -49,6 +49,7 @@
 
 #include "core/byte_pipe.h"
 #include "core/response_head.h"
+#include "server/histogram.h"
 #include "server/upstream_connection.h"
 #include "server/upstream_connection_pool.h"
 #include "server/upstream_response_parser.h"
@@ -61,6 +62,8 @@ class UpstreamClient {
     std::chrono::milliseconds connect_timeout{5000};
     // Per read and per write; also how long a body stream may stall.
     std::chrono::milliseconds read_timeout{30000};
+    // Where the time each new connection took is observed (may be null).
+    Histogram* connect_times = nullptr;
   };
 
   enum class Error {

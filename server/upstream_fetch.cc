@@ -2,8 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
-#include <thread>
+#include <unistd.h>
 
+#include <cerrno>
+#include <thread>
+#include <vector>
+
+#include "core/body_digest.h"
+#include "server/fetch_race.h"
+#include "server/fetch_resume.h"
 #include "server/http_headers.h"
 #include "server/upstream_client.h"
 
@@ -14,6 +21,26 @@ namespace {
 // reserved when their length is known (StreamFile::Reserve); a smaller one
 // is written before the reservation would pay for its system call.
 constexpr std::uint64_t kReserveFrom = 1 << 20;
+// Bytes copied out of the body pipe at a time when they must be hashed.
+constexpr std::size_t kPipeCopyBytes = 256 * 1024;
+// The longest pause before a resume, however many came before.
+constexpr std::chrono::milliseconds kMaxResumePause{8000};
+
+// Takes `n` bytes out of `pipe` (they are there: the client just spliced
+// them in), handing each piece to `take`; false if a read fails or `take`
+// says so.
+template <typename Take>
+bool DrainPipe(int pipe, std::size_t n, std::vector<char>& buffer, const Take& take) {
+  buffer.resize(kPipeCopyBytes);
+  while (n > 0) {
+    const ssize_t got = ::read(pipe, buffer.data(), std::min(n, buffer.size()));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    if (!take(buffer.data(), static_cast<std::size_t>(got))) return false;
+    n -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -23,6 +50,7 @@ UpstreamFetcher::UpstreamFetcher(const Options& options, Cache* cache)
 UpstreamFetcher::~UpstreamFetcher() {
   std::unique_lock<std::mutex> lock(mu_);
   stopping_ = true;
+  stop_requested_.notify_all();
   for (auto& [client, stop] : stoppers_) stop();
   all_done_.wait(lock, [this] { return running_ == 0; });
 }
@@ -57,6 +85,15 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   const std::string url = job.origin.Origin() + job.target;
   const auto started = std::chrono::steady_clock::now();
   spdlog::info("fetch start {} {}", job.method, url);
+  Metrics* const metrics = options_.metrics;
+  if (metrics != nullptr) metrics->CountFetchStarted();
+  // Counts how the fetch ended, once, wherever it returns.
+  auto failed = [metrics](Metrics::FetchFailure why) {
+    if (metrics != nullptr) metrics->CountFetchFailed(why);
+  };
+  auto revalidated = [metrics, &job](Metrics::Revalidation result) {
+    if (metrics != nullptr && job.revalidates) metrics->CountRevalidation(result);
+  };
 
   // Held here: a revalidated entry swaps its stream for the stored body.
   const std::shared_ptr<StreamFile> own_stream = entry->stream();
@@ -67,10 +104,18 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   enum class Revalidation { kNone, kNotModified, kServedStale } revalidation =
       Revalidation::kNone;
   int status = 0;
+  // Set for a 200 that may be resumed if its body breaks off; else why not.
+  std::optional<ResumeValidator> resume_validator;
+  std::string not_resumable = "not a 200 to a GET";
+  // Set for a 200 that announced a digest of its body.
+  std::optional<BodyDigest> digest;
   const auto requested_at = std::chrono::system_clock::now();
   auto on_head = [&](const UpstreamResponseHead& response) {
     ResponseHead head = MakeResponseHead(response);
     head.requested_at = requested_at;
+    if (metrics != nullptr) {
+      metrics->upstream_first_byte().Observe(std::chrono::steady_clock::now() - started);
+    }
     status = head.status;
     if (job.revalidates) {
       const auto stored = job.revalidates->head();
@@ -89,6 +134,12 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
         return false;  // the error's body is not wanted
       }
     }
+    if (job.method == "GET" && head.status == 200) {
+      resume_validator = ResumeValidatorOf(response, &not_resumable);
+      if (std::optional<AnnouncedDigest> announced = ChooseDigest(head.headers)) {
+        digest.emplace(std::move(*announced));
+      }
+    }
     const bool shareable = MayShare(head, job.facts.has_authorization, job.policy);
     std::string why;
     if (keep && !MayStore(job.facts, head, job.policy, &why)) {
@@ -99,6 +150,11 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
         *head.content_length > job.max_object_size) {
       spdlog::info("not storing {}: {} bytes, more than max_object_size", url,
                    *head.content_length);
+      keep = false;
+    }
+    if (keep && job.verify && !digest) {
+      spdlog::info("not storing {}: the route verifies bodies, and the response has no "
+                   "Repr-Digest or Content-Digest (sha-256, sha-512)", url);
       keep = false;
     }
     keep = keep && shareable;
@@ -148,21 +204,121 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     }
     return true;
   };
+  // With a digest to check, the body's last byte is held back until it
+  // matched: readers of a body of known length would otherwise have all of
+  // it, and take it as whole, before a mismatch could fail the stream.
+  std::string held_back;
+  // Appends bytes the fetch has in hand, hashing them if a digest is due.
+  auto append = [&](const char* data, std::size_t n) {
+    if (!digest) return stream.Append(data, n).ok();
+    digest->Update(data, n);
+    const std::optional<std::uint64_t> length = stream.expected_length();
+    std::size_t now = n;
+    if (n > 0 && length && stream.frontier() + n == *length) {
+      held_back.assign(data + n - 1, 1);
+      now = n - 1;
+    }
+    return now == 0 || stream.Append(data, now).ok();
+  };
   auto on_body = [&](const char* data, std::size_t n) {
-    return admit(n) && stream.Append(data, n).ok() && after_append();
+    if (metrics != nullptr) metrics->AddUpstreamBytes(n);
+    return admit(n) && append(data, n) && after_append();
   };
+  std::vector<char> pipe_copy;  // for bytes that must be hashed
   auto on_pipe = [&](int pipe, std::size_t n) {
-    return admit(n) && stream.AppendFromPipe(pipe, n).ok() && after_append();
+    if (metrics != nullptr) metrics->AddUpstreamBytes(n);
+    if (!admit(n)) return false;
+    // A digest needs the bytes themselves: through user space then.
+    const bool appended = digest ? DrainPipe(pipe, n, pipe_copy, append)
+                                 : stream.AppendFromPipe(pipe, n).ok();
+    return appended && after_append();
   };
-  const Transfer transfer = Send(job, on_head, on_body, on_pipe);
+  // Where the rest of the body would be asked from now, if it may be.
+  auto rest_from = [&]() -> std::optional<std::uint64_t> {
+    if (!head_published || revalidation != Revalidation::kNone || !stopped_why.empty() ||
+        !resume_validator || stream.state() != StreamFile::State::kWriting) {
+      return std::nullopt;
+    }
+    const std::uint64_t from = stream.frontier() + held_back.size();
+    const std::optional<std::uint64_t> total = stream.expected_length();
+    if (total && from >= *total) return std::nullopt;
+    return from;
+  };
+  // The request for the rest from byte `from`, and the check of its answer.
+  auto rest_request = [&](std::uint64_t from) {
+    RestRequest rest;
+    rest.from = from;
+    rest.job = job;
+    rest.job.headers = ResumeRequestHeaders(job.headers, from, *resume_validator);
+    rest.job.interim = nullptr;
+    rest.job.body.clear();
+    rest.job.body_stream = nullptr;
+    rest.job.body_length.reset();
+    rest.on_head = [&stream, from, total = stream.expected_length(),
+                    validator = *resume_validator, refused = rest.refused,
+                    accepted = rest.accepted](const UpstreamResponseHead& response) {
+      std::uint64_t length = 0;
+      *refused = CheckResumeResponse(response, from, total, validator, &length);
+      if (!refused->empty()) return false;
+      if (!total) (void)stream.SetExpectedLength(length);
+      *accepted = true;
+      return true;
+    };
+    return rest;
+  };
+  // A hedge is for readers waiting at the frontier of a resumable body.
+  auto plan_hedge = [&]() -> std::optional<RestRequest> {
+    const std::optional<std::uint64_t> from = rest_from();
+    if (!from || stream.open_readers() == 0) return std::nullopt;
+    return rest_request(*from);
+  };
+  Transfer transfer = SendRacingStalls(url, job, on_head, on_body, on_pipe, plan_hedge);
   if (transfer.not_started) {
     entry->FailBeforeHead(Entry::UpstreamError::kUnreachable, "fanoutd is stopping");
     cache_->Drop(entry);
+    failed(Metrics::FetchFailure::kAbandoned);
     return;
   }
   // Whatever is left of the request body will not be sent: let the client's
   // thread stop reading it.
   if (job.body_stream) job.body_stream->CloseReader();
+
+  // A body that broke off: ask for the rest while that may work.
+  for (int attempt = 1; !transfer.ok && attempt <= options_.resume_attempts; ++attempt) {
+    const std::optional<std::uint64_t> rest_at = rest_from();
+    if (!rest_at || !transfer.connection_failed) break;
+    const std::uint64_t from = *rest_at;
+    const auto pause = std::min<std::chrono::milliseconds>(
+        options_.resume_backoff * (1 << std::min(attempt - 1, 16)), kMaxResumePause);
+    spdlog::warn("fetch of {} broke off after {} bytes ({}): asking for the rest in {} ms, "
+                 "attempt {} of {}", url, from, transfer.why, pause.count(), attempt,
+                 options_.resume_attempts);
+    if (!PauseUnlessStopping(pause)) {
+      transfer.why = "fanoutd is stopping";
+      break;
+    }
+    const RestRequest rest = rest_request(from);
+    const std::string broke_off = transfer.why;
+    transfer = Send(rest.job, rest.on_head, on_body, on_pipe);
+    const bool accepted = *rest.accepted;
+    const std::string& refused = *rest.refused;
+    if (metrics != nullptr) {
+      metrics->CountResume(accepted           ? Metrics::Resume::kResumed
+                           : !refused.empty() ? Metrics::Resume::kRefused
+                                              : Metrics::Resume::kFailed);
+    }
+    if (transfer.not_started) {
+      transfer.why = "fanoutd is stopping";
+      break;
+    }
+    if (!refused.empty()) {
+      transfer.why = broke_off + "; the request for the rest was refused: " + refused;
+      break;
+    }
+    if (transfer.ok) {
+      spdlog::info("fetch of {} resumed from byte {} and finished", url, from);
+    }
+  }
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -170,18 +326,24 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     const Status refreshed = cache_->Refresh(entry, job.revalidates);
     spdlog::info("fetch done {} 304: entry refreshed in {:.3f}s{}", url, seconds,
                  refreshed.ok() ? "" : " (" + refreshed.message() + ")");
+    if (metrics != nullptr) metrics->CountFetchCompleted();
+    revalidated(Metrics::Revalidation::kNotModified);
     return;
   }
   if (revalidation == Revalidation::kServedStale) {
     spdlog::warn("revalidation of {} got {}: serving the stored entry (stale-if-error)", url,
                  status);
     cache_->Drop(entry);
+    if (metrics != nullptr) metrics->CountFetchCompleted();
+    revalidated(Metrics::Revalidation::kStaleIfError);
     return;
   }
   if (!stopped_why.empty()) {
     spdlog::info("fetch stopped {} after {} bytes: {}", url, stream.frontier(), stopped_why);
+    cache_->Drop(entry);  // first: a request that sees the failure must not join it
     stream.Fail("upstream " + url + ": " + stopped_why);
-    cache_->Drop(entry);
+    failed(Metrics::FetchFailure::kAbandoned);
+    revalidated(Metrics::Revalidation::kFailed);
     return;
   }
   if (!transfer.ok || (head_published && stream.state() == StreamFile::State::kFailed)) {
@@ -189,14 +351,27 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     const std::string message = "upstream " + url + ": " + why;
     // Logged before the clients are told, so that the line is there by the
     // time any of them sees the failure.
+    failed(transfer.timed_out ? Metrics::FetchFailure::kTimeout
+           : head_published   ? Metrics::FetchFailure::kBroken
+           : stopping()         ? Metrics::FetchFailure::kAbandoned
+                              : Metrics::FetchFailure::kConnect);
     if (head_published) {
-      spdlog::warn("fetch failed {} after {} bytes in {:.3f}s: {}", url, stream.frontier(),
-                   seconds, why);
+      spdlog::warn("fetch failed {} after {} bytes in {:.3f}s: {}{}", url, stream.frontier(),
+                   seconds, why,
+                   transfer.connection_failed && !resume_validator
+                       ? " (not resumable: " + not_resumable + ")"
+                       : "");
+      // Out of the index first: a request that arrives once the clients
+      // saw the failure starts a new fetch instead of joining this one.
+      cache_->Drop(entry);
       stream.Fail(message);
+      revalidated(Metrics::Revalidation::kFailed);
     } else if (ServeStaleOnError(job, entry)) {
       spdlog::warn("revalidation of {} failed ({}): serving the stored entry "
                    "(stale-if-error)", url, why);
+      revalidated(Metrics::Revalidation::kStaleIfError);
     } else {
+      revalidated(Metrics::Revalidation::kFailed);
       spdlog::warn("fetch failed {} before response headers after {:.3f}s: {}", url,
                    seconds, why);
       entry->FailBeforeHead(
@@ -208,15 +383,40 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     return;
   }
 
+  const std::optional<std::uint64_t> announced_length = stream.expected_length();
+  if (digest && (!announced_length ||
+                 *announced_length == stream.frontier() + held_back.size())) {
+    Status verified = digest->Verify();
+    const bool mismatch = !verified.ok();
+    if (!mismatch && !held_back.empty()) {
+      verified = stream.Append(held_back.data(), held_back.size());
+    }
+    if (!verified.ok()) {
+      spdlog::warn("fetch failed {} after {} bytes: {}; nothing kept", url, stream.frontier(),
+                   verified.message());
+      cache_->Drop(entry);  // first, as above
+      stream.Fail("upstream " + url + ": " + verified.message());
+      failed(mismatch ? Metrics::FetchFailure::kIntegrity : Metrics::FetchFailure::kStore);
+      revalidated(Metrics::Revalidation::kFailed);
+      return;
+    }
+  }
   const Status finished = stream.Finish();
   const double mib = static_cast<double>(stream.frontier()) / (1 << 20);
   if (!finished.ok()) {
     spdlog::warn("fetch failed {}: {}", url, finished.message());
     cache_->Drop(entry);
+    failed(Metrics::FetchFailure::kStore);
+    revalidated(Metrics::Revalidation::kFailed);
     return;
   }
-  spdlog::info("fetch done {} status {} {} bytes in {:.3f}s ({:.1f} MiB/s){}", url, status,
+  if (metrics != nullptr) metrics->CountFetchCompleted();
+  revalidated(Metrics::Revalidation::kModified);
+  spdlog::info("fetch done {} status {} {} bytes in {:.3f}s ({:.1f} MiB/s){}{}", url, status,
                stream.frontier(), seconds, seconds > 0 ? mib / seconds : 0.0,
+               digest ? ", " + digest->expected().field + " " +
+                            digest->expected().algorithm_name() + " verified"
+                      : "",
                keep ? "" : ", not kept");
   if (!keep) {
     cache_->Drop(entry);
@@ -229,14 +429,17 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
 UpstreamFetcher::Transfer UpstreamFetcher::Send(
     const FetchJob& job, const std::function<bool(const UpstreamResponseHead&)>& on_head,
     const std::function<bool(const char*, std::size_t)>& on_body,
-    const UpstreamClient::PipeHandler& on_pipe) {
+    const UpstreamClient::PipeHandler& on_pipe,
+    const std::function<void(std::function<void()>)>& expose_stop) {
   UpstreamOrigin origin;
   origin.scheme = job.origin.scheme;
   origin.host = job.origin.host;
   origin.port = job.origin.port;
   origin.tls = job.tls;
   UpstreamClient client(std::move(origin), &pool_,
-                        {options_.connect_timeout, options_.read_timeout});
+                        {options_.connect_timeout, options_.read_timeout,
+                         options_.metrics != nullptr ? &options_.metrics->upstream_connect()
+                                                     : nullptr});
   Transfer transfer;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -246,6 +449,7 @@ UpstreamFetcher::Transfer UpstreamFetcher::Send(
     }
     stoppers_.emplace(&client, [&client] { client.Stop(); });
   }
+  if (expose_stop) expose_stop([&client] { client.Stop(); });
   UpstreamClient::Request request;
   request.method = job.method;
   request.target = job.target;
@@ -261,20 +465,99 @@ UpstreamFetcher::Transfer UpstreamFetcher::Send(
   }
   client.TakeBodiesThroughPipe(on_pipe);
   const UpstreamClient::Result result = client.Send(request, on_head, on_body, on_interim);
+  if (expose_stop) expose_stop({});
   {
     std::lock_guard<std::mutex> lock(mu_);
     stoppers_.erase(&client);
   }
   transfer.ok = result.ok();
   transfer.why = result.message;
-  transfer.timed_out = result.error == UpstreamClient::Error::kConnectTimeout ||
-                       result.error == UpstreamClient::Error::kReadTimeout;
+  using E = UpstreamClient::Error;
+  transfer.timed_out = result.error == E::kConnectTimeout || result.error == E::kReadTimeout;
+  transfer.connection_failed = transfer.timed_out || result.error == E::kConnect ||
+                               result.error == E::kWrite || result.error == E::kRead;
   return transfer;
+}
+
+UpstreamFetcher::Transfer UpstreamFetcher::SendRacingStalls(
+    const std::string& url, const FetchJob& job,
+    const std::function<bool(const UpstreamResponseHead&)>& on_head,
+    const std::function<bool(const char*, std::size_t)>& on_body,
+    const UpstreamClient::PipeHandler& on_pipe,
+    const std::function<std::optional<RestRequest>()>& plan_hedge) {
+  if (options_.stall_timeout.count() <= 0) return Send(job, on_head, on_body, on_pipe);
+  using Leg = FetchRace::Leg;
+  FetchRace race;
+  std::optional<RestRequest> hedge;  // set when the hedge starts
+  Transfer hedged;
+  // Watches the first transfer; once it stalls, becomes the hedge.
+  std::thread watcher([&] {
+    for (;;) {
+      if (race.first_ended()) return;
+      if (!race.WaitForStall(options_.stall_timeout)) continue;
+      if (race.StartHedge([&] { return (hedge = plan_hedge()).has_value(); })) break;
+    }
+    spdlog::warn("fetch of {} stalled after {} bytes (no byte for {} ms while readers wait): "
+                 "asking for the rest beside it", url, hedge->from,
+                 options_.stall_timeout.count());
+    hedged = Send(
+        hedge->job,
+        [&](const UpstreamResponseHead& head) {
+          return race.Locked([&] { return hedge->on_head(head); });
+        },
+        [&](const char* data, std::size_t n) {
+          return race.Deliver(Leg::kHedge, [&] { return on_body(data, n); });
+        },
+        [&](int pipe, std::size_t n) {
+          return race.Deliver(Leg::kHedge, [&] { return on_pipe(pipe, n); });
+        },
+        [&](std::function<void()> stop) { race.SetStopper(Leg::kHedge, std::move(stop)); });
+  });
+  const Transfer first = Send(
+      job,
+      [&](const UpstreamResponseHead& head) { return race.Locked([&] { return on_head(head); }); },
+      [&](const char* data, std::size_t n) {
+        return race.Deliver(Leg::kFirst, [&] { return on_body(data, n); });
+      },
+      [&](int pipe, std::size_t n) {
+        return race.Deliver(Leg::kFirst, [&] { return on_pipe(pipe, n); });
+      },
+      [&](std::function<void()> stop) { race.SetStopper(Leg::kFirst, std::move(stop)); });
+  race.FirstEnded();
+  // A hedge that has not delivered yet may still carry a first transfer
+  // that failed; after one that succeeded or won, it is not wanted.
+  if (first.ok || race.winner() == FetchRace::Winner::kFirst) race.Close(Leg::kHedge);
+  watcher.join();
+  if (!race.hedge_started()) return first;
+  Metrics* const metrics = options_.metrics;
+  const FetchRace::Winner winner = race.winner();
+  if (winner == FetchRace::Winner::kHedge) {
+    if (metrics != nullptr) metrics->CountHedge(Metrics::Hedge::kWon);
+    spdlog::info("fetch of {}: the request for the rest from byte {} delivered first; the "
+                 "stalled connection is closed", url, hedge->from);
+    return hedged;
+  }
+  if (winner == FetchRace::Winner::kFirst || first.ok) {
+    if (metrics != nullptr) metrics->CountHedge(Metrics::Hedge::kLost);
+    spdlog::info("fetch of {}: the stalled transfer delivered first; the request for the rest "
+                 "is closed", url);
+    return first;
+  }
+  if (metrics != nullptr) metrics->CountHedge(Metrics::Hedge::kFailed);
+  spdlog::warn("fetch of {}: the request for the rest from byte {} {}", url, hedge->from,
+               !hedge->refused->empty() ? "was refused: " + *hedge->refused
+                                        : "failed: " + hedged.why);
+  return first;
 }
 
 bool UpstreamFetcher::stopping() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stopping_;
+}
+
+bool UpstreamFetcher::PauseUnlessStopping(std::chrono::milliseconds pause) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !stop_requested_.wait_for(lock, pause, [this] { return stopping_; });
 }
 
 bool UpstreamFetcher::PaceUncached(const Entry& entry, StreamFile& stream, std::size_t n,

@@ -7,6 +7,18 @@
 // failed (then every reader sees the error and nothing is kept). Clients
 // never drive a fetch: one that leaves changes nothing for the others.
 //
+// A 200 whose body breaks off (the connection reset or closed early, a read
+// timeout between bytes) is resumed when it can be (fetch_resume.h): the
+// rest is asked for from the frontier and appended to the same stream
+// file, up to resume_attempts times per fetch, so readers never notice.
+// A resumable 200 whose body stalls — no byte for stall_timeout while
+// readers wait — gets a second request for the rest beside it (a hedge,
+// fetch_race.h): the first of the two to deliver goes on, the other is
+// closed.
+// A 200 that announces a digest (Repr-Digest or Content-Digest, sha-256 or
+// sha-512) has its body hashed as it is written; a mismatch fails the
+// stream and nothing is kept.
+//
 // Each fetch makes its exchange with an UpstreamClient (upstream_client.h)
 // over connections from the one UpstreamConnectionPool the fetcher owns,
 // so fetches from one origin reuse each other's connections.
@@ -32,6 +44,7 @@
 #include "core/cache_policy.h"
 #include "core/entry.h"
 #include "server/interim_relay.h"
+#include "server/metrics.h"
 #include "server/tls_client_context.h"
 #include "server/upstream_client.h"
 #include "server/upstream_connection_pool.h"
@@ -61,9 +74,12 @@ struct FetchJob {
   bool keep = true;
   RequestFacts facts;
   // Its targeted_fields view the route's list, which lives as long as the
-  // server (routes are not reloaded).
+  // server (a reload keeps the routes it replaces: route_table.h).
   CachePolicyOptions policy;
   std::uint64_t max_object_size = 0;
+  // Keep only a response whose body matched a digest it announced (the
+  // route's "verify").
+  bool verify = false;
   // Set when this fetch revalidates a stored entry (its validators are in
   // `headers`): a 304 makes the fetch's entry adopt the stored body with
   // the refreshed head; a failure or 5xx serves the stored entry instead
@@ -81,6 +97,15 @@ class UpstreamFetcher {
     // stream file never takes more disk than this (nginx's
     // proxy_max_temp_file_size). 0: no limit.
     std::uint64_t max_uncached_buffer = 256ull << 20;
+    // Requests for the rest of a broken body, per fetch (0: none).
+    int resume_attempts = 3;
+    // The pause before the first of them; doubled for each next one.
+    std::chrono::milliseconds resume_backoff{250};
+    // A body that brings no byte for this long while readers wait gets a
+    // request for the rest raced beside it (0: never).
+    std::chrono::milliseconds stall_timeout{0};
+    // Where fetches, upstream bytes and times are counted (may be null).
+    Metrics* metrics = nullptr;
   };
 
   UpstreamFetcher(const Options& options, Cache* cache);
@@ -99,15 +124,42 @@ class UpstreamFetcher {
     bool ok = false;           // the response arrived whole
     std::string why;           // if not ok
     bool timed_out = false;    // if not ok: connect or read timeout
+    // If not ok: the connection failed (refused, reset, closed early, timed
+    // out), so asking again may succeed; not for a malformed response or
+    // an exchange the fetch ended itself.
+    bool connection_failed = false;
   };
   // Sends the job's request upstream with an UpstreamClient over pool_'s
   // connections, and streams the response through on_head and on_body, or
   // on_pipe for a long body the client splices (UpstreamClient::
   // TakeBodiesThroughPipe).
+  // `expose_stop`, if set, is given a function that stops the exchange
+  // while it runs, and an empty one before Send returns.
   Transfer Send(const FetchJob& job,
                 const std::function<bool(const UpstreamResponseHead&)>& on_head,
                 const std::function<bool(const char*, std::size_t)>& on_body,
-                const UpstreamClient::PipeHandler& on_pipe);
+                const UpstreamClient::PipeHandler& on_pipe,
+                const std::function<void(std::function<void()>)>& expose_stop = {});
+  // A request for the rest of a body: what to send, and the check of its
+  // response head.
+  struct RestRequest {
+    FetchJob job;
+    std::function<bool(const UpstreamResponseHead&)> on_head;
+    std::uint64_t from = 0;
+    // Set by on_head: why its answer was not taken, or that it was.
+    std::shared_ptr<std::string> refused = std::make_shared<std::string>();
+    std::shared_ptr<bool> accepted = std::make_shared<bool>(false);
+  };
+  // Send, raced by a hedge when the body stalls for stall_timeout: then
+  // `plan_hedge` (called under the race's lock, so it may read the stream)
+  // gives the request for the rest, or nothing if there is to be none now.
+  // Returns the transfer that delivered the body: the hedge's if it won,
+  // else the first one's.
+  Transfer SendRacingStalls(const std::string& url, const FetchJob& job,
+                            const std::function<bool(const UpstreamResponseHead&)>& on_head,
+                            const std::function<bool(const char*, std::size_t)>& on_body,
+                            const UpstreamClient::PipeHandler& on_pipe,
+                            const std::function<std::optional<RestRequest>()>& plan_hedge);
   // For a response that is not kept, before `n` more bytes are written:
   // waits while the stream would run more than max_uncached_buffer ahead
   // of its slowest reader, freeing what they all passed. False (with the
@@ -115,6 +167,8 @@ class UpstreamFetcher {
   // it, or fanoutd is stopping.
   bool PaceUncached(const Entry& entry, StreamFile& stream, std::size_t n, std::string* why);
   bool stopping() const;
+  // Waits `pause` unless fanoutd is stopping; false if it is.
+  bool PauseUnlessStopping(std::chrono::milliseconds pause);
   // For a revalidating fetch: serves the stored entry to everyone waiting
   // on `entry` if stale-if-error allows it. True if it did.
   bool ServeStaleOnError(const FetchJob& job, const std::shared_ptr<Entry>& entry) const;
@@ -126,6 +180,7 @@ class UpstreamFetcher {
 
   mutable std::mutex mu_;
   std::condition_variable all_done_;         // signalled when running_ drops to 0
+  std::condition_variable stop_requested_;   // signalled when stopping_ is set
   std::size_t running_ = 0;                  // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
   // How to stop each transfer in progress (on destruction).

@@ -86,6 +86,8 @@ TEST(ConfigTest, DefaultsHoldWhereTheFileIsSilent) {
   EXPECT_EQ(c.listen_port, 8080);
   EXPECT_EQ(c.max_connections, 512);
   EXPECT_EQ(c.upstream_read_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.upstream_resume_attempts, 3);
+  EXPECT_FALSE(c.routes[0].verify);
   EXPECT_TRUE(c.access_log);
 }
 
@@ -94,8 +96,9 @@ TEST(ConfigTest, AllKeysParse) {
   Status st = ParseConfig(R"({
     // comments are allowed
     "listen": "[::1]:9090", "cache_dir": "/c",
-    "routes": [{"prefix": "/deb/", "upstream": "http://h/debian", "host": "mirror"}],
-    "upstream": {"connect_timeout": "2s", "read_timeout": "1m"},
+    "routes": [{"prefix": "/deb/", "upstream": "http://h/debian", "host": "mirror",
+                "verify": true}],
+    "upstream": {"connect_timeout": "2s", "read_timeout": "1m", "resume_attempts": 0},
     "max_connections": 100, "client_timeout": "10s", "max_request_body": "1MiB",
     "request_head_timeout": "3s", "max_connections_per_client": 8,
     "max_uncached_buffer": "32MiB", "shutdown_grace": "45s",
@@ -111,6 +114,8 @@ TEST(ConfigTest, AllKeysParse) {
   EXPECT_EQ(c.routes[0].prefix, "/deb");
   EXPECT_EQ(c.routes[0].host_override, "mirror");
   EXPECT_EQ(c.upstream_connect_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c.upstream_resume_attempts, 0);
+  EXPECT_TRUE(c.routes[0].verify);
   EXPECT_EQ(c.max_request_body, 1u << 20);
   EXPECT_FALSE(c.access_log);
 }
@@ -124,6 +129,9 @@ TEST(ConfigTest, WrongTypesNameTheKey) {
   EXPECT_EQ(st.message().rfind("routes[0]: expected an object", 0), 0u) << st.message();
   st = ParseConfig(R"({"routes": [{"prefix": "/"}]})", &c);
   EXPECT_EQ(st.message(), "routes[0].upstream: required");
+  st = ParseConfig(R"({"routes": [{"prefix": "/", "upstream": "http://h", "verify": 1}]})", &c);
+  EXPECT_EQ(st.message().rfind("routes[0].verify: expected true or false", 0), 0u)
+      << st.message();
   st = ParseConfig(R"([1])", &c);
   EXPECT_FALSE(st.ok());
 }
@@ -135,6 +143,33 @@ std::string ErrorFor(const std::string& extra) {
   const Status st = ParseConfig(
       R"({"routes": [{"prefix": "/", "upstream": "http://h"}])" + extra + "}", &c);
   return st.ok() ? "OK" : st.message();
+}
+
+// upstream.stall_timeout: 10s below a longer read_timeout by default, off
+// when read_timeout is as short, "off" on request, never as long as
+// read_timeout.
+TEST(ConfigTest, StallTimeoutStaysBelowTheReadTimeout) {
+  auto stall_of = [](const std::string& upstream) {
+    Config c;
+    const Status st = ParseConfig(
+        R"({"routes": [{"prefix": "/", "upstream": "http://h"}], "upstream": )" + upstream + "}",
+        &c);
+    EXPECT_TRUE(st.ok()) << upstream << " -> " << st.message();
+    return c.upstream_stall_timeout;
+  };
+  Config defaults;
+  ASSERT_TRUE(ParseConfig(R"({"routes": [{"prefix": "/", "upstream": "http://h"}]})", &defaults).ok());
+  EXPECT_EQ(defaults.upstream_stall_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(stall_of(R"({"read_timeout": "1m"})"), std::chrono::seconds(10));
+  EXPECT_EQ(stall_of(R"({"read_timeout": "5s"})"), std::chrono::seconds(0));
+  EXPECT_EQ(stall_of(R"({"read_timeout": "5s", "stall_timeout": "2s"})"), std::chrono::seconds(2));
+  EXPECT_EQ(stall_of(R"({"stall_timeout": "off"})"), std::chrono::seconds(0));
+  EXPECT_EQ(ErrorFor(R"(, "upstream": {"read_timeout": "5s", "stall_timeout": "5s"})"),
+            "upstream.stall_timeout: must be shorter than upstream.read_timeout (5000ms), got "
+            "5000ms (\"off\" turns it off)");
+  EXPECT_EQ(ErrorFor(R"(, "upstream": {"stall_timeout": "soon"})").rfind(
+                "upstream.stall_timeout: not a duration", 0),
+            0u);
 }
 
 // Checks that each config extra fails with a message starting with its key
@@ -182,6 +217,10 @@ TEST(ConfigTest, NegativeNumbersNameTheKey) {
        "greater than zero"},
       {R"(, "client_timeout": "-5s")", "client_timeout", "not a duration"},
       {R"(, "max_object_size": "-1MiB")", "max_object_size", "not a size"},
+      {R"(, "upstream": {"resume_attempts": -1})", "upstream.resume_attempts",
+       "must be 0 to 100, got -1"},
+      {R"(, "upstream": {"resume_attempts": 101})", "upstream.resume_attempts",
+       "must be 0 to 100, got 101"},
   });
   Config c;
   const Status st = ParseConfig(

@@ -21,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::fanout::testing::Fetched;
+using ::fanout::testing::QueryEscaped;
 using ::fanout::testing::RawConnection;
 using ::fanout::testing::WaitFor;
 using namespace std::chrono_literals;
@@ -171,7 +172,13 @@ TEST_F(CacheIntegrationTest, AStaleEntryIsRevalidatedAndA304RefreshesIt) {
   EXPECT_EQ(origin_.ConditionalCount(target), 1) << "one conditional request, answered 304";
   const auto sent = origin_.LastHeaders(target);
   EXPECT_EQ(sent.count("If-None-Match"), 1u);
-  // Refreshed: a hit again, with the body it had.
+  // Refreshed (once its new head is on disk, a request finds the stored
+  // entry; before, it joins the revalidation): a hit again, with the body
+  // it had.
+  ASSERT_TRUE(WaitFor([&] {
+    auto entries = Entries();
+    return !entries.empty() && entries[0]["fresh_for"].get<long>() >= 0;
+  }, 5s));
   Fetched hit = Get(target);
   EXPECT_EQ(hit.x_cache, "HIT");
   EXPECT_TRUE(hit.body == revalidated.body);
@@ -427,6 +434,21 @@ TEST_F(CacheIntegrationTest, AdminPurgesNeedNoBodyAndPurgeByPrefix) {
   const std::string neither = BareAdminRequest(fanoutd_.admin_port(), "POST /purge HTTP/1.1");
   EXPECT_EQ(neither.rfind("HTTP/1.1 400 ", 0), 0u) << neither;
   EXPECT_NE(neither.find("url= or prefix="), std::string::npos) << neither;
+}
+
+TEST_F(CacheIntegrationTest, PurgeMethodFromLoopbackRemovesTheEntryItsPathMapsTo) {
+  StartFanoutd();
+  const std::string target = "/p.bin?size=10&cc=max-age%3D600";
+  Get(target);
+  WaitStored(target);
+  const Fetched purged = Get(target, {}, SIZE_MAX, "PURGE");
+  EXPECT_EQ(purged.status, 200);
+  EXPECT_EQ(purged.body, "purged " + Key(target) + "\n");
+  EXPECT_EQ(Get(target).x_cache, "MISS") << "fetched again";
+  const Fetched again = Get("/never.bin", {}, SIZE_MAX, "PURGE");
+  EXPECT_EQ(again.status, 404);
+  EXPECT_EQ(again.body, "not stored: " + Key("/never.bin") + "\n");
+  EXPECT_EQ(origin_.Count("/never.bin"), 0) << "PURGE is never sent upstream";
 }
 
 TEST_F(CacheIntegrationTest, AdminEntriesComeInPagesInKeyOrder) {
@@ -749,21 +771,6 @@ TEST_F(CacheIntegrationTest, SpellingsOfOneUrlShareAnEntry) {
   // escapes a '+' in a path, so it cannot send one here.)
 }
 
-// Every byte but unreserved ones percent-encoded, for a query value.
-std::string Escaped(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 // A redirect into the route's upstream is rewritten to the same resource
 // through fanoutd, so the client stays on the cache; off per route.
 TEST_F(CacheIntegrationTest, RedirectsIntoTheUpstreamAreRewrittenToFanoutd) {
@@ -774,7 +781,7 @@ TEST_F(CacheIntegrationTest, RedirectsIntoTheUpstreamAreRewrittenToFanoutd) {
       R"(/base", "rewrite_redirects": false}]})");
   StartFanoutd({"--config", config});
   const std::string location = upstream + "/base/new.bin?x=1";
-  const std::string query = "?size=10&status=302&location=" + Escaped(location);
+  const std::string query = "?size=10&status=302&location=" + QueryEscaped(location);
   Fetched rewritten = Get("/mirror/old.bin" + query);
   EXPECT_EQ(rewritten.status, 302);
   EXPECT_EQ(rewritten.headers.find("Location")->second, "/mirror/new.bin?x=1");
@@ -782,7 +789,7 @@ TEST_F(CacheIntegrationTest, RedirectsIntoTheUpstreamAreRewrittenToFanoutd) {
   EXPECT_EQ(kept.headers.find("Location")->second, location);
   const std::string elsewhere = "http://example.com/base/new.bin";
   Fetched other = Get("/mirror/o.bin?size=10&status=302&location=" +
-                      Escaped(elsewhere));
+                      QueryEscaped(elsewhere));
   EXPECT_EQ(other.headers.find("Location")->second, elsewhere);
 }
 

@@ -84,9 +84,11 @@ class FanoutdProcess {
     if (std::find(args.begin(), args.end(), "--shutdown-grace") == args.end()) {
       args.insert(args.end(), {"--shutdown-grace", "3s"});
     }
+    if (std::find(args.begin(), args.end(), "--log-level") == args.end()) {
+      args.insert(args.end(), {"--log-level", "info"});
+    }
     args.insert(args.begin(), {FANOUTD_BINARY, "--listen", "127.0.0.1:0", "--cache-dir",
-                               dir + "/cache", "--log-level", "info", "--admin-listen",
-                               "127.0.0.1:0"});
+                               dir + "/cache", "--admin-listen", "127.0.0.1:0"});
     // Emptied here, not only in the child: a restart must not find the
     // previous run's "listening on" line before the child truncates it.
     std::ofstream(log_path_, std::ios::trunc).close();

@@ -36,8 +36,11 @@ class UpstreamFaultTest : public FanoutdTest {
     faulty_ = std::make_unique<StressOrigin>(options);
     faulty_port_ = faulty_->Start();
     ASSERT_GT(faulty_port_, 0);
+    // No resume: each test shows what a fault does to a fetch that cannot
+    // be resumed (resuming is tested in fanoutd_resume_test.cc, and with
+    // random faults by the stress test).
     const std::string config = WriteConfig(R"({
-      "upstream": {"connect_timeout": "2s", "read_timeout": "1s"},
+      "upstream": {"connect_timeout": "2s", "read_timeout": "1s", "resume_attempts": 0},
       "max_cache_size": "64MiB",
       "routes": [{"prefix": "/", "upstream": "http://127.0.0.1:)" +
                                            std::to_string(faulty_port_) + R"("}]})");
@@ -101,6 +104,15 @@ class UpstreamFaultTest : public FanoutdTest {
     for (const Fetched& f : results) cut += f.status == 200 && !f.transfer_ok;
     return cut;
   }
+  // What each client got, for a failure message.
+  std::string Described(const std::vector<Fetched>& results) const {
+    std::string out = "clients:";
+    for (const Fetched& f : results) {
+      out += " [" + std::to_string(f.status) + " " + f.x_cache + " " +
+             std::to_string(f.body.size()) + " bytes" + (f.transfer_ok ? " whole" : " cut") + "]";
+    }
+    return out + "\nfanoutd log:\n" + fanoutd_.log();
+  }
 
   std::unique_ptr<StressOrigin> faulty_;
   int faulty_port_ = 0;
@@ -125,21 +137,21 @@ TEST_F(UpstreamFaultTest, AResetMidBodyCutsEveryClientVisiblyAndStoresNothing) {
 
 TEST_F(UpstreamFaultTest, AStallMidBodyPastTheReadTimeoutCutsEveryClientVisibly) {
   const auto results = CrowdMeetsFault("/stall.bin", kKnownLength, Fault::kStallMidBody);
-  EXPECT_EQ(CutOff(results), 5);
+  EXPECT_EQ(CutOff(results), 5) << Described(results);
   ExpectEachFetchLoggedWith("/stall.bin", "read timed out");
   ExpectNextRequestServedWhole("/stall.bin", kKnownLength);
 }
 
 TEST_F(UpstreamFaultTest, FewerBytesThanContentLengthCutEveryClientVisibly) {
   const auto results = CrowdMeetsFault("/short.bin", kKnownLength, Fault::kLengthTooLong);
-  EXPECT_EQ(CutOff(results), 5);
+  EXPECT_EQ(CutOff(results), 5) << Described(results);
   ExpectEachFetchLoggedWith("/short.bin", "connection closed after 8000000 of 8001000 bytes");
   ExpectNextRequestServedWhole("/short.bin", kKnownLength);
 }
 
 TEST_F(UpstreamFaultTest, AChunkedBodyCutBeforeItsLastChunkCutsEveryClientVisibly) {
   const auto results = CrowdMeetsFault("/chunkcut.bin", kChunked, Fault::kChunkedCut);
-  EXPECT_EQ(CutOff(results), 5);
+  EXPECT_EQ(CutOff(results), 5) << Described(results);
   ExpectEachFetchLoggedWith("/chunkcut.bin", "connection closed inside the chunked body");
   ExpectNextRequestServedWhole("/chunkcut.bin", kChunked);
 }

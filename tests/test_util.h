@@ -4,6 +4,7 @@
 #ifndef FANOUT_TESTS_TEST_UTIL_H_
 #define FANOUT_TESTS_TEST_UTIL_H_
 
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -61,6 +62,22 @@ class TempDir {
 inline char PatternByte(std::uint64_t offset) {
   const std::uint64_t x = offset * 0x9E3779B97F4A7C15ull;
   return static_cast<char>((x >> 56) ^ (offset >> 12));
+}
+
+// `text` with every byte but the unreserved ones (RFC 3986) percent-
+// encoded: a value to put in a query string.
+inline std::string QueryEscaped(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      out += hex;
+    }
+  }
+  return out;
 }
 
 inline std::string Pattern(std::uint64_t offset, std::size_t n) {

@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "bench/origin/origin_server.h"
@@ -32,7 +34,13 @@ int main(int argc, char** argv) {
     }
     origin.ServeFiles(files.substr(0, eq), files.substr(eq + 1));
   }
-  std::printf("fanout_origin listening on %s:%d\n", host.c_str(), port);
+  // Port 0 picks a free port: the line names the one bound.
+  const int bound = origin.Start(host, port);
+  if (bound < 0) {
+    std::fprintf(stderr, "fanout_origin: cannot listen on %s\n", listen.c_str());
+    return 1;
+  }
+  std::printf("fanout_origin listening on %s:%d\n", host.c_str(), bound);
   std::fflush(stdout);
-  return origin.Run(host, port) ? 0 : 1;
+  for (;;) ::pause();  // serves on its own thread until a signal ends the process
 }

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -110,10 +112,21 @@ void OriginServer::WaitAtHold(const std::string& path) {
   --holding_[path];
 }
 
+void OriginServer::Stall(std::chrono::milliseconds how_long) {
+  std::unique_lock<std::mutex> lock(mu_);
+  hold_cv_.wait_for(lock, how_long, [&] { return stopping_; });
+}
+
 int OriginServer::ConditionalCount(const std::string& target) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = conditional_counts_.find(target);
   return it == conditional_counts_.end() ? 0 : it->second;
+}
+
+int OriginServer::RangedCount(const std::string& target) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = ranged_counts_.find(target);
+  return it == ranged_counts_.end() ? 0 : it->second;
 }
 
 std::uint64_t OriginServer::Fnv1a(const std::string& bytes) {
@@ -290,6 +303,12 @@ void OriginServer::HandleWithBody(const httplib::Request& req, httplib::Response
 }
 
 void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
+  if (req.path == "/__release") {
+    // Release(?path=) for a test driving the origin from another process.
+    Release(req.get_param_value("path"));
+    res.set_content("released\n", "text/plain");
+    return;
+  }
   if (req.path == "/__count") {
     // Requests so far whose path starts with ?prefix= (for benchmarks).
     const std::string prefix = req.get_param_value("prefix");
@@ -303,10 +322,12 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
     res.set_content(std::to_string(n) + "\n", "text/plain");
     return;
   }
+  int seen = 0;  // this request's place among its target's
   {
     std::lock_guard<std::mutex> lock(mu_);
-    ++counts_[req.target];
+    seen = ++counts_[req.target];
     last_headers_[req.target] = req.headers;
+    if (req.has_header("Range")) ++ranged_counts_[req.target];
   }
   if (!files_prefix_.empty() && req.path.rfind(files_prefix_, 0) == 0) {
     ServeFile(req, res);
@@ -314,9 +335,19 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   }
   const std::uint64_t size = ParseNumber(req.get_param_value("size"), 1 << 20);
   const std::uint64_t rate = ParseNumber(req.get_param_value("rate"), 0);
-  const std::uint64_t drop_at = ParseNumber(req.get_param_value("drop_at"), UINT64_MAX);
+  const std::uint64_t drops = ParseNumber(req.get_param_value("drops"), UINT64_MAX);
+  const std::uint64_t drop_at = static_cast<std::uint64_t>(seen) <= drops
+                                    ? ParseNumber(req.get_param_value("drop_at"), UINT64_MAX)
+                                    : UINT64_MAX;
   const std::uint64_t delay_ms = ParseNumber(req.get_param_value("delay_ms"), 0);
   const std::uint64_t hold_at = ParseNumber(req.get_param_value("hold_at"), UINT64_MAX);
+  // The first `stalls` requests go silent at body offset stall_at for
+  // stall_ms (default 60 s, or until the origin stops).
+  const std::uint64_t stalls = ParseNumber(req.get_param_value("stalls"), UINT64_MAX);
+  const std::uint64_t stall_at = static_cast<std::uint64_t>(seen) <= stalls
+                                     ? ParseNumber(req.get_param_value("stall_at"), UINT64_MAX)
+                                     : UINT64_MAX;
+  const std::chrono::milliseconds stall_for(ParseNumber(req.get_param_value("stall_ms"), 60000));
   const bool chunked = req.get_param_value("chunked") == "1";
   if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
 
@@ -338,6 +369,12 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   if (req.has_param("fanout_cc")) {
     res.set_header("Fanout-Cache-Control", req.get_param_value("fanout_cc"));
   }
+  if (req.has_param("repr_digest")) res.set_header("Repr-Digest", req.get_param_value("repr_digest"));
+  if (req.has_param("content_digest")) {
+    res.set_header("Content-Digest", req.get_param_value("content_digest"));
+  }
+  const bool ranges = req.get_param_value("ranges") != "0";
+  if (ranges) res.set_header("Accept-Ranges", "bytes");
   if (req.get_param_value("hop") == "1") {
     // A header made hop-by-hop by naming it in Connection, and a standard one.
     res.set_header("Connection", "X-Hop");
@@ -363,27 +400,87 @@ void OriginServer::Handle(const httplib::Request& req, httplib::Response& res) {
   }
   res.status = static_cast<int>(ParseNumber(req.get_param_value("status"), 200));
 
+  // A single range this origin answers itself (httplib's own range support
+  // knows no If-Range): [range_first, range_first + range_length).
+  std::uint64_t range_first = 0;
+  std::optional<std::uint64_t> range_length;
+  if (req.has_header("Range") && req.method == "GET" && res.status == 200) {
+    const std::string range = req.get_header_value("Range");
+    const std::string if_range = req.get_header_value("If-Range");
+    const bool current = if_range.empty() || if_range == kLastModified ||
+                         (req.get_param_value("no_etag") != "1" && if_range == etag);
+    unsigned long long first = 0, last = 0;
+    int used = 0;
+    const bool open_ended =
+        std::sscanf(range.c_str(), "bytes=%llu-%n", &first, &used) == 1 &&
+        static_cast<std::size_t>(used) == range.size();
+    const bool closed = !open_ended &&
+                        std::sscanf(range.c_str(), "bytes=%llu-%llu%n", &first, &last, &used) == 2 &&
+                        static_cast<std::size_t>(used) == range.size() && last >= first;
+    if (!ranges || !current || (!open_ended && !closed)) {
+      // A whole 200; a range it cannot parse is left to httplib.
+      if (!ranges || !current) const_cast<httplib::Request&>(req).ranges.clear();
+    } else {
+      const_cast<httplib::Request&>(req).ranges.clear();
+      if (first >= size) {
+        res.status = 416;
+        res.set_header("Content-Range", "bytes */" + std::to_string(size));
+        return;
+      }
+      const std::uint64_t end = open_ended ? size : std::min<std::uint64_t>(last + 1, size);
+      range_first = first;
+      range_length = end - first;
+      res.status = 206;
+      res.set_header("Content-Range", "bytes " + std::to_string(first) + "-" +
+                                          std::to_string(end - 1) + "/" + std::to_string(size));
+    }
+  }
+
   const std::uint64_t seed = PathSeed(content_path);
-  const auto start = std::chrono::steady_clock::now();
+  // Pacing runs from the first byte sent, and again from where a hold was
+  // released: the rest comes at `rate`, not in one burst that makes up for
+  // the time held.
+  struct Pace {
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    std::uint64_t from = 0;
+  };
+  const auto pace = std::make_shared<Pace>();
+  pace->from = range_first;
   const std::string path = req.path;
-  // Sends the next slice at `offset`, pacing to `rate`; false to drop.
+  // Sends the next slice at body `offset`, pacing to `rate`; false to drop.
   auto send = [=, this](std::uint64_t offset, std::uint64_t limit, httplib::DataSink& sink) {
-    if (offset == hold_at && hold_at > 0) WaitAtHold(path);
+    if (offset == hold_at && hold_at > 0) {
+      WaitAtHold(path);
+      pace->start = std::chrono::steady_clock::now();
+      pace->from = offset;
+    }
+    if (offset == stall_at) {
+      Stall(stall_for);
+      pace->start = std::chrono::steady_clock::now();
+      pace->from = offset;
+    }
     if (offset >= drop_at) return false;
     if (rate > 0) {
-      const auto due = start + std::chrono::duration<double>(static_cast<double>(offset) / rate);
+      const auto due = pace->start + std::chrono::duration<double>(
+                                         static_cast<double>(offset - pace->from) / rate);
       std::this_thread::sleep_until(due);
     }
     std::uint64_t n = std::min<std::uint64_t>({limit, kSendChunk, drop_at - offset});
     if (rate > 0) n = std::min<std::uint64_t>(n, std::max<std::uint64_t>(rate / 100, 1024));
     if (offset < hold_at) n = std::min<std::uint64_t>(n, hold_at - offset);
+    if (offset < stall_at) n = std::min<std::uint64_t>(n, stall_at - offset);
     const char* p = PatternTable().data() + (offset + seed) % kPeriod;
     n = std::min<std::uint64_t>(n, kPeriod);
     return sink.write(p, static_cast<size_t>(n));
   };
   const std::string type =
       req.has_param("type") ? req.get_param_value("type") : "application/octet-stream";
-  if (size == 0 && !chunked) {
+  if (range_length) {
+    res.set_content_provider(*range_length, type,
+                             [=](size_t offset, size_t length, httplib::DataSink& sink) {
+                               return send(range_first + offset, length, sink);
+                             });
+  } else if (size == 0 && !chunked) {
     // httplib never finishes a response whose content provider has length 0.
     res.set_content("", type);
   } else if (chunked) {

@@ -6,12 +6,23 @@
 //   rate=N          send at most N bytes per second (default: unthrottled)
 //   chunked=1       send no Content-Length (chunked transfer)
 //   status=N        answer with status N (the body is still generated)
-//   drop_at=N       close the connection after N body bytes
+//   drop_at=N       close the connection after N body bytes (an offset in
+//                   the whole body, ranged responses included)
+//   drops=K         drop_at applies to the first K requests for the target
+//                   only (default: every one)
+//   ranges=0        ignore Range and If-Range (always 200, whole body) and
+//                   send no Accept-Ranges; by default "Accept-Ranges: bytes"
+//                   and a single range "bytes=A-" or "bytes=A-B" is answered
+//                   206 unless If-Range names another ETag or date
+//   repr_digest=T   add "Repr-Digest: T"; content_digest=T: "Content-Digest: T"
 //   delay_ms=N      wait N ms before sending the response headers
 //   hold_at=N       after N body bytes (0: before the status line), wait
 //                   until Release(path) (or Stop(), or 60 s): a test holds
 //                   a fetch open for as long as it needs instead of hoping
 //                   a rate outlasts its clients
+//   stall_at=N      go silent after N body bytes for stall_ms (default
+//                   60 s, or until Stop()), on the first `stalls` requests
+//                   for the target only (default: every one)
 //   set_cookie=1    add a Set-Cookie header
 //   cc=TEXT         add "Cache-Control: TEXT"
 //   type=TEXT       Content-Type (default application/octet-stream)
@@ -43,6 +54,7 @@
 // missing file, and no Cache-Control or Expires at all. A directory is
 // served as its index.json.
 //
+// GET /__release?path=P does Release(P), for tests in another process.
 // GET /__count?prefix=P answers how many requests had targets starting
 // with P. The body of path P is OriginBody(P, size): the query string does not
 // change the bytes. Every request is counted per target (path + query).
@@ -54,6 +66,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -86,6 +99,9 @@ class OriginServer {
   httplib::Headers LastHeaders(const std::string& target) const;
   // Requests for a target that carried If-None-Match / If-Modified-Since.
   int ConditionalCount(const std::string& target) const;
+  // Requests for a target that carried Range, and the last one's Range and
+  // If-Range values.
+  int RangedCount(const std::string& target) const;
   // From now on path's body is OriginBody(VersionedPath(path, version)).
   void SetVersion(const std::string& path, int version);
   int Version(const std::string& path) const;
@@ -122,6 +138,8 @@ class OriginServer {
   void Handle(const httplib::Request& req, httplib::Response& res);
   // Blocks a response for path at its hold_at until released.
   void WaitAtHold(const std::string& path);
+  // Sends nothing for how_long, or until Stop().
+  void Stall(std::chrono::milliseconds how_long);
   void HandleWithBody(const httplib::Request& req, httplib::Response& res,
                       const httplib::ContentReader& read_body);
   void ServeFile(const httplib::Request& req, httplib::Response& res);
@@ -134,6 +152,7 @@ class OriginServer {
   std::map<std::string, int> counts_;                  // guarded by mu_
   std::map<std::string, httplib::Headers> last_headers_;  // guarded by mu_
   std::map<std::string, int> conditional_counts_;         // guarded by mu_
+  std::map<std::string, int> ranged_counts_;              // guarded by mu_
   std::map<std::string, int> versions_;                   // guarded by mu_
   std::map<std::string, int> holding_;                    // guarded by mu_
   std::set<std::string> released_;                        // guarded by mu_

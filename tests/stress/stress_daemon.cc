@@ -50,7 +50,9 @@ bool StressDaemon::Start(std::string* error) {
            << "  \"routes\": [{\"prefix\": \"/\", \"upstream\": \"http://127.0.0.1:"
            << options_.origin_port << "\"}],\n"
            << "  \"upstream\": {\"connect_timeout\": \"2s\", \"read_timeout\": \""
-           << Millis(options_.upstream_read_timeout) << "\"},\n"
+           << Millis(options_.upstream_read_timeout) << "\", \"stall_timeout\": \""
+           // Half the read timeout: a stalled body is hedged before it times out.
+           << Millis(options_.upstream_read_timeout / 2) << "\"},\n"
            << "  \"client_timeout\": \"" << Millis(options_.client_timeout) << "\",\n"
            << "  \"max_cache_size\": \"" << options_.max_cache_size << "\",\n"
            << "  \"log\": {\"level\": \"info\", \"access_log\": true}\n"

@@ -2,7 +2,8 @@
 //
 // The rule, per URL:
 //
-//   upstream requests  <=  1 + faults injected on it + purges sent for it
+//   whole requests   <=  1 + faults injected on it + purges sent for it
+//   ranged requests  <=  faults injected on it
 //
 // and no conditional request reaches the origin at all.
 //
@@ -21,6 +22,10 @@
 // makes the key empty once (allowing one fetch), and the fetch it forgot
 // can no longer be installed (Cache::Complete refuses an entry that is not
 // the key's fetch any more), so it frees nothing a second time.
+// A ranged request is fanoutd resuming a fetch that broke off: each fault
+// breaks at most one transfer, which asks for the rest at most once (a
+// resume that fails again is a fault of its own). A fetch whose resume is
+// refused fails, and that fault's allowance above covers the fetch after it.
 // The count of fetches only grows, and each allowance is counted before the
 // fetch it allows can start, so the rule holds at every instant; the runs
 // check it when a URL's clients are done and again at the end.
@@ -77,11 +82,17 @@ class FanoutLedger {
       return std::to_string(c.conditional_requests) +
              " conditional request(s) reached the origin, though nothing can be stale";
     }
+    const int whole = c.requests - c.ranged_requests;
     const int allowed = 1 + c.faults + purges;
-    if (c.requests > allowed) {
-      return "fan-out broken: " + std::to_string(c.requests) +
-             " upstream requests, at most " + std::to_string(allowed) + " allowed (1 + " +
+    if (whole > allowed) {
+      return "fan-out broken: " + std::to_string(whole) +
+             " whole upstream requests, at most " + std::to_string(allowed) + " allowed (1 + " +
              std::to_string(c.faults) + " faults + " + std::to_string(purges) + " purges)";
+    }
+    if (c.ranged_requests > c.faults) {
+      return "fan-out broken: " + std::to_string(c.ranged_requests) +
+             " ranged upstream requests (resumes), more than the " + std::to_string(c.faults) +
+             " faults that could cause them";
     }
     return "";
   }

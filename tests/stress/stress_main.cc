@@ -200,7 +200,7 @@ void PrintSummary(const RunContext& run, const StressOrigin& origin, double seco
       "  bodies whole %llu, closed by their client %llu, cut after the client stalled past "
       "client_timeout %llu, cut after an upstream fault %llu; "
       "502/504 after a fault %llu, 304 %llu, 206/416 %llu, purges %llu\n"
-      "  origin: %d requests, %d faults (",
+      "  origin: %d requests (%d with Range), %d faults (",
       seconds, static_cast<unsigned long long>(run.urls.load()),
       static_cast<unsigned long long>(run.clients.load()),
       static_cast<unsigned long long>(run.requests.load()),
@@ -213,7 +213,8 @@ void PrintSummary(const RunContext& run, const StressOrigin& origin, double seco
       static_cast<unsigned long long>(run.upstream_errors.load()),
       static_cast<unsigned long long>(run.not_modified.load()),
       static_cast<unsigned long long>(run.ranges.load()),
-      static_cast<unsigned long long>(run.purges.load()), o.requests, o.faults);
+      static_cast<unsigned long long>(run.purges.load()), o.requests, o.ranged_requests,
+      o.faults);
   bool first = true;
   for (std::size_t k = 1; k < kFaultKinds; ++k) {
     if (o.faults_by_kind[k] == 0) continue;

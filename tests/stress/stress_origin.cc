@@ -89,11 +89,29 @@ const char* FaultName(Fault fault) {
   return "?";
 }
 
+namespace {
+
+// "bytes=A-": true with A.
+bool RangeStart(const std::string& range, std::uint64_t* from) {
+  if (range.rfind("bytes=", 0) != 0 || range.size() < 8 || range.back() != '-') return false;
+  const std::string digits = range.substr(6, range.size() - 7);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+      digits.size() > 18) {
+    return false;
+  }
+  *from = std::stoull(digits);
+  return true;
+}
+
+}  // namespace
+
 struct StressOrigin::Request {
   std::string method;
   std::string path;  // the target without its query
   std::string if_none_match;
   std::string if_modified_since;
+  std::string range;
+  std::string if_range;
   bool close = false;  // Connection: close, or HTTP/1.0
 };
 
@@ -158,6 +176,7 @@ StressOrigin::Counts StressOrigin::Totals() const {
   for (const auto& [path, c] : counts_) {
     total.requests += c.requests;
     total.conditional_requests += c.conditional_requests;
+    total.ranged_requests += c.ranged_requests;
     total.faults += c.faults;
     for (std::size_t i = 0; i < kFaultKinds; ++i) total.faults_by_kind[i] += c.faults_by_kind[i];
   }
@@ -249,6 +268,10 @@ bool StressOrigin::ReadRequest(int fd, std::string* pending, Request* request) {
       request->if_none_match = value;
     } else if (name == "if-modified-since") {
       request->if_modified_since = value;
+    } else if (name == "range") {
+      request->range = value;
+    } else if (name == "if-range") {
+      request->if_range = value;
     } else if (name == "content-length" && value != "0") {
       return false;  // no request bodies here
     } else if (name == "transfer-encoding") {
@@ -264,6 +287,7 @@ StressOrigin::Plan StressOrigin::Admit(const Request& request, const OriginObjec
   ++counts.requests;
   const bool conditional = !request.if_none_match.empty() || !request.if_modified_since.empty();
   if (conditional) ++counts.conditional_requests;
+  if (!request.range.empty()) ++counts.ranged_requests;
   const auto url = StressRng::HashText(request.path);
   const auto ordinal = static_cast<std::uint64_t>(counts.requests);
   Plan plan;
@@ -351,7 +375,31 @@ bool StressOrigin::Respond(int fd, const Request& request) {
     StallUntilPeerGivesUp(fd);
     return false;
   }
-  head = "HTTP/1.1 200 OK\r\n" + validators + "Content-Type: application/octet-stream\r\n";
+  // "Range: bytes=A-" with a current If-Range (or none): the rest from A,
+  // with Content-Length (also for a chunked object).
+  std::uint64_t from = 0;
+  const bool ranged = request.method == "GET" && RangeStart(request.range, &from) &&
+                      from < object->size &&
+                      (request.if_range.empty() || request.if_range == etag ||
+                       request.if_range == kLastModified);
+  if (ranged) {
+    Plan rest = plan;
+    // The length always matches the range here; a cut stands in for a
+    // length that lies.
+    if (rest.fault == Fault::kLengthTooLong) rest.fault = Fault::kDropMidBody;
+    if (rest.fault == Fault::kEndlessHead || rest.fault == Fault::kEndlessBody) {
+      rest.fault = Fault::kResetMidBody;
+    }
+    head = "HTTP/1.1 206 Partial Content\r\n" + validators +
+           "Content-Type: application/octet-stream\r\nContent-Range: bytes " +
+           std::to_string(from) + "-" + std::to_string(object->size - 1) + "/" +
+           std::to_string(object->size) + "\r\nContent-Length: " +
+           std::to_string(object->size - from) + "\r\n\r\n";
+    if (!SendAll(fd, head.data(), head.size())) return false;
+    return SendBody(fd, request.path, *object, rest, from, /*chunked=*/false) && keep_alive;
+  }
+  head = "HTTP/1.1 200 OK\r\n" + validators +
+         "Accept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\n";
   if (plan.fault == Fault::kEndlessHead) {
     SendEndlessHead(fd, head);
     return false;
@@ -364,23 +412,24 @@ bool StressOrigin::Respond(int fd, const Request& request) {
   head += "\r\n";
   if (!SendAll(fd, head.data(), head.size())) return false;
   if (request.method == "HEAD") return keep_alive;
-  return SendBody(fd, request.path, *object, plan) && keep_alive;
+  return SendBody(fd, request.path, *object, plan, 0, object->chunked) && keep_alive;
 }
 
 bool StressOrigin::SendBody(int fd, const std::string& path, const OriginObject& object,
-                            const Plan& plan) {
+                            const Plan& plan, std::uint64_t from, bool chunked) {
   StressRng rng(plan.rng_seed);
   const Fault fault = plan.fault;
   if (fault == Fault::kEndlessBody) {
     SendEndlessBody(fd, path);
     return false;
   }
-  const std::uint64_t stop_at = IsMidBodyFault(fault) ? plan.cut_at : object.size;
-  std::uint64_t offset = 0;
+  const std::uint64_t stop_at =
+      IsMidBodyFault(fault) ? std::max(plan.cut_at, from) : object.size;
+  std::uint64_t offset = from;
   while (offset < stop_at) {
     const std::uint64_t announced =
         std::min<std::uint64_t>(rng.Between(1, kMaxChunk), object.size - offset);
-    if (object.chunked) {
+    if (chunked) {
       // The chunk's header promises all of it, even when the cut falls inside.
       const std::string size_line = Hex(announced) + "\r\n";
       if (!SendAll(fd, size_line.data(), size_line.size())) return false;
@@ -392,7 +441,7 @@ bool StressOrigin::SendBody(int fd, const std::string& path, const OriginObject&
       done += n;
     }
     offset += piece;
-    if (object.chunked && piece == announced && !SendAll(fd, "\r\n", 2)) return false;
+    if (chunked && piece == announced && !SendAll(fd, "\r\n", 2)) return false;
     if (options_.small_stalls && rng.Chance(1.0 / 16)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(rng.Between(1, 5)));
     }
@@ -415,7 +464,7 @@ bool StressOrigin::SendBody(int fd, const std::string& path, const OriginObject&
     case Fault::kEndlessBody:
       return false;  // sent above
     case Fault::kExtraBytes: {
-      if (object.chunked && !SendAll(fd, "0\r\n\r\n", 5)) return false;
+      if (chunked && !SendAll(fd, "0\r\n\r\n", 5)) return false;
       // Past the end: what a confused origin might send, then more.
       std::string junk = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nJUNK!";
       junk.append(static_cast<std::size_t>(rng.Between(0, 4096)), 'Z');
@@ -423,7 +472,7 @@ bool StressOrigin::SendBody(int fd, const std::string& path, const OriginObject&
       return false;
     }
   }
-  if (object.chunked && !SendAll(fd, "0\r\n\r\n", 5)) return false;
+  if (chunked && !SendAll(fd, "0\r\n\r\n", 5)) return false;
   return true;
 }
 

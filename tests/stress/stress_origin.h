@@ -5,7 +5,10 @@
 // OriginServer::OriginBody(path, size), sent with Content-Length or chunked,
 // with "Cache-Control: max-age=3600" (or no-store), an ETag (ETagOf) and a Last-Modified
 // date; a GET or HEAD carrying the current ETag in If-None-Match, or the
-// Last-Modified date in If-Modified-Since, gets 304. Unknown paths get 404.
+// Last-Modified date in If-Modified-Since, gets 304. A GET with
+// "Range: bytes=A-" and a current If-Range (or none) gets the rest from A,
+// 206 with Content-Length (what fanoutd asks to resume a broken fetch).
+// Unknown paths get 404.
 // One thread per connection; keep-alive unless the request says close.
 //
 // Faults: with probability fault_rate, a GET's response misbehaves in one
@@ -80,6 +83,7 @@ class StressOrigin {
   struct Counts {
     int requests = 0;              // every request, GET or HEAD
     int conditional_requests = 0;  // requests with If-None-Match / If-Modified-Since
+    int ranged_requests = 0;       // requests with Range (resumes, hedges, pass-through)
     int faults = 0;                // responses that misbehaved
     std::array<int, kFaultKinds> faults_by_kind{};
     // Content-Length values announced that were not the size (kLengthTooLong).
@@ -134,7 +138,10 @@ class StressOrigin {
   // Counts the request and plans its response: a fault only for a plain
   // GET of a known object that allows them, with fault_rate's chance.
   Plan Admit(const Request& request, const OriginObject* object);
-  bool SendBody(int fd, const std::string& path, const OriginObject& object, const Plan& plan);
+  // Sends the body from byte `from`, chunked or not, committing plan's
+  // fault on the way.
+  bool SendBody(int fd, const std::string& path, const OriginObject& object, const Plan& plan,
+                std::uint64_t from, bool chunked);
   // Waits until the peer closes, Stop() or stall_limit.
   void StallUntilPeerGivesUp(int fd);
   // The faults that never end (until the peer gives up, Stop() or

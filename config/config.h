@@ -161,6 +161,11 @@ struct Config {
   // than upstream_read_timeout. Default: 10s when read_timeout is longer,
   // else 0 (the read timeout and a resume come as soon).
   std::chrono::milliseconds upstream_stall_timeout{10000};
+  // A resumable body of known length that will be kept is made durable and
+  // recorded every this many bytes, so that what was fetched outlives a
+  // restart or a crash (the next request asks only for the rest); 0:
+  // never. Default: 64MiB.
+  std::uint64_t upstream_partial_checkpoint = 64ull << 20;
 
   // ---- Logs ----
   // trace, debug, info, warn, error, critical or off. Default: info.

@@ -444,7 +444,7 @@ Status ParseUpstream(const json& v, Config* config) {
   }
   Status st =
       RejectUnknownKeys(v, "upstream", {"connect_timeout", "read_timeout", "resume_attempts",
-                                        "stall_timeout"});
+                                        "stall_timeout", "partial_checkpoint"});
   if (!st.ok()) return st;
   if (v.contains("connect_timeout") &&
       !(st = GetDuration(v["connect_timeout"], "upstream.connect_timeout",
@@ -459,6 +459,15 @@ Status ParseUpstream(const json& v, Config* config) {
   if (v.contains("resume_attempts")) {
     if (!(st = GetCount(v["resume_attempts"], "upstream.resume_attempts", 0, 100,
                         &config->upstream_resume_attempts)).ok()) {
+      return st;
+    }
+  }
+  if (v.contains("partial_checkpoint")) {
+    const json& every = v["partial_checkpoint"];
+    if (every.is_string() && every.get<std::string>() == "off") {
+      config->upstream_partial_checkpoint = 0;
+    } else if (!(st = GetSize(every, "upstream.partial_checkpoint",
+                              &config->upstream_partial_checkpoint)).ok()) {
       return st;
     }
   }

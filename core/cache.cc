@@ -142,17 +142,16 @@ Status Cache::Open(const Options& options, std::unique_ptr<Cache>* out) {
     if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
   }
   // Stream files left in tmp/ by an earlier run were never committed:
-  // partial by definition. Nothing else there is fanout's to delete.
-  std::vector<std::string> leftovers;
-  for (fs::directory_iterator f(cache->tmp_dir_, ec), end; !ec && f != end; f.increment(ec)) {
-    if (StreamFile::IsStreamFileName(f->path().filename().string())) {
-      leftovers.push_back(f->path());
-    } else {
-      cache->Warn("leaving " + f->path().string() + " alone: not a file fanoutd made");
-    }
+  // partial by definition. Those checkpointed with a record are kept for
+  // the next miss on their key; the rest go.
+  PartialScan partials = ScanPartials(cache->tmp_dir_);
+  if (!partials.status.ok()) return partials.status;
+  for (const auto& w : partials.warnings) cache->Warn(w);
+  cache->RemoveFiles(partials.doomed);
+  for (auto& partial : partials.kept) {
+    const std::string key = partial->key();
+    cache->partials_.emplace(key, std::move(partial));
   }
-  if (ec) return Status::IOError("cannot read " + cache->tmp_dir_ + ": " + ec.message());
-  cache->RemoveFiles(leftovers);
   st = cache->Load();
   if (!st.ok()) return st;
   *out = std::move(cache);
@@ -412,6 +411,10 @@ Cache::Acquired Cache::Acquire(const std::string& key, const Judge& judge, bool 
   r.lookup = Lookup::kMiss;
   r.fetch = r.entry;
   r.interest = Entry::Attach(r.entry);
+  if (auto partial = partials_.find(key); partial != partials_.end()) {
+    r.partial = std::move(partial->second);
+    partials_.erase(partial);
+  }
   return r;
 }
 
@@ -541,12 +544,18 @@ void Cache::Drop(const std::shared_ptr<Entry>& entry) {
 bool Cache::Purge(const std::string& key) {
   std::vector<std::string> doomed;
   bool found = false;
+  std::shared_ptr<PartialBody> partial;  // its files go outside the lock
   {
     std::lock_guard<std::mutex> meta_lock(meta_mu_);
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> keys = {key};
     if (auto v = variants_.find(key); v != variants_.end()) {
       keys.insert(keys.end(), v->second.begin(), v->second.end());
+    }
+    if (auto p = partials_.find(key); p != partials_.end()) {
+      partial = std::move(p->second);
+      partials_.erase(p);
+      found = true;
     }
     for (const auto& k : keys) {
       found = in_flight_.erase(k) > 0 || found;
@@ -569,6 +578,9 @@ std::size_t Cache::PurgeAll() {
     for (const auto& [key, _] : in_flight_) {
       if (!stored_.count(key)) keys.push_back(key);
     }
+    for (const auto& [key, _] : partials_) {
+      if (!stored_.count(key) && !in_flight_.count(key)) keys.push_back(key);
+    }
   }
   std::size_t n = 0;
   for (const auto& key : keys) n += Purge(key);
@@ -584,6 +596,11 @@ std::size_t Cache::PurgePrefix(const std::string& prefix) {
     }
     for (const auto& [key, _] : in_flight_) {
       if (key.rfind(prefix, 0) == 0 && !stored_.count(key)) keys.push_back(key);
+    }
+    for (const auto& [key, _] : partials_) {
+      if (key.rfind(prefix, 0) == 0 && !stored_.count(key) && !in_flight_.count(key)) {
+        keys.push_back(key);
+      }
     }
   }
   std::size_t n = 0;
@@ -661,6 +678,11 @@ std::size_t Cache::stored_count() const {
 std::size_t Cache::in_flight_count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return in_flight_.size();
+}
+
+std::size_t Cache::partial_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return partials_.size();
 }
 
 Cache::Evictions Cache::evictions() const {

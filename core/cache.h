@@ -42,6 +42,7 @@
 #include "core/cache_policy.h"
 #include "core/entry.h"
 #include "core/entry_meta.h"
+#include "core/partial_body.h"
 #include "core/status.h"
 
 namespace fanout {
@@ -100,6 +101,10 @@ class Cache {
     // For kOtherVariant: the selecting values the stored response has.
     HeaderList vary;
     Status status;  // kIOError if no stream file could be made
+    // For a plain miss: the first bytes of the key's body, kept by an
+    // earlier run whose fetch did not finish. The fetch may ask only for
+    // the rest; the files go when the last holder lets go.
+    std::shared_ptr<PartialBody> partial;
   };
 
   // How a caller judges a stored response (and the selecting header values
@@ -186,6 +191,8 @@ class Cache {
   // Stored entries, and fetches in flight that may become ones.
   std::size_t stored_count() const;
   std::size_t in_flight_count() const;
+  // Partial bodies kept from an earlier run and not yet taken up.
+  std::size_t partial_count() const;
   std::uint64_t stored_bytes() const;
   // Entries evicted to keep under max_size so far, and their body bytes.
   struct Evictions {
@@ -254,6 +261,8 @@ class Cache {
   std::unordered_map<std::string, std::set<std::string>> variants_;
   std::uint64_t stored_bytes_ = 0;  // guarded by mu_
   Evictions evictions_;             // guarded by mu_
+  // guarded by mu_; key -> the partial body an earlier run left for it
+  std::unordered_map<std::string, std::shared_ptr<PartialBody>> partials_;
 };
 
 // Lower-case hex SHA-256 of `text`.

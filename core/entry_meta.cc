@@ -179,7 +179,8 @@ const std::set<std::string>& KnownFields() {
   return kFields;
 }
 
-Status Decode(const std::string& text, const std::string& where, EntryMeta* meta) {
+Status Decode(const std::string& text, const std::string& where, EntryMeta* meta,
+              EntryMetaKind kind) {
   auto corrupt = [&](const std::string& why) { return Status::Corruption(where + ": " + why); };
   const json j = json::parse(text, /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return corrupt("not valid JSON");
@@ -224,8 +225,11 @@ Status Decode(const std::string& text, const std::string& where, EntryMeta* meta
       m.body_file == "." || m.body_file == "..") {
     return corrupt("body_file: not a file name");
   }
-  if (m.head.content_length && *m.head.content_length != m.body_length) {
-    return corrupt("content_length: differs from body_length");
+  if (m.head.content_length &&
+      (kind == EntryMetaKind::kPartial ? *m.head.content_length <= m.body_length
+                                       : *m.head.content_length != m.body_length)) {
+    return corrupt(kind == EntryMetaKind::kPartial ? "content_length: not above body_length"
+                                                   : "content_length: differs from body_length");
   }
   *meta = std::move(m);
   return Status::Ok();
@@ -255,17 +259,18 @@ std::string EncodeEntryMeta(const EntryMeta& meta) {
   return j.dump() + "\n";
 }
 
-Status DecodeEntryMeta(const std::string& text, const std::string& where, EntryMeta* meta) {
+Status DecodeEntryMeta(const std::string& text, const std::string& where, EntryMeta* meta,
+                       EntryMetaKind kind) {
   // Decode() uses no throwing calls; the catch is the edge's guarantee that
   // nothing from nlohmann::json (or an allocation) ever escapes.
   try {
-    return Decode(text, where, meta);
+    return Decode(text, where, meta, kind);
   } catch (const std::exception& e) {
     return Status::Corruption(where + ": " + e.what());
   }
 }
 
-Status ReadEntryMeta(const std::string& path, EntryMeta* meta) {
+Status ReadEntryMeta(const std::string& path, EntryMeta* meta, EntryMetaKind kind) {
   errno = 0;
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return Status::NotFound("cannot open " + path + ": " + std::strerror(errno));
@@ -281,7 +286,7 @@ Status ReadEntryMeta(const std::string& path, EntryMeta* meta) {
     return Status::IOError("cannot read " + path + ": " +
                            (errno != 0 ? std::strerror(errno) : "shorter than its size"));
   }
-  return DecodeEntryMeta(text, path, meta);
+  return DecodeEntryMeta(text, path, meta, kind);
 }
 
 }  // namespace fanout

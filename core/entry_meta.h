@@ -30,6 +30,9 @@
 //            equals body_length.
 //   body_file  a file name in the metadata file's directory (no '/').
 //   key      never empty.
+// A partial body's record (partial_body.h) has the same format, except
+// that content_length, required there, is above body_length (the bytes
+// fetched so far).
 // Every field but content_length is required; an unknown field, a field of
 // another type, a number out of its range, or trailing bytes after the
 // object but whitespace is corruption.
@@ -62,6 +65,9 @@ struct EntryMeta {
   HeaderList vary;
 };
 
+// What a metadata file describes: a stored entry, or a partial body.
+enum class EntryMetaKind { kEntry, kPartial };
+
 // Writes EncodeEntryMeta(meta) to path atomically (see above). kIOError if
 // the file system refuses.
 Status WriteEntryMeta(const std::string& path, const EntryMeta& meta);
@@ -75,13 +81,15 @@ std::string EncodeEntryMeta(const EntryMeta& meta);
 // Reads and decodes the file at path. kNotFound if it cannot be opened,
 // kCorruption (message starting with path) if it is not a valid version 1
 // or 2 file. *meta is written only on success.
-Status ReadEntryMeta(const std::string& path, EntryMeta* meta);
+Status ReadEntryMeta(const std::string& path, EntryMeta* meta,
+                     EntryMetaKind kind = EntryMetaKind::kEntry);
 
 // Decodes a file's contents; `where` (a path) starts every error message.
 // kCorruption if `text` is not a valid version 1 or 2 file. *meta is
 // written only on success. Decoding what EncodeEntryMeta wrote gives back
 // the same fields (times in whole milliseconds).
-Status DecodeEntryMeta(const std::string& text, const std::string& where, EntryMeta* meta);
+Status DecodeEntryMeta(const std::string& text, const std::string& where, EntryMeta* meta,
+                       EntryMetaKind kind = EntryMetaKind::kEntry);
 
 }  // namespace fanout
 

@@ -184,7 +184,7 @@ StreamFile::~StreamFile() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Never leave an uncommitted (possibly partial) stream file behind.
-    if (!committed_ && !removed_ && PathIsOursLocked()) ::unlink(path_.c_str());
+    if (!committed_ && !removed_ && !keep_file_ && PathIsOursLocked()) ::unlink(path_.c_str());
   }
   if (const char* map = mapping_.load()) ::munmap(const_cast<char*>(map), mapping_length_);
   if (fd_ >= 0) ::close(fd_);
@@ -417,6 +417,17 @@ Status StreamFile::Commit(const std::string& path) {
   path_ = path;
   committed_ = true;
   return SyncDir(ParentDir(path));
+}
+
+Status StreamFile::Sync() {
+  if (fd_ < 0 || has_spilled()) return Status::IOError("the stream is not all on disk");
+  if (::fdatasync(fd_) != 0) return Status::FromErrno("fdatasync stream file " + path(), errno);
+  return Status::Ok();
+}
+
+void StreamFile::KeepFile() {
+  std::lock_guard<std::mutex> lock(mu_);
+  keep_file_ = true;
 }
 
 Status StreamFile::Remove() {

@@ -162,6 +162,14 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   // for a stream whose bytes did not all fit on the disk (spilled()).
   Status Commit(const std::string& path);
 
+  // Makes the bytes written so far durable (fdatasync), so that a record
+  // of them (partial_body.h) may be written. Writer only. kIOError if the
+  // disk refuses, or if the stream has no file (spilled to memory).
+  Status Sync();
+  // The file stays when the stream is destroyed uncommitted: a partial
+  // body a later run may resume. Any thread.
+  void KeepFile();
+
   // Unlinks the file now if it still carries this stream's bytes (it is
   // never a file a newer stream committed to the same path). Never blocks
   // on readers; open readers keep reading. Idempotent.
@@ -375,6 +383,7 @@ class StreamFile : public std::enable_shared_from_this<StreamFile> {
   std::string path_;                                // guarded by mu_
   bool committed_ = false;                          // guarded by mu_
   bool removed_ = false;                            // guarded by mu_
+  bool keep_file_ = false;                          // guarded by mu_
   std::uint64_t woken_frontier_ = 0;                // guarded by mu_
   bool wake_scheduled_ = false;                     // guarded by mu_
   std::chrono::steady_clock::time_point last_wake_; // guarded by mu_

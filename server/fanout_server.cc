@@ -98,6 +98,7 @@ Status FanoutServer::Start() {
   fetch_options.read_timeout = config_.upstream_read_timeout;
   fetch_options.resume_attempts = config_.upstream_resume_attempts;
   fetch_options.stall_timeout = config_.upstream_stall_timeout;
+  fetch_options.partial_checkpoint = config_.upstream_partial_checkpoint;
   fetch_options.max_uncached_buffer = config_.max_uncached_buffer;
   fetch_options.metrics = &metrics_;
   fetcher_ = std::make_unique<UpstreamFetcher>(fetch_options, cache_.get());
@@ -173,6 +174,8 @@ Status FanoutServer::Reload(const Config& next) {
         "upstream.resume_attempts");
   fixed(next.upstream_stall_timeout == config_.upstream_stall_timeout,
         "upstream.stall_timeout");
+  fixed(next.upstream_partial_checkpoint == config_.upstream_partial_checkpoint,
+        "upstream.partial_checkpoint");
   fixed(next.log_file == config_.log_file, "log.file");
   fixed(next.access_log_file == config_.access_log_file, "log.access_file");
   if (!restart.empty()) {
@@ -405,6 +408,7 @@ void FanoutServer::HandleCacheable(const Request& req, Response& res) {
         }
         job.revalidates = acquired.stale;
       }
+      job.partial = std::move(acquired.partial);
       fetcher_->Start(std::move(job), acquired.fetch);
     }
     const char* cache_status = "HIT";

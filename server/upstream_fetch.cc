@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/body_digest.h"
+#include "core/header_text.h"
 #include "server/fetch_race.h"
 #include "server/fetch_resume.h"
 #include "server/http_headers.h"
@@ -40,6 +41,28 @@ bool DrainPipe(int pipe, std::size_t n, std::vector<char>& buffer, const Take& t
     n -= static_cast<std::size_t>(got);
   }
   return true;
+}
+
+// The response a partial body was recorded with, as its resumed fetch
+// publishes it: the recorded head and length, with the Date and Age of the
+// origin's `answer` (its 206 confirmed the representation now) if given.
+UpstreamResponseHead RecordedResponse(const EntryMeta& meta, const UpstreamResponseHead* answer) {
+  UpstreamResponseHead head;
+  head.status = 200;
+  head.reason = "OK";
+  auto dated = [](const std::string& name) {
+    return EqualsIgnoreCase(name, "Date") || EqualsIgnoreCase(name, "Age");
+  };
+  for (const auto& [name, value] : meta.head.headers) {
+    if (answer == nullptr || !dated(name)) head.headers.emplace_back(name, value);
+  }
+  if (answer != nullptr) {
+    for (const auto& [name, value] : answer->headers) {
+      if (dated(name)) head.headers.emplace_back(name, value);
+    }
+  }
+  head.headers.emplace_back("Content-Length", std::to_string(meta.head.content_length.value_or(0)));
+  return head;
 }
 
 }  // namespace
@@ -109,6 +132,8 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
   std::string not_resumable = "not a 200 to a GET";
   // Set for a 200 that announced a digest of its body.
   std::optional<BodyDigest> digest;
+  // Set for a body checkpointed as it is written, to outlive a restart.
+  std::optional<PartialRecord> record;
   const auto requested_at = std::chrono::system_clock::now();
   auto on_head = [&](const UpstreamResponseHead& response) {
     ResponseHead head = MakeResponseHead(response);
@@ -169,6 +194,10 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     if (const auto names = VaryNames(head); !names.empty()) {
       selecting = SelectingValues(names, job.headers);
     }
+    if (keep && resume_validator && head.content_length && options_.partial_checkpoint > 0 &&
+        !stream.has_spilled() && !stream.path().empty()) {
+      record.emplace(stream.path(), EntryMeta{entry->key(), head, "", 0, selecting});
+    }
     entry->PublishHead(std::move(head), shareable, std::move(selecting));
     head_published = true;
     // A response that will not be kept leaves the index now: requests that
@@ -190,7 +219,21 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     }
     return keep || PaceUncached(*entry, stream, n, &stopped_why);
   };
+  // Every partial_checkpoint bytes of a body being recorded: makes them
+  // durable, then records them.
+  auto checkpoint = [&] {
+    if (record && !keep) record.reset();
+    if (!record || stream.frontier() < record->recorded() + options_.partial_checkpoint) return;
+    const std::uint64_t at = stream.frontier();
+    Status st = stream.Sync();
+    if (st.ok()) st = record->Write(at);
+    if (!st.ok()) {
+      spdlog::warn("cannot checkpoint {} ({}): it will not outlive a restart", url, st.message());
+      record.reset();
+    }
+  };
   auto after_append = [&] {
+    checkpoint();
     if (!spill_logged && stream.has_spilled()) {
       // The clients still get every byte (from memory); the store fails.
       spill_logged = true;
@@ -272,7 +315,64 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     if (!from || stream.open_readers() == 0) return std::nullopt;
     return rest_request(*from);
   };
-  Transfer transfer = SendRacingStalls(url, job, on_head, on_body, on_pipe, plan_hedge);
+  // A partial body an earlier run kept: ask only for the rest, and take
+  // the kept bytes once the origin confirms they are still its body.
+  std::shared_ptr<PartialBody> partial = job.method == "GET" ? job.partial : nullptr;
+  std::optional<ResumeValidator> partial_validator;
+  if (partial) {
+    std::string why_not;
+    const UpstreamResponseHead recorded = RecordedResponse(partial->meta(), nullptr);
+    partial_validator = ResumeValidatorOf(recorded, &why_not);
+    if (!partial_validator) {
+      spdlog::warn("discarding the partial body of {} an earlier run kept: {}", url, why_not);
+      partial.reset();
+    }
+  }
+  std::optional<FetchJob> ranged;
+  if (partial) {
+    ranged.emplace(job);
+    ranged->headers = ResumeRequestHeaders(job.headers, partial->length(), *partial_validator);
+  }
+  bool refetch_whole = false;  // the origin's answer to the ranged request was no use
+  auto copy_partial = [&](const PartialBody& kept) {
+    std::vector<char> buffer(kPipeCopyBytes);
+    for (std::uint64_t at = 0; at < kept.length();) {
+      std::size_t got = 0;
+      const Status read = kept.Read(
+          at, buffer.data(), std::min<std::uint64_t>(buffer.size(), kept.length() - at), &got);
+      if (!read.ok()) {
+        spdlog::warn("fetch of {}: cannot take up the partial body: {}", url, read.message());
+        return false;
+      }
+      if (!(admit(got) && append(buffer.data(), got) && after_append())) return false;
+      at += got;
+    }
+    return true;
+  };
+  auto on_first_head = [&](const UpstreamResponseHead& response) {
+    if (!partial) return on_head(response);
+    const std::shared_ptr<PartialBody> kept = std::move(partial);  // taken up once
+    std::uint64_t length = 0;
+    const std::string refused = CheckResumeResponse(
+        response, kept->length(), kept->meta().head.content_length, *partial_validator, &length);
+    if (refused.empty()) {
+      spdlog::info("fetch of {} goes on from the {} bytes an earlier run kept; the origin sends "
+                   "the rest", url, kept->length());
+      return on_head(RecordedResponse(kept->meta(), &response)) && copy_partial(*kept);
+    }
+    spdlog::warn("discarding the partial body of {} an earlier run kept ({} bytes): {}", url,
+                 kept->length(), refused);
+    if (response.status == 206 || response.status == 416) {
+      refetch_whole = true;  // an answer to a range that is not ours: ask for the whole
+      return false;
+    }
+    return on_head(response);  // the whole body, as for any miss
+  };
+  Transfer transfer = SendRacingStalls(url, ranged ? *ranged : job, on_first_head, on_body,
+                                       on_pipe, plan_hedge);
+  if (refetch_whole && !head_published && !transfer.not_started) {
+    transfer = SendRacingStalls(url, job, on_head, on_body, on_pipe, plan_hedge);
+  }
   if (transfer.not_started) {
     entry->FailBeforeHead(Entry::UpstreamError::kUnreachable, "fanoutd is stopping");
     cache_->Drop(entry);
@@ -356,6 +456,7 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
            : stopping()         ? Metrics::FetchFailure::kAbandoned
                               : Metrics::FetchFailure::kConnect);
     if (head_published) {
+      KeepPartialIfStopping(url, stream, keep ? &record : nullptr);
       spdlog::warn("fetch failed {} after {} bytes in {:.3f}s: {}{}", url, stream.frontier(),
                    seconds, why,
                    transfer.connection_failed && !resume_validator
@@ -422,6 +523,7 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     cache_->Drop(entry);
     return;
   }
+  record.reset();  // the body is whole: no partial of it may outlive this
   const Status committed = cache_->Complete(entry);
   if (!committed.ok()) spdlog::warn("entry {} not kept: {}", url, committed.message());
 }
@@ -548,6 +650,22 @@ UpstreamFetcher::Transfer UpstreamFetcher::SendRacingStalls(
                !hedge->refused->empty() ? "was refused: " + *hedge->refused
                                         : "failed: " + hedged.why);
   return first;
+}
+
+void UpstreamFetcher::KeepPartialIfStopping(const std::string& url, StreamFile& stream,
+                                            std::optional<PartialRecord>* record) {
+  if (record == nullptr || !*record || !stopping()) return;
+  PartialRecord& kept = **record;
+  const std::uint64_t at = stream.frontier();
+  if (at > kept.recorded() && stream.Sync().ok()) {
+    const Status st = kept.Write(at);
+    if (!st.ok()) spdlog::warn("cannot checkpoint {} ({})", url, st.message());
+  }
+  if (!kept.written()) return;
+  kept.Keep();
+  stream.KeepFile();
+  spdlog::info("fanoutd is stopping: keeping the first {} bytes of {} for the next run to "
+               "resume", kept.recorded(), url);
 }
 
 bool UpstreamFetcher::stopping() const {

@@ -18,6 +18,9 @@
 // A 200 that announces a digest (Repr-Digest or Content-Digest, sha-256 or
 // sha-512) has its body hashed as it is written; a mismatch fails the
 // stream and nothing is kept.
+// A resumable body of known length that will be kept is checkpointed as it
+// is written (core/partial_body.h); when fanoutd stops or dies before it
+// ends, the next run's fetch of it asks only for the rest.
 //
 // Each fetch makes its exchange with an UpstreamClient (upstream_client.h)
 // over connections from the one UpstreamConnectionPool the fetcher owns,
@@ -43,6 +46,7 @@
 #include "core/cache.h"
 #include "core/cache_policy.h"
 #include "core/entry.h"
+#include "core/partial_body.h"
 #include "server/interim_relay.h"
 #include "server/metrics.h"
 #include "server/tls_client_context.h"
@@ -80,6 +84,10 @@ struct FetchJob {
   // Keep only a response whose body matched a digest it announced (the
   // route's "verify").
   bool verify = false;
+  // The first bytes of this body, kept by an earlier run whose fetch did
+  // not finish (core/partial_body.h): the fetch asks only for the rest,
+  // and falls back to the whole body if the origin will not give it.
+  std::shared_ptr<PartialBody> partial;
   // Set when this fetch revalidates a stored entry (its validators are in
   // `headers`): a 304 makes the fetch's entry adopt the stored body with
   // the refreshed head; a failure or 5xx serves the stored entry instead
@@ -104,6 +112,10 @@ class UpstreamFetcher {
     // A body that brings no byte for this long while readers wait gets a
     // request for the rest raced beside it (0: never).
     std::chrono::milliseconds stall_timeout{0};
+    // A resumable body of known length that will be kept is made durable
+    // and recorded every this many bytes, so that it outlives a restart
+    // or a crash as a partial body (0: never).
+    std::uint64_t partial_checkpoint = 64ull << 20;
     // Where fetches, upstream bytes and times are counted (may be null).
     Metrics* metrics = nullptr;
   };
@@ -167,6 +179,10 @@ class UpstreamFetcher {
   // it, or fanoutd is stopping.
   bool PaceUncached(const Entry& entry, StreamFile& stream, std::size_t n, std::string* why);
   bool stopping() const;
+  // When fanoutd is stopping: records the whole frontier of a body being
+  // checkpointed and keeps its stream file and record for the next run.
+  void KeepPartialIfStopping(const std::string& url, StreamFile& stream,
+                             std::optional<PartialRecord>* record);
   // Waits `pause` unless fanoutd is stopping; false if it is.
   bool PauseUnlessStopping(std::chrono::milliseconds pause);
   // For a revalidating fetch: serves the stored entry to everyone waiting

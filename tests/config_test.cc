@@ -172,6 +172,27 @@ TEST(ConfigTest, StallTimeoutStaysBelowTheReadTimeout) {
             0u);
 }
 
+TEST(ConfigTest, PartialCheckpointIsASizeOrOff) {
+  auto every = [](const std::string& upstream) {
+    Config c;
+    const Status st = ParseConfig(
+        R"({"routes": [{"prefix": "/", "upstream": "http://h"}], "upstream": )" + upstream + "}",
+        &c);
+    EXPECT_TRUE(st.ok()) << upstream << " -> " << st.message();
+    return c.upstream_partial_checkpoint;
+  };
+  Config defaults;
+  ASSERT_TRUE(ParseConfig(R"({"routes": [{"prefix": "/", "upstream": "http://h"}]})", &defaults).ok());
+  EXPECT_EQ(defaults.upstream_partial_checkpoint, 64u << 20);
+  EXPECT_EQ(every(R"({"partial_checkpoint": "16MiB"})"), 16u << 20);
+  EXPECT_EQ(every(R"({"partial_checkpoint": "off"})"), 0u);
+  EXPECT_EQ(ErrorFor(R"(, "upstream": {"partial_checkpoint": "often"})").rfind(
+                "upstream.partial_checkpoint: not a size: 'often'", 0),
+            0u);
+  EXPECT_EQ(ErrorFor(R"(, "upstream": {"partial_checkpoint": 0})"),
+            "upstream.partial_checkpoint: must be greater than zero");
+}
+
 // Checks that each config extra fails with a message starting with its key
 // and containing `problem`.
 struct BadValue {

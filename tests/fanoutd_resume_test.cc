@@ -6,11 +6,13 @@
 #include <openssl/evp.h>
 
 #include <atomic>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/digest_field.h"
+#include "core/entry_meta.h"
 #include "tests/fanoutd_fixture.h"
 
 namespace fanout::testing {
@@ -369,6 +371,163 @@ TEST_F(ResumeTest, AVerifyingRouteStoresOnlyCheckedBodies) {
                                   QueryEscaped(DigestField(path, 1'000'000, EVP_sha256()));
   EXPECT_TRUE(StreamGet(with_digest, path).transfer_ok);
   WaitUntilHit(with_digest);
+}
+
+// Partial bodies outliving a restart: a body of 40 MB that the origin
+// holds at 50% (20 MB), with a client that has all 20 MB, when fanoutd
+// dies or stops; checkpointed every 4 MiB.
+class PartialTest : public ResumeTest {
+ protected:
+  static constexpr std::uint64_t kSize = 40'000'000;
+  static constexpr std::uint64_t kHold = 20'000'000;
+
+  void StartWithCheckpoints() {
+    StartFanoutd({"--config", WriteConfig(R"({
+      "upstream": { "partial_checkpoint": "4MiB" },
+      "routes": [ { "prefix": "/", "upstream": "http://127.0.0.1:)" +
+                                         std::to_string(origin_port_) + R"(" } ] })")});
+  }
+
+  // Starts fanoutd and a fetch of target with one client, until that
+  // client has every byte up to the origin's hold; then `end` ends fanoutd
+  // with the fetch in flight, and the origin lets go of the hold.
+  void InterruptFetch(const std::string& target, const std::string& path,
+                      const std::function<void()>& end) {
+    StartWithCheckpoints();
+    std::atomic<std::uint64_t> got{0};
+    std::thread client([&] {
+      httplib::Client c("127.0.0.1", fanoutd_.port());
+      c.set_read_timeout(60, 0);
+      c.Get(target.c_str(), [&](const char*, size_t n) {
+        got += n;
+        return true;
+      });
+    });
+    EXPECT_TRUE(WaitFor([&] { return got.load() == kHold; }, std::chrono::seconds(60)))
+        << got.load() << " bytes";
+    end();
+    client.join();
+    origin_.Release(path);
+  }
+
+  // The cache's tmp/ files whose names end with `suffix`.
+  std::vector<std::string> TmpFiles(const std::string& suffix) {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/cache/tmp")) {
+      const std::string p = e.path();
+      if (p.size() >= suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        out.push_back(p);
+      }
+    }
+    return out;
+  }
+
+  // The bytes the one partial record in tmp/ promises.
+  std::uint64_t RecordedBytes() {
+    const auto records = TmpFiles(".meta");
+    EXPECT_EQ(records.size(), 1u);
+    if (records.size() != 1) return 0;
+    EntryMeta meta;
+    EXPECT_TRUE(ReadEntryMeta(records[0], &meta, EntryMetaKind::kPartial).ok());
+    return meta.body_length;
+  }
+
+  std::string SentHeader(const std::string& target, const char* name) {
+    const httplib::Headers sent = origin_.LastHeaders(target);
+    auto it = sent.find(name);
+    return it == sent.end() ? std::string() : it->second;
+  }
+};
+
+// kill -9 at 50%: the next run serves the next client the bytes on disk
+// and asks the origin only for the rest, with one ranged request; the
+// entry is then stored like any other.
+TEST_F(PartialTest, AfterAKillTheNextClientGetsTheWholeBodyWithOneRangedRequest) {
+  const std::string path = "/partial/killed.bin";
+  const std::string target = path + "?size=" + std::to_string(kSize) +
+                             "&hold_at=" + std::to_string(kHold);
+  InterruptFetch(target, path, [&] { fanoutd_.Kill(); });
+  const std::uint64_t kept = RecordedBytes();
+  EXPECT_GT(kept, 0u);
+  EXPECT_LE(kept, kHold);
+  StartWithCheckpoints();
+  const Streamed next = StreamGet(target, path);
+  EXPECT_EQ(next.status, 200);
+  EXPECT_TRUE(next.transfer_ok);
+  EXPECT_EQ(next.bytes, kSize);
+  EXPECT_TRUE(next.matches) << "a byte differs from the origin's";
+  EXPECT_EQ(origin_.Count(target), 2) << "the interrupted GET and one ranged GET";
+  EXPECT_EQ(origin_.RangedCount(target), 1);
+  EXPECT_EQ(SentHeader(target, "Range"), "bytes=" + std::to_string(kept) + "-");
+  EXPECT_FALSE(SentHeader(target, "If-Range").empty());
+  EXPECT_NE(fanoutd_.log().find("goes on from the " + std::to_string(kept) +
+                                " bytes an earlier run kept"),
+            std::string::npos)
+      << fanoutd_.log();
+  WaitUntilHit(target);
+  const Streamed hit = StreamGet(target, path);
+  EXPECT_EQ(hit.x_cache, "HIT");
+  EXPECT_TRUE(hit.transfer_ok && hit.matches && hit.bytes == kSize);
+  EXPECT_EQ(origin_.Count(target), 2);
+  EXPECT_TRUE(TmpFiles("").empty()) << "the partial body is gone once taken up";
+}
+
+// SIGTERM: the drain stops the fetch, which records everything it has
+// (20 MB) before fanoutd exits; the next run asks for the rest from there.
+TEST_F(PartialTest, AStoppedFetchKeepsAllItHadForTheNextRun) {
+  const std::string path = "/partial/stopped.bin";
+  const std::string target = path + "?size=" + std::to_string(kSize) +
+                             "&hold_at=" + std::to_string(kHold);
+  InterruptFetch(target, path, [&] { EXPECT_EQ(fanoutd_.Stop(), 0); });
+  EXPECT_EQ(RecordedBytes(), kHold);
+  StartWithCheckpoints();
+  const Streamed next = StreamGet(target, path);
+  EXPECT_TRUE(next.transfer_ok && next.matches && next.bytes == kSize);
+  EXPECT_EQ(origin_.RangedCount(target), 1);
+  EXPECT_EQ(SentHeader(target, "Range"), "bytes=" + std::to_string(kHold) + "-");
+}
+
+// A partial body shorter than its record (cut on disk) is discarded with
+// a warning, and the next client's fetch is a whole one.
+TEST_F(PartialTest, APartialBodyShorterThanItsRecordIsDiscarded) {
+  const std::string path = "/partial/cut.bin";
+  const std::string target = path + "?size=" + std::to_string(kSize) +
+                             "&hold_at=" + std::to_string(kHold);
+  InterruptFetch(target, path, [&] { fanoutd_.Kill(); });
+  const std::uint64_t kept = RecordedBytes();
+  const auto bodies = TmpFiles(".part");
+  ASSERT_EQ(bodies.size(), 1u);
+  std::filesystem::resize_file(bodies[0], kept - 1);
+  StartWithCheckpoints();
+  EXPECT_NE(fanoutd_.log().find("discarding partial body"), std::string::npos) << fanoutd_.log();
+  const Streamed next = StreamGet(target, path);
+  EXPECT_TRUE(next.transfer_ok && next.matches && next.bytes == kSize);
+  EXPECT_EQ(next.x_cache, "MISS");
+  EXPECT_EQ(origin_.Count(target), 2);
+  EXPECT_EQ(origin_.RangedCount(target), 0) << "nothing was left to resume";
+}
+
+// The representation changed while fanoutd was down: the origin answers
+// the ranged request's If-Range with the whole new body, which the client
+// gets (never a byte of the old one); the partial body is discarded.
+TEST_F(PartialTest, APartialBodyOfAChangedRepresentationIsDiscarded) {
+  const std::string path = "/partial/changed.bin";
+  const std::string target = path + "?size=" + std::to_string(kSize) +
+                             "&hold_at=" + std::to_string(kHold);
+  InterruptFetch(target, path, [&] { fanoutd_.Kill(); });
+  origin_.SetVersion(path, 2);
+  StartWithCheckpoints();
+  const Streamed next = StreamGet(target, OriginServer::VersionedPath(path, 2));
+  EXPECT_TRUE(next.transfer_ok);
+  EXPECT_EQ(next.bytes, kSize);
+  EXPECT_TRUE(next.matches) << "only the new representation's bytes";
+  EXPECT_EQ(origin_.Count(target), 2);
+  EXPECT_EQ(origin_.RangedCount(target), 1) << "asked for the rest; given the whole";
+  EXPECT_NE(fanoutd_.log().find("discarding the partial body of"), std::string::npos)
+      << fanoutd_.log();
+  WaitUntilHit(target);
+  const Streamed hit = StreamGet(target, OriginServer::VersionedPath(path, 2));
+  EXPECT_TRUE(hit.x_cache == "HIT" && hit.matches && hit.bytes == kSize);
 }
 
 }  // namespace

@@ -62,6 +62,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(m.head.received_at.time_since_epoch().count() >= 0);
     CheckRoundTrip(m);
   }
+  // The same text as a partial body's record: the same rules, but for the
+  // lengths, and anything an entry's metadata accepts without a length.
+  EntryMeta partial;
+  const Status pst = DecodeEntryMeta(input, "fuzz.meta", &partial, EntryMetaKind::kPartial);
+  if (!pst.ok()) {
+    FUZZ_CHECK(pst.code() == Status::Code::kCorruption);
+    FUZZ_CHECK(!st.ok() || m.head.content_length);
+  } else {
+    FUZZ_CHECK(!partial.head.content_length || *partial.head.content_length > partial.body_length);
+    FUZZ_CHECK(partial.head.content_length || st.ok());
+  }
 
   // Any bytes as the strings of a record: the key, a header's name and
   // value, a Vary value (one mapping serves every string).

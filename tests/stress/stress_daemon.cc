@@ -52,7 +52,9 @@ bool StressDaemon::Start(std::string* error) {
            << "  \"upstream\": {\"connect_timeout\": \"2s\", \"read_timeout\": \""
            << Millis(options_.upstream_read_timeout) << "\", \"stall_timeout\": \""
            // Half the read timeout: a stalled body is hedged before it times out.
-           << Millis(options_.upstream_read_timeout / 2) << "\"},\n"
+           << Millis(options_.upstream_read_timeout / 2) << "\",\n"
+           // Small, so that bodies are checkpointed while readers read them.
+           << "    \"partial_checkpoint\": \"4MiB\"},\n"
            << "  \"client_timeout\": \"" << Millis(options_.client_timeout) << "\",\n"
            << "  \"max_cache_size\": \"" << options_.max_cache_size << "\",\n"
            << "  \"log\": {\"level\": \"info\", \"access_log\": true}\n"

@@ -225,6 +225,9 @@ void UpstreamFetcher::Run(const FetchJob& job, const std::shared_ptr<Entry>& ent
     if (record && !keep) record.reset();
     if (!record || stream.frontier() < record->recorded() + options_.partial_checkpoint) return;
     const std::uint64_t at = stream.frontier();
+    // A whole body is committed next, not recorded: a record must leave
+    // something to ask for.
+    if (const auto total = stream.expected_length(); total && at >= *total) return;
     Status st = stream.Sync();
     if (st.ok()) st = record->Write(at);
     if (!st.ok()) {
@@ -657,7 +660,8 @@ void UpstreamFetcher::KeepPartialIfStopping(const std::string& url, StreamFile& 
   if (record == nullptr || !*record || !stopping()) return;
   PartialRecord& kept = **record;
   const std::uint64_t at = stream.frontier();
-  if (at > kept.recorded() && stream.Sync().ok()) {
+  const auto total = stream.expected_length();
+  if (at > kept.recorded() && (!total || at < *total) && stream.Sync().ok()) {
     const Status st = kept.Write(at);
     if (!st.ok()) spdlog::warn("cannot checkpoint {} ({})", url, st.message());
   }

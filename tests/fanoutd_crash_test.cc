@@ -1,6 +1,8 @@
 // fanoutd killed (SIGKILL) at random moments under load, then restarted:
 // no damaged entry is ever served afterwards, and every entry stored before
-// the kill is intact. The moments come from a seeded RNG; the seed is
+// the kill is intact; bodies checkpointed before it (every 256 KiB here)
+// are taken up by the next run as partial bodies, and must come out whole
+// and exact all the same. The moments come from a seeded RNG; the seed is
 // printed (FANOUT_CRASH_SEED=N replays a run).
 
 #include <atomic>
@@ -48,6 +50,14 @@ class CrashTest : public FanoutdTest {
     return objects;
   }
 
+  // Checkpoints small enough that most kills leave partial bodies.
+  void StartCheckpointing() {
+    StartFanoutd({"--config", WriteConfig(R"({
+      "upstream": { "partial_checkpoint": "256KiB" },
+      "routes": [ { "prefix": "/", "upstream": "http://127.0.0.1:)" +
+                                          std::to_string(origin_port_) + R"(" } ] })")});
+  }
+
   // Clients fetch random objects (some stop early) until `stop`.
   void Load(const std::vector<Object>& objects, std::uint64_t seed, std::atomic<bool>& stop) {
     std::vector<std::thread> clients;
@@ -83,7 +93,7 @@ TEST_F(CrashTest, KilledAtRandomMomentsUnderLoadItNeverServesADamagedEntry) {
   for (int round = 0; round < 5; ++round) {
     const std::vector<Object> fresh = Objects(rng, round);
     objects.insert(objects.end(), fresh.begin(), fresh.end());
-    StartFanoutd();
+    StartCheckpointing();
     std::atomic<bool> stop{false};
     std::thread load([&] { Load(fresh, seed + 1000 * round, stop); });
     std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 700));  // the moment
@@ -91,9 +101,11 @@ TEST_F(CrashTest, KilledAtRandomMomentsUnderLoadItNeverServesADamagedEntry) {
     stop = true;
     load.join();
     // After the restart: every object whole, whether stored before or not.
-    StartFanoutd();
+    StartCheckpointing();
     EXPECT_EQ(fanoutd_.log().find("discarding damaged"), std::string::npos)
         << "a kill must never damage a stored entry:\n" << fanoutd_.log();
+    EXPECT_EQ(fanoutd_.log().find("discarding partial body"), std::string::npos)
+        << "a kill must never damage a checkpointed body:\n" << fanoutd_.log();
     int hits = 0;
     for (const Object& o : objects) {
       const Fetched f = Get(o.target());
@@ -104,8 +116,13 @@ TEST_F(CrashTest, KilledAtRandomMomentsUnderLoadItNeverServesADamagedEntry) {
           << o.path << " (" << f.x_cache << ")";
       hits += f.x_cache == "HIT";
     }
-    std::printf("round %d: %d of %zu objects were stored before the kill\n", round, hits,
-                objects.size());
+    int resumed = 0;
+    for (std::size_t at = 0; (at = fanoutd_.log().find("an earlier run kept", at)) != std::string::npos;
+         ++at) {
+      ++resumed;
+    }
+    std::printf("round %d: %d of %zu objects were stored before the kill, %d went on from a "
+                "partial body\n", round, hits, objects.size(), resumed);
     fanoutd_.Kill();
   }
 }

@@ -10,6 +10,7 @@
 #   build-fuzz/  the parsers under libFuzzer (clang), 30 s each (scripts/fuzz.sh)
 #   tests/browser  headless Chromium playing media through fanoutd (in build/)
 #   tests/repos    apt and npm through fanoutd with the example configs
+#   TierTest       three fanoutd nodes behind HAProxy (deploy/haproxy/)
 # FANOUT_TEST_QUICK=1 runs only the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,10 @@ fi
 fuzz_packages=(clang libclang-rt-14-dev)
 # apt's repository tools and gpg for tests/repos (npm comes with the above).
 repo_packages=(apt-utils gnupg)
-scripts/install-deps.sh "${browser_packages[@]}" "${fuzz_packages[@]}" "${repo_packages[@]}"
+# HAProxy for the tier test (tests/fanoutd_tier_test.cc, deploy/haproxy/).
+tier_packages=(haproxy)
+scripts/install-deps.sh "${browser_packages[@]}" "${fuzz_packages[@]}" "${repo_packages[@]}" \
+  "${tier_packages[@]}"
 (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
 
 jobs=$(nproc)

@@ -75,7 +75,8 @@ inline ExitResult RunFanoutdToExit(std::vector<std::string> args, const std::str
 
 class FanoutdProcess {
  public:
-  // Starts fanoutd with --listen 127.0.0.1:0 --cache-dir <dir>/cache and
+  // Starts fanoutd with --listen 127.0.0.1:0 --cache-dir <dir>/cache
+  // --admin-listen 127.0.0.1:0 (unless `args` name their own listeners) and
   // `args`, and waits until it logs the port it listens on.
   bool Start(const std::string& dir, std::vector<std::string> args) {
     log_path_ = dir + "/fanoutd.log";
@@ -87,8 +88,13 @@ class FanoutdProcess {
     if (std::find(args.begin(), args.end(), "--log-level") == args.end()) {
       args.insert(args.end(), {"--log-level", "info"});
     }
-    args.insert(args.begin(), {FANOUTD_BINARY, "--listen", "127.0.0.1:0", "--cache-dir",
-                               dir + "/cache", "--admin-listen", "127.0.0.1:0"});
+    // Ports it picks itself, unless the test fixes them.
+    for (const char* listener : {"--listen", "--admin-listen"}) {
+      if (std::find(args.begin(), args.end(), listener) == args.end()) {
+        args.insert(args.begin(), {listener, "127.0.0.1:0"});
+      }
+    }
+    args.insert(args.begin(), {FANOUTD_BINARY, "--cache-dir", dir + "/cache"});
     // Emptied here, not only in the child: a restart must not find the
     // previous run's "listening on" line before the child truncates it.
     std::ofstream(log_path_, std::ios::trunc).close();

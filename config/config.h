@@ -167,6 +167,13 @@ struct Config {
   // never. Default: 64MiB.
   std::uint64_t upstream_partial_checkpoint = 64ull << 20;
 
+  // ---- Tiers ----
+  // How this fanoutd names itself in Via (and in X-Cache across tiers): an
+  // HTTP token, at most 64 characters. Every fanoutd of a chain (child,
+  // parent) needs its own: a request whose Via already holds this one has
+  // come round a loop and is refused. Empty: this host's name.
+  std::string pseudonym;
+
   // ---- Logs ----
   // trace, debug, info, warn, error, critical or off. Default: info.
   std::string log_level = "info";

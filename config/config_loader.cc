@@ -620,7 +620,7 @@ Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
                                  "max_request_body", "log", "max_cache_size",
                                  "max_object_size", "admin_listen", "request_head_timeout",
                                  "max_connections_per_client", "max_uncached_buffer",
-                                 "shutdown_grace"});
+                                 "shutdown_grace", "pseudonym"});
   if (!st.ok()) return st;
   if (root.contains("listen")) {
     std::string listen;
@@ -646,6 +646,18 @@ Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
       !(st = GetDuration(root["client_timeout"], "client_timeout",
                          &config->client_timeout)).ok()) {
     return st;
+  }
+  if (root.contains("pseudonym")) {
+    if (!(st = GetString(root["pseudonym"], "pseudonym", &config->pseudonym)).ok()) return st;
+    const std::string& p = config->pseudonym;
+    const bool token =
+        !p.empty() && p.size() <= 64 &&
+        p.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                            "!#$%&'*+-.^_`|~") == std::string::npos;
+    if (!token) {
+      return KeyError("pseudonym", "must be 1 to 64 letters, digits or !#$%&'*+-.^_`|~ "
+                                   "(an HTTP token, as Via needs), got '" + p + "'");
+    }
   }
   if (root.contains("shutdown_grace") &&
       !(st = GetDuration(root["shutdown_grace"], "shutdown_grace",

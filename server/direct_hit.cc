@@ -21,11 +21,13 @@ namespace {
 
 // Request headers that can change the answer or the connection; any of
 // them sends the request down the full path.
-constexpr std::array<std::string_view, 16> kRulesOut = {
+// (Via: a request from another proxy names this hop in X-Cache.)
+constexpr std::array<std::string_view, 17> kRulesOut = {
     "Range",          "If-Range",          "If-None-Match",     "If-Modified-Since",
     "If-Match",       "If-Unmodified-Since", "Cache-Control",    "Pragma",
     "Cookie",         "Authorization",     "Content-Length",    "Transfer-Encoding",
-    "Expect",         "Upgrade",           "TE",                "Proxy-Authorization"};
+    "Expect",         "Upgrade",           "TE",                "Proxy-Authorization",
+    "Via"};
 
 // A request with no Cache-Control, Pragma, credentials or conditionals.
 const RequestFacts& PlainRequest() {
@@ -109,6 +111,11 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   if (acquired.lookup != Cache::Lookup::kHit || !acquired.entry) return kNotAnswered;
   const std::shared_ptr<const ResponseHead> stored = acquired.entry->head();
   if (!stored || !stored->content_length) return kNotAnswered;
+  // A response from another cache (X-Cache) or proxy (Via): its hops are
+  // merged with this one's on the full path.
+  for (const auto& [name, value] : stored->headers) {
+    if (EqualsIgnoreCase(name, "X-Cache") || EqualsIgnoreCase(name, "Via")) return kNotAnswered;
+  }
   const std::uint64_t length = *stored->content_length;
 
   // A small body first: if it cannot be read whole, nothing has been
@@ -131,7 +138,7 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   out.reserve(512);
   const std::string age = std::to_string(CurrentAge(*stored, now).count());
   const std::pair<std::string_view, std::string_view> own[] = {
-      {"Accept-Ranges", "bytes"}, {"X-Cache", "HIT"}, {"Age", age}};
+      {"Accept-Ranges", "bytes"}, {"X-Cache", "HIT"}, {"Age", age}, {"Via", options_.via_entry}};
   // Fields the route keeps from clients or rewrites: rare, so copied only
   // when there are any.
   HeaderList relayed;

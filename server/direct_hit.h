@@ -54,6 +54,8 @@ class DirectHit {
   struct Options {
     // Where answers are logged and counted (may be null: nowhere).
     const AccessLog* access_log = nullptr;
+    // This fanoutd's Via entry (server/via.h), added to every answer.
+    std::string via_entry;
   };
 
   // Answers are counted in `stats` (hit and direct_hits) and in the access

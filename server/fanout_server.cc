@@ -14,6 +14,7 @@
 #include "server/entry_body_job.h"
 #include "server/http_headers.h"
 #include "server/request_target.h"
+#include "server/via.h"
 #include "core/byte_range.h"
 #include "core/cache_policy.h"
 
@@ -57,6 +58,8 @@ constexpr std::size_t kMaxOverflowThreads = 64;
 FanoutServer::FanoutServer(Config config)
     : config_(std::move(config)),
       routes_(config_.routes),
+      pseudonym_(config_.pseudonym.empty() ? DefaultPseudonym() : config_.pseudonym),
+      via_entry_(ViaEntry(pseudonym_)),
       max_object_size_(config_.max_object_size) {}
 
 FanoutServer::~FanoutServer() {
@@ -112,6 +115,7 @@ Status FanoutServer::Start() {
       std::make_unique<ClientLimit>(static_cast<std::size_t>(config_.max_connections_per_client));
   DirectHit::Options direct_options;
   direct_options.access_log = access_log_.get();
+  direct_options.via_entry = via_entry_;
   direct_hit_ = std::make_unique<DirectHit>(direct_options, cache_.get(), &routes_, &stats_,
                                             sender_.get());
   HttpServer::Options http_options;
@@ -176,6 +180,7 @@ Status FanoutServer::Reload(const Config& next) {
         "upstream.stall_timeout");
   fixed(next.upstream_partial_checkpoint == config_.upstream_partial_checkpoint,
         "upstream.partial_checkpoint");
+  fixed(next.pseudonym == config_.pseudonym, "pseudonym");
   fixed(next.log_file == config_.log_file, "log.file");
   fixed(next.access_log_file == config_.access_log_file, "log.access_file");
   if (!restart.empty()) {
@@ -233,6 +238,7 @@ void FanoutServer::Stop() {
 }
 
 void FanoutServer::Handle(const Request& req, RequestBody& body, Response& res) {
+  if (RefuseLoop(req, res)) return;
   // GET and HEAD go through the cache; every other method, extension
   // methods included, is passed to the upstream with its body.
   if (req.method == "GET" || req.method == "HEAD") {
@@ -254,6 +260,24 @@ bool IsLoopback(std::string_view address) {
 }
 
 }  // namespace
+
+bool FanoutServer::RefuseLoop(const Request& req, Response& res) {
+  if (!ViaHolds(req.headers, pseudonym_)) return false;
+  const Record record = NewRecord(req);
+  spdlog::warn("refusing {} {}: its Via ({}) holds this fanoutd's pseudonym '{}': a loop",
+               req.method, req.target, req.header("Via"), pseudonym_);
+  ReplyError(res, 508,
+             "fanoutd " + pseudonym_ + ": loop detected: this request has already passed "
+             "through " + pseudonym_ + " (Via: " + req.header("Via") +
+             "); a route's upstream leads back here",
+             record);
+  return true;
+}
+
+std::string FanoutServer::XCache(const Request& req, const char* cache_status,
+                                 const HeaderList& upstream) const {
+  return XCacheValue(cache_status, pseudonym_, upstream, req.has_header("Via"));
+}
 
 void FanoutServer::HandlePurge(const Request& req, Response& res) {
   const Record record = NewRecord(req);
@@ -302,7 +326,7 @@ FetchJob FanoutServer::MakeJob(const Request& req, const Route& route,
   job.method = shared ? "GET" : req.method;
   if (job.method == "HEAD") job.method = "GET";  // fetch the body others may want
   job.target = target;
-  job.headers = UpstreamRequestHeaders(req, HostHeaderFor(route), shared);
+  job.headers = UpstreamRequestHeaders(req, HostHeaderFor(route), shared, via_entry_);
   // RFC 9110 §15.2: no interim response to an HTTP/1.0 client.
   if (req.minor_version >= 1) job.interim = std::make_shared<InterimRelay>();
   job.keep = shared;
@@ -639,7 +663,7 @@ void FanoutServer::ServeEntry(const Request& req, Response& res, const Route& ro
   }
   if (outcome->error) {
     const bool timed_out = *outcome->error == Entry::UpstreamError::kTimedOut;
-    res.Set("X-Cache", cache_status);
+    res.Set("X-Cache", XCache(req, cache_status, {}));
     ReplyError(res, timed_out ? 504 : 502,
                std::string("fanoutd: ") +
                    (timed_out ? "upstream timed out: " : "upstream failed: ") +
@@ -652,7 +676,7 @@ void FanoutServer::ServeEntry(const Request& req, Response& res, const Route& ro
   if (from_cache && (req.method == "GET" || req.method == "HEAD") &&
       (req.has_header("If-None-Match") || req.has_header("If-Modified-Since")) &&
       ClientConditionSatisfied(req.headers, head)) {
-    ReplyNotModified(res, head, cache_status, record);
+    ReplyNotModified(req, res, head, cache_status, record);
     return;
   }
   res.status = head.status;
@@ -666,7 +690,7 @@ void FanoutServer::ServeEntry(const Request& req, Response& res, const Route& ro
     res.Erase("Accept-Ranges");
     res.Add("Accept-Ranges", "bytes");
   }
-  res.Set("X-Cache", cache_status);
+  res.Set("X-Cache", XCache(req, cache_status, head.headers));
   // Age on everything served from a stored response (RFC 9111 §5.1); on a
   // response still arriving, the upstream's own Age if it sent one.
   if (entry->complete() || entry->stream()->state() == StreamFile::State::kFinished) {
@@ -674,6 +698,7 @@ void FanoutServer::ServeEntry(const Request& req, Response& res, const Route& ro
   } else if (head.upstream_age > 0) {
     res.Set("Age", std::to_string(head.upstream_age));
   }
+  res.Set("Via", ViaWith(head.headers, via_entry_));
   if (ranges && req.method == "GET" && req.has_header("Range") &&
       ServeRange(req, res, entry, head, record)) {
     return;
@@ -749,7 +774,7 @@ bool FanoutServer::ServeRange(const Request& req, Response& res,
   return true;
 }
 
-void FanoutServer::ReplyNotModified(Response& res, const ResponseHead& head,
+void FanoutServer::ReplyNotModified(const Request& req, Response& res, const ResponseHead& head,
                                     const char* cache_status, const Record& record) {
   // RFC 9110 §15.4.5: the headers a 200 would carry that describe the
   // representation's validity, and no body.
@@ -760,8 +785,9 @@ void FanoutServer::ReplyNotModified(Response& res, const ResponseHead& head,
        {"Cache-Control", "Content-Location", "Date", "ETag", "Expires", "Last-Modified", "Vary"}) {
     for (const auto& value : HeaderValues(head.headers, name)) res.Add(name, value);
   }
-  res.Set("X-Cache", cache_status);
+  res.Set("X-Cache", XCache(req, cache_status, head.headers));
   res.Set("Age", std::to_string(CurrentAge(head, std::chrono::system_clock::now()).count()));
+  res.Set("Via", ViaWith(head.headers, via_entry_));
 }
 
 void FanoutServer::ServeBody(Response& res, const std::shared_ptr<Entry>& entry,

@@ -132,12 +132,20 @@ class FanoutServer {
   void InvalidateAfterUnsafe(const Request& req, const Route& route,
                              const std::string& target, const Entry& entry);
   // 304 Not Modified for a client whose conditional matched `head`.
-  void ReplyNotModified(Response& res, const ResponseHead& head,
+  void ReplyNotModified(const Request& req, Response& res, const ResponseHead& head,
                         const char* cache_status, const Record& record);
+  // The X-Cache value for `req` answered with `cache_status` (server/via.h).
+  std::string XCache(const Request& req, const char* cache_status,
+                     const HeaderList& upstream) const;
+  // A request that has been through this fanoutd already: answers 508.
+  bool RefuseLoop(const Request& req, Response& res);
 
   // As started; a reload changes only what Reload() says, kept below.
   const Config config_;
   RouteTable routes_;
+  // How this fanoutd names itself in Via and X-Cache (server/via.h).
+  const std::string pseudonym_;
+  const std::string via_entry_;  // "1.1 <pseudonym_>"
   std::atomic<std::uint64_t> max_object_size_;
   std::atomic<bool> stopping_{false};
   int port_ = 0;

@@ -57,7 +57,7 @@ bool RequestMustBypass(const Request& req) { return req.has_header("Cookie"); }
 
 
 HeaderList UpstreamRequestHeaders(const Request& req, const std::string& host,
-                                  bool shared_fetch) {
+                                  bool shared_fetch, std::string_view via) {
   static constexpr std::array<std::string_view, 7> kClientSpecific = {
       "Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match",
       "If-Unmodified-Since", "Accept-Encoding"};
@@ -66,8 +66,13 @@ HeaderList UpstreamRequestHeaders(const Request& req, const std::string& host,
   out.reserve(req.headers.size() + 2);
   out.emplace_back("Host", host);
   std::string forwarded_for;
+  std::string via_list;
   for (const auto& [name, value] : req.headers) {
     if (IsHopByHop(name, connection)) continue;
+    if (!via.empty() && EqualsIgnoreCase(name, "Via")) {
+      via_list.append(value).append(", ");
+      continue;
+    }
     // Framing is the upstream client's; Host is the route's.
     if (EqualsIgnoreCase(name, "Host") || EqualsIgnoreCase(name, "Content-Length")) continue;
     if (EqualsIgnoreCase(name, "X-Forwarded-For")) {
@@ -83,6 +88,7 @@ HeaderList UpstreamRequestHeaders(const Request& req, const std::string& host,
     forwarded_for += (forwarded_for.empty() ? "" : ", ") + req.remote_addr;
   }
   if (!forwarded_for.empty()) out.emplace_back("X-Forwarded-For", std::move(forwarded_for));
+  if (!via.empty()) out.emplace_back("Via", via_list.append(via));
   return out;
 }
 

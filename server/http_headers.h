@@ -30,8 +30,10 @@ bool RequestMustBypass(const Request& req);
 // request, with Host set to `host`. For a shared fetch the headers that
 // would make the response specific to one client (conditionals, Range,
 // Accept-Encoding) are left out, so every joiner can use the response.
+// `via`, if not empty, is this hop's Via entry, appended to the request's
+// own (server/via.h).
 HeaderList UpstreamRequestHeaders(const Request& req, const std::string& host,
-                                  bool shared_fetch);
+                                  bool shared_fetch, std::string_view via = {});
 
 
 // The upstream response's end-to-end headers, to store and relay, with a

@@ -172,6 +172,21 @@ TEST(ConfigTest, StallTimeoutStaysBelowTheReadTimeout) {
             0u);
 }
 
+TEST(ConfigTest, PseudonymIsAToken) {
+  Config c;
+  ASSERT_TRUE(ParseConfig(R"({"routes": [{"prefix": "/", "upstream": "http://h"}],
+                              "pseudonym": "edge-1.example"})", &c).ok());
+  EXPECT_EQ(c.pseudonym, "edge-1.example");
+  Config defaults;
+  ASSERT_TRUE(ParseConfig(R"({"routes": [{"prefix": "/", "upstream": "http://h"}]})", &defaults).ok());
+  EXPECT_EQ(defaults.pseudonym, "") << "empty: this host's name, at start";
+  for (const char* bad : {"\"\"", "\"two words\"", "\"a,b\"", "\"x(y)\""}) {
+    EXPECT_EQ(ErrorFor(std::string(R"(, "pseudonym": )") + bad).rfind("pseudonym: must be 1 to 64", 0),
+              0u) << bad;
+  }
+  EXPECT_EQ(ErrorFor(R"(, "pseudonym": 7)").rfind("pseudonym: ", 0), 0u);
+}
+
 TEST(ConfigTest, PartialCheckpointIsASizeOrOff) {
   auto every = [](const std::string& upstream) {
     Config c;

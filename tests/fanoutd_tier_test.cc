@@ -34,19 +34,6 @@ constexpr int kUrls = 30;
 constexpr int kClientsPerUrl = 5;
 constexpr std::uint64_t kSize = 200000;
 
-// A port nothing listens on now (the kernel's pick, released at once).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::string Path(int url) { return "/tier/object-" + std::to_string(url) + ".bin"; }
 std::string Target(int url) { return Path(url) + "?size=" + std::to_string(kSize); }
 
@@ -66,8 +53,8 @@ class TierTest : public ::testing::Test {
     origin_port_ = origin_.Start("127.0.0.1", 0);
     ASSERT_GT(origin_port_, 0);
     for (int i = 0; i < kNodes; ++i) {
-      nodes_[i].port = FreePort();
-      nodes_[i].admin = FreePort();
+      nodes_[i].port = FreeLoopbackPort();
+      nodes_[i].admin = FreeLoopbackPort();
       nodes_[i].dir = dir_.path() + "/node" + std::to_string(i + 1);
       std::filesystem::create_directories(nodes_[i].dir);
       StartNode(i);
@@ -92,8 +79,8 @@ class TierTest : public ::testing::Test {
   }
 
   void StartHaproxy() {
-    port_ = FreePort();
-    stats_port_ = FreePort();
+    port_ = FreeLoopbackPort();
+    stats_port_ = FreeLoopbackPort();
     std::vector<std::string> args = {"/usr/bin/env",
                                      "FANOUT_TIER_LISTEN=127.0.0.1:" + std::to_string(port_),
                                      "FANOUT_TIER_STATS=127.0.0.1:" + std::to_string(stats_port_)};

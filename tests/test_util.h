@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -36,6 +37,14 @@ inline int ListenOnLoopback(int* port) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   *port = ntohs(addr.sin_port);
   return fd;
+}
+
+// A 127.0.0.1 port nothing listens on now (the kernel's pick, let go at
+// once), for a daemon that must be told its port before it starts.
+inline int FreeLoopbackPort() {
+  int port = 0;
+  ::close(ListenOnLoopback(&port));
+  return port;
 }
 
 // A fresh directory under $TMPDIR, removed with everything in it.

@@ -173,7 +173,8 @@ std::size_t HttpServer::InFlight() const {
 void HttpServer::Accept(int fd) {
   const int yes = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-  pool_->enqueue([this, fd] {
+  const auto accepted = Clock::now();
+  pool_->enqueue([this, fd, accepted] {
     std::shared_ptr<ConnectionStream> stream = NewStream(fd);
     if (ClientLimit* limit = options_.client_limit; limit != nullptr && limit->per_client() > 0) {
       const std::string ip = stream->RemoteAddress();
@@ -193,7 +194,7 @@ void HttpServer::Accept(int fd) {
     if (ConnectionPool::IsOverflowConnection() && CloseSlowestHead()) {
       ConnectionPool::TreatAsWorkerConnection();
     }
-    ServeConnection(stream, options_.keep_alive_max_requests, /*fresh=*/true);
+    ServeConnection(stream, options_.keep_alive_max_requests, /*fresh=*/true, accepted);
   });
 }
 
@@ -329,9 +330,11 @@ HttpServer::HandOffResult HttpServer::HandOff(const std::shared_ptr<ConnectionSt
 // Registers a connection in reading_heads_ for the scope's life.
 class HttpServer::ReadingHead {
  public:
-  ReadingHead(HttpServer* server, ConnectionStream* stream) : server_(server), stream_(stream) {
+  // `since`: when the head started on its way.
+  ReadingHead(HttpServer* server, ConnectionStream* stream, Clock::time_point since)
+      : server_(server), stream_(stream) {
     std::lock_guard<std::mutex> lock(server_->heads_mu_);
-    server_->reading_heads_.emplace(stream_, Clock::now());
+    server_->reading_heads_.emplace(stream_, since);
   }
   ~ReadingHead() {
     std::lock_guard<std::mutex> lock(server_->heads_mu_);
@@ -363,7 +366,8 @@ bool HttpServer::CloseSlowestHead() {
 }
 
 void HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream_ptr,
-                                 std::size_t requests_left, bool fresh) {
+                                 std::size_t requests_left, bool fresh,
+                                 Clock::time_point accepted) {
   ConnectionStream& stream = *stream_ptr;
   ConnectionStream::Scope current(&stream);
   stream.set_on_event_loop(false);
@@ -394,7 +398,10 @@ void HttpServer::ServeConnection(const std::shared_ptr<ConnectionStream>& stream
     {
       std::optional<ReadingHead> reading;
       if (stream.BufferedInput().find("\r\n\r\n") == std::string_view::npos) {
-        reading.emplace(this, &stream);
+        // A new connection's first head has been on its way since the
+        // accept, even while the connection waited for a thread (many at
+        // once, a loaded machine): that time counts as slow too.
+        reading.emplace(this, &stream, first ? accepted : Clock::now());
       }
       read = stream.ReadRequestHead(Clock::now() + options_.head_timeout, &head, &parse);
     }

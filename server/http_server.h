@@ -112,9 +112,12 @@ class HttpServer {
   void LingeringClose(ConnectionStream& stream);
   // Runs the keep-alive loop of one connection on the calling pool thread,
   // for at most `requests_left` requests (0: only sends what is held back);
-  // `fresh`: a new connection, whose first request is waited for here.
+  // `fresh`: a new connection, whose first request is waited for here;
+  // `accepted`: when it was accepted (its head has been on its way since,
+  // however long it waited for a thread).
   void ServeConnection(const std::shared_ptr<ConnectionStream>& stream,
-                       std::size_t requests_left, bool fresh);
+                       std::size_t requests_left, bool fresh,
+                       std::chrono::steady_clock::time_point accepted = {});
   // One request whose head is parsed: answers it. False if the connection
   // must close (*linger: after an error, with bytes possibly unread), or
   // was handed on (*handed_on).

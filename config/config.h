@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "config/host_pattern.h"
 #include "config/path_pattern.h"
 #include "config/url.h"
 
@@ -95,6 +96,30 @@ struct Route {
   bool verify = false;
 };
 
+// Per-host caching rules of the forward proxy: a Route's cache settings
+// (default_ttl, stale_*, tls_*, targeted_cache_control, rules,
+// ignore_query_params, verify) for the hosts it matches. Its prefix,
+// upstream and host are unused.
+struct ProxyHostRules {
+  std::vector<HostPattern> match;
+  Route settings;
+};
+
+// Forward-proxy mode (README "Forward proxy"): requests with an absolute
+// URL as their target ("GET http://host/path", what clients set up with
+// http_proxy send) are fetched from that URL's host, through the cache,
+// if the host is allowed; anything else gets 403 and is never fetched.
+struct ForwardProxy {
+  bool enabled = false;  // the config has a forward_proxy object
+  // Hosts fanoutd fetches from for proxy clients (config/host_pattern.h).
+  std::vector<HostPattern> allow;
+  // CONNECT to an allowed host (port 443 unless the pattern names
+  // another) is tunnelled, uncached; false: CONNECT gets 405.
+  bool connect = false;
+  // First match wins; a host no entry matches gets the route defaults.
+  std::vector<ProxyHostRules> hosts;
+};
+
 struct Config {
   // ---- Listening ----
   // Address and port clients connect to ("host:port", "[::1]:port").
@@ -144,7 +169,7 @@ struct Config {
   bool admin_enabled = true;
 
   // ---- Upstreams ----
-  // At least one route is required.
+  // At least one route is required, unless forward_proxy is on.
   std::vector<Route> routes;
   // Time allowed to establish an upstream connection. Default: 5s.
   // Range (both upstream timeouts): 1ms to 1d.
@@ -166,6 +191,9 @@ struct Config {
   // restart or a crash (the next request asks only for the rest); 0:
   // never. Default: 64MiB.
   std::uint64_t upstream_partial_checkpoint = 64ull << 20;
+
+  // ---- Forward proxy ----
+  ForwardProxy forward_proxy;
 
   // ---- Tiers ----
   // How this fanoutd names itself in Via (and in X-Cache across tiers): an

@@ -337,6 +337,44 @@ Status ParseCacheRules(const json& r, const std::string& where, Route* route) {
   return Status::Ok();
 }
 
+// A route's settings beyond where it goes (which a forward proxy's
+// per-host rules share): freshness defaults, TLS, verify, cache rules.
+Status ParseRouteSettings(const json& r, const std::string& where, Route* route) {
+  Status st;
+  for (auto [name, field] : {std::pair{"default_ttl", &route->default_ttl},
+                             std::pair{"stale_while_revalidate", &route->stale_while_revalidate},
+                             std::pair{"stale_if_error", &route->stale_if_error}}) {
+    if (!r.contains(name)) continue;
+    milliseconds d{0};
+    if (!(st = GetDuration(r[name], where + "." + name, &d, kRouteDurationRange)).ok()) {
+      return st;
+    }
+    *field = std::chrono::duration_cast<seconds>(d);
+  }
+  if (r.contains("tls_ca_file")) {
+    const std::string key = where + ".tls_ca_file";
+    if (!(st = GetString(r["tls_ca_file"], key, &route->tls_ca_file)).ok()) return st;
+    if (route->tls_ca_file.empty()) {
+      return KeyError(key, "must not be empty (leave it out for the system's CAs)");
+    }
+    // Checked now, not at the first fetch: a typo must stop start-up.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(route->tls_ca_file, ec) ||
+        !std::ifstream(route->tls_ca_file).good()) {
+      return KeyError(key, "cannot read '" + route->tls_ca_file + "' (no such readable file)");
+    }
+  }
+  if (r.contains("tls_verify") &&
+      !(st = GetBool(r["tls_verify"], where + ".tls_verify", &route->tls_verify)).ok()) {
+    return st;
+  }
+  if (r.contains("verify") &&
+      !(st = GetBool(r["verify"], where + ".verify", &route->verify)).ok()) {
+    return st;
+  }
+  return ParseCacheRules(r, where, route);
+}
+
 Status ParseRoutes(const json& v, Config* config) {
   if (!v.is_array()) {
     return KeyError("routes", std::string("expected an array of routes, got ") +
@@ -371,43 +409,74 @@ Status ParseRoutes(const json& v, Config* config) {
         return KeyError(where + ".host", "must not be empty (leave it out instead)");
       }
     }
-    for (auto [name, field] : {std::pair{"default_ttl", &route.default_ttl},
-                               std::pair{"stale_while_revalidate", &route.stale_while_revalidate},
-                               std::pair{"stale_if_error", &route.stale_if_error}}) {
-      if (!r.contains(name)) continue;
-      milliseconds d{0};
-      if (!(st = GetDuration(r[name], where + "." + name, &d, kRouteDurationRange)).ok()) {
-        return st;
-      }
-      *field = std::chrono::duration_cast<seconds>(d);
-    }
-    if (r.contains("tls_ca_file")) {
-      const std::string key = where + ".tls_ca_file";
-      if (!(st = GetString(r["tls_ca_file"], key, &route.tls_ca_file)).ok()) return st;
-      if (route.tls_ca_file.empty()) {
-        return KeyError(key, "must not be empty (leave it out for the system's CAs)");
-      }
-      // Checked now, not at the first fetch: a typo must stop start-up.
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(route.tls_ca_file, ec) ||
-          !std::ifstream(route.tls_ca_file).good()) {
-        return KeyError(key, "cannot read '" + route.tls_ca_file + "' (no such readable file)");
-      }
-    }
-    if (r.contains("tls_verify") &&
-        !(st = GetBool(r["tls_verify"], where + ".tls_verify", &route.tls_verify)).ok()) {
-      return st;
-    }
-    if (r.contains("verify") &&
-        !(st = GetBool(r["verify"], where + ".verify", &route.verify)).ok()) {
-      return st;
-    }
-    if (!(st = ParseCacheRules(r, where, &route)).ok()) return st;
+    if (!(st = ParseRouteSettings(r, where, &route)).ok()) return st;
     if ((r.contains("tls_ca_file") || r.contains("tls_verify")) &&
         route.upstream.scheme != "https") {
       return KeyError(where, "tls_ca_file and tls_verify apply to https upstreams only");
     }
     config->routes.push_back(std::move(route));
+  }
+  return Status::Ok();
+}
+
+Status ParseHostPatterns(const json& v, const std::string& key, std::vector<HostPattern>* out) {
+  std::vector<std::string> texts;
+  Status st = GetStringList(v, key, "host patterns", &texts);
+  if (!st.ok()) return st;
+  if (texts.empty()) return KeyError(key, "must list at least one host pattern");
+  out->clear();
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    HostPattern pattern;
+    if (!(st = HostPattern::Compile(texts[i], &pattern)).ok()) {
+      return KeyError(key + "[" + std::to_string(i) + "]", st.message());
+    }
+    out->push_back(std::move(pattern));
+  }
+  return Status::Ok();
+}
+
+// forward_proxy: {"allow": [patterns], "connect": bool, "hosts": [{"match":
+// [patterns], ...a route's settings}]}.
+Status ParseForwardProxy(const json& v, Config* config) {
+  if (!v.is_object()) {
+    return KeyError("forward_proxy", std::string("expected an object, got ") + TypeName(v));
+  }
+  Status st = RejectUnknownKeys(v, "forward_proxy", {"allow", "connect", "hosts"});
+  if (!st.ok()) return st;
+  ForwardProxy& proxy = config->forward_proxy;
+  proxy = ForwardProxy{};
+  proxy.enabled = true;
+  if (!v.contains("allow")) {
+    return KeyError("forward_proxy.allow",
+                    "required: the hosts fanoutd may fetch from for proxy clients");
+  }
+  if (!(st = ParseHostPatterns(v["allow"], "forward_proxy.allow", &proxy.allow)).ok()) return st;
+  if (v.contains("connect") &&
+      !(st = GetBool(v["connect"], "forward_proxy.connect", &proxy.connect)).ok()) {
+    return st;
+  }
+  if (!v.contains("hosts")) return Status::Ok();
+  const json& hosts = v["hosts"];
+  if (!hosts.is_array()) {
+    return KeyError("forward_proxy.hosts",
+                    std::string("expected an array of per-host rules, got ") + TypeName(hosts));
+  }
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const std::string where = "forward_proxy.hosts[" + std::to_string(i) + "]";
+    const json& h = hosts[i];
+    if (!h.is_object()) {
+      return KeyError(where, std::string("expected an object, got ") + TypeName(h));
+    }
+    st = RejectUnknownKeys(h, where,
+                           {"match", "default_ttl", "stale_while_revalidate", "stale_if_error",
+                            "tls_ca_file", "tls_verify", "targeted_cache_control", "rules",
+                            "ignore_query_params", "verify"});
+    if (!st.ok()) return st;
+    if (!h.contains("match")) return KeyError(where + ".match", "required");
+    ProxyHostRules rules;
+    if (!(st = ParseHostPatterns(h["match"], where + ".match", &rules.match)).ok()) return st;
+    if (!(st = ParseRouteSettings(h, where, &rules.settings)).ok()) return st;
+    proxy.hosts.push_back(std::move(rules));
   }
   return Status::Ok();
 }
@@ -578,8 +647,9 @@ Status ParseHostPort(std::string_view text, const std::string& key, std::string*
 }
 
 Status ValidateConfig(const Config& config) {
-  if (config.routes.empty()) {
-    return KeyError("routes", "at least one route is required (or pass --upstream URL)");
+  if (config.routes.empty() && !config.forward_proxy.enabled) {
+    return KeyError("routes", "at least one route is required (or pass --upstream URL, or "
+                              "set forward_proxy)");
   }
   std::set<std::string> seen;
   for (std::size_t i = 0; i < config.routes.size(); ++i) {
@@ -620,7 +690,7 @@ Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
                                  "max_request_body", "log", "max_cache_size",
                                  "max_object_size", "admin_listen", "request_head_timeout",
                                  "max_connections_per_client", "max_uncached_buffer",
-                                 "shutdown_grace", "pseudonym"});
+                                 "shutdown_grace", "pseudonym", "forward_proxy"});
   if (!st.ok()) return st;
   if (root.contains("listen")) {
     std::string listen;
@@ -635,6 +705,10 @@ Status ParseConfigOrThrow(std::string_view json_text, Config* config) {
     return st;
   }
   if (root.contains("upstream") && !(st = ParseUpstream(root["upstream"], config)).ok()) {
+    return st;
+  }
+  if (root.contains("forward_proxy") &&
+      !(st = ParseForwardProxy(root["forward_proxy"], config)).ok()) {
     return st;
   }
   if (root.contains("max_connections") &&

@@ -9,6 +9,7 @@
 #include "server/cache_key.h"
 #include "server/relayed_headers.h"
 #include "server/connection_pool.h"
+#include "server/connect_tunnel.h"
 #include "server/connection_stream.h"
 #include "server/cpu_slice.h"
 #include "server/entry_body_job.h"
@@ -57,7 +58,7 @@ constexpr std::size_t kMaxOverflowThreads = 64;
 
 FanoutServer::FanoutServer(Config config)
     : config_(std::move(config)),
-      routes_(config_.routes),
+      routes_(config_.routes, config_.forward_proxy),
       pseudonym_(config_.pseudonym.empty() ? DefaultPseudonym() : config_.pseudonym),
       via_entry_(ViaEntry(pseudonym_)),
       max_object_size_(config_.max_object_size) {}
@@ -133,6 +134,9 @@ Status FanoutServer::Start() {
   http_options.max_request_body = config_.max_request_body;
   http_options.client_limit = client_limit_.get();
   http_options.send = SendContext{cache_.get(), sender_.get(), &stopping_};
+  http_options.tunnel = [this](const std::string& authority, ConnectionStream& stream) {
+    return ServeConnect(authority, stream);
+  };
   http_ = std::make_unique<HttpServer>(
       http_options,
       [this](const Request& req, RequestBody& body, Response& res) { Handle(req, body, res); },
@@ -188,7 +192,7 @@ Status FanoutServer::Reload(const Config& next) {
     for (const std::string& key : restart) keys += (keys.empty() ? "" : ", ") + key;
     return Status::InvalidArgument("changed settings need a restart: " + keys);
   }
-  routes_.Replace(next.routes);
+  routes_.Replace(next.routes, next.forward_proxy);
   max_object_size_.store(next.max_object_size, std::memory_order_relaxed);
   client_limit_->set_per_client(static_cast<std::size_t>(next.max_connections_per_client));
   access_log_->Configure(next.access_log, next.access_log_json ? AccessLog::Format::kJson
@@ -261,6 +265,35 @@ bool IsLoopback(std::string_view address) {
 
 }  // namespace
 
+bool FanoutServer::ServeConnect(const std::string& authority, ConnectionStream& stream) {
+  const ProxyRoutes& proxy = routes_.current().proxy();
+  if (!proxy.tunnels()) return false;
+  Request req;
+  req.method = "CONNECT";
+  req.target = authority;
+  req.remote_addr = stream.RemoteAddress();
+  const Record record = NewRecord(req);
+  const ProxyRoutes::Tunnel to = proxy.TunnelTo(authority);
+  if (to.status != 0) {
+    spdlog::warn("refusing CONNECT {} from {}: {}", authority, req.remote_addr, to.reason);
+    Response res;
+    ReplyError(res, to.status, to.reason, record);
+    (void)SendResponse(res, stream, ConnectionAfter::kClose, SendContext{});
+    (void)stream.Flush();
+    return true;
+  }
+  record->set_cache_status("TUNNEL");
+  const TunnelOptions options{config_.upstream_connect_timeout, config_.client_timeout};
+  const TunnelResult tunnel = RunConnectTunnel(stream, to.host, to.port, options, [this] {
+    return !stopping_.load(std::memory_order_relaxed);
+  });
+  record->set_status(tunnel.status);
+  record->AddBytes(tunnel.bytes_down);
+  spdlog::info("tunnel to {} for {} ended: {} ({} bytes up, {} down)", authority, req.remote_addr,
+               tunnel.ended, tunnel.bytes_up, tunnel.bytes_down);
+  return true;
+}
+
 bool FanoutServer::RefuseLoop(const Request& req, Response& res) {
   if (!ViaHolds(req.headers, pseudonym_)) return false;
   const Record record = NewRecord(req);
@@ -302,7 +335,7 @@ void FanoutServer::HandlePurge(const Request& req, Response& res) {
 
 FanoutServer::Record FanoutServer::NewRecord(const Request& req) {
   return std::make_shared<AccessLogRecord>(access_log_.get(), req.remote_addr, req.method,
-                                           req.target);
+                                           req.url());
 }
 
 void FanoutServer::ReplyError(Response& res, int status, const std::string& message,
@@ -354,9 +387,28 @@ const Route* FanoutServer::MatchRoute(const Request& req, Response& res,
     ReplyError(res, 400, "fanoutd: bad request target: " + st.message(), record);
     return nullptr;
   }
-  const Route* route = routes_.current().Match(target);
+  const Router& router = routes_.current();
+  if (!req.scheme.empty() && router.proxy().enabled()) {
+    // A proxy client's absolute URL: its host decides, never a route.
+    ProxyRoutes::Decision proxied = router.proxy().RouteFor(req.scheme, req.authority);
+    if (proxied.route == nullptr) {
+      spdlog::warn("refusing {} {} from {}: {}", req.method, req.url(), req.remote_addr,
+                   proxied.reason);
+      ReplyError(res, proxied.status, proxied.reason, record);
+      return nullptr;
+    }
+    *upstream_target = std::move(target);
+    return proxied.route;
+  }
+  const Route* route = router.Match(target);
   if (route == nullptr) {
-    ReplyError(res, 404, "fanoutd: no route for " + target.substr(0, target.find('?')), record);
+    ReplyError(res, 404,
+               "fanoutd: no route for " + target.substr(0, target.find('?')) +
+                   (router.proxy().enabled() && router.routes().empty()
+                        ? " (fanoutd is a forward proxy here: send the absolute URL, as a "
+                          "client set up with http_proxy does)"
+                        : ""),
+               record);
     return nullptr;
   }
   *upstream_target = Router::UpstreamTarget(*route, target);

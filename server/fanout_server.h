@@ -89,6 +89,10 @@ class FanoutServer {
                         const std::function<std::string(const HeaderList&)>& variant_key,
                         const Record& record);
   void HandlePassThrough(const Request& req, Response& res);
+  // A CONNECT (HttpServer's tunnel): false when forward_proxy.connect is
+  // off (405); else answers 403 for a host not allowed, or tunnels
+  // (connect_tunnel.h) until either side is done.
+  bool ServeConnect(const std::string& authority, ConnectionStream& stream);
   // PURGE <path> from a loopback client: removes the entry the path maps
   // to (200, or 404 if none was stored); 403 for anyone else.
   void HandlePurge(const Request& req, Response& res);

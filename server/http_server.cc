@@ -440,7 +440,16 @@ bool HttpServer::ServeRequest(const std::shared_ptr<ConnectionStream>& stream_pt
     return false;
   }
   if (head.form == RequestHead::TargetForm::kAuthority) {
-    Refuse(stream, 405, "CONNECT is not supported: fanoutd is not a tunnelling proxy",
+    const std::string authority(head.target);
+    if (options_.tunnel && !head.has_body()) {
+      stream.Consume(head.size);
+      if (options_.tunnel(authority, stream)) {
+        *linger = false;
+        return false;
+      }
+    }
+    Refuse(stream, 405,
+           "CONNECT is not allowed: fanoutd tunnels only when forward_proxy.connect is on",
            {{"Allow", "GET, HEAD, OPTIONS, POST, PUT, DELETE, PATCH"}});
     return false;
   }

@@ -73,6 +73,10 @@ class HttpServer {
     // Where bodies are handed off and idle connections parked (may be
     // null: neither). It must be stopped before the server.
     SendContext send;
+    // Offered every CONNECT (its authority-form target, "host:port"), on
+    // the connection's pool thread with the head consumed; true if it
+    // answered (the connection closes after it). Null, or false: 405.
+    std::function<bool(const std::string& authority, ConnectionStream&)> tunnel;
   };
 
   // Offered every plain request (origin-form, no body) before the handler,

@@ -1,4 +1,5 @@
-// RouteTable: the routes in force, replaced whole by a config reload.
+// RouteTable: the routes in force (and the forward proxy's), replaced
+// whole by a config reload.
 //
 // A request looks its route up in current() and may keep the Route (and
 // the Router) it found for as long as it and the fetches it starts run: a
@@ -24,12 +25,14 @@ namespace fanout {
 
 class RouteTable {
  public:
-  explicit RouteTable(std::vector<Route> routes) { Replace(std::move(routes)); }
+  explicit RouteTable(std::vector<Route> routes, ForwardProxy forward_proxy = {}) {
+    Replace(std::move(routes), std::move(forward_proxy));
+  }
 
   const Router& current() const { return *current_.load(std::memory_order_acquire); }
 
-  void Replace(std::vector<Route> routes) {
-    auto router = std::make_unique<const Router>(std::move(routes));
+  void Replace(std::vector<Route> routes, ForwardProxy forward_proxy = {}) {
+    auto router = std::make_unique<const Router>(std::move(routes), std::move(forward_proxy));
     std::lock_guard<std::mutex> lock(mu_);
     current_.store(router.get(), std::memory_order_release);
     routers_.push_back(std::move(router));

@@ -55,7 +55,8 @@ bool PrefixMatches(std::string_view prefix, std::string_view path) {
 
 }  // namespace
 
-Router::Router(std::vector<Route> routes) : routes_(std::move(routes)) {
+Router::Router(std::vector<Route> routes, ForwardProxy forward_proxy)
+    : routes_(std::move(routes)), proxy_(std::move(forward_proxy)) {
   std::stable_sort(routes_.begin(), routes_.end(), [](const Route& a, const Route& b) {
     return a.prefix.size() > b.prefix.size();
   });

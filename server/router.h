@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "core/cache_policy.h"
+#include "server/forward_proxy.h"
 
 namespace fanout {
 
@@ -25,7 +26,7 @@ const PathRule* RuleFor(const Route& route, std::string_view upstream_target);
 
 class Router {
  public:
-  explicit Router(std::vector<Route> routes);
+  explicit Router(std::vector<Route> routes, ForwardProxy forward_proxy = {});
 
   // The route for a raw request target ("/a/b?q"), or null.
   const Route* Match(std::string_view target) const;
@@ -44,8 +45,12 @@ class Router {
   // Longest prefix first.
   const std::vector<Route>& routes() const { return routes_; }
 
+  // Forward-proxy mode's routes (forward_proxy.h); enabled() says if on.
+  const ProxyRoutes& proxy() const { return proxy_; }
+
  private:
   std::vector<Route> routes_;  // longest prefix first
+  ProxyRoutes proxy_;
 };
 
 }  // namespace fanout

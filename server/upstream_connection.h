@@ -102,6 +102,10 @@ class UpstreamConnection {
   // Wakes any blocked call; every later one fails with kCancelled.
   void Shutdown();
 
+  // The socket, for a caller that relays raw bytes itself (a CONNECT
+  // tunnel: plain connections only); -1 before Connect.
+  int socket_fd() const { return fd_.load(); }
+
  private:
   // A plain socket read (recv or splice) with Read's errors.
   template <typename ReadSome>

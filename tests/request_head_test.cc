@@ -197,8 +197,10 @@ TEST(RequestHeadTest, TargetForms) {
   EXPECT_EQ(head.form, RequestHead::TargetForm::kAbsolute);
   EXPECT_EQ(head.target, "/p/q?x=1") << "routed by its path";
   EXPECT_EQ(head.host, "example.org:8080") << "the authority wins over Host (RFC 9112 §3.2.2)";
+  EXPECT_EQ(head.scheme, "http");
   ASSERT_EQ(Parse("GET HTTPS://h HTTP/1.1\r\nHost: h\r\n\r\n", &head).state, State::kComplete);
   EXPECT_EQ(head.target, "/");
+  EXPECT_EQ(head.scheme, "https") << "in lower case, for the proxy's route";
   ASSERT_EQ(Parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &head).state, State::kComplete);
   EXPECT_EQ(head.form, RequestHead::TargetForm::kAsterisk);
   ASSERT_EQ(Parse("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", &head).state, State::kComplete);

@@ -16,6 +16,8 @@ Request Request::From(const RequestHead& head, std::string remote_addr) {
   // An absolute-form target's authority is the request's host (RFC 9112
   // §3.2.2): the Host field says the same from here on.
   if (head.form == RequestHead::TargetForm::kAbsolute) {
+    req.scheme = head.scheme;
+    req.authority = head.host;
     for (auto& [name, value] : req.headers) {
       if (EqualsIgnoreCase(name, "Host")) value = head.host;
     }

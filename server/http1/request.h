@@ -23,6 +23,11 @@ namespace fanout {
 struct Request {
   std::string method;
   std::string target;  // origin-form ("/path?query"), or "*"
+  // For an absolute-form target ("GET http://host:81/x", a proxy client's),
+  // its scheme ("http" or "https") and authority ("host:81"); target then
+  // holds its path and query. Both empty for other forms.
+  std::string scheme;
+  std::string authority;
   int minor_version = 1;
   HeaderList headers;
   std::string remote_addr;  // the client's IP address
@@ -32,6 +37,8 @@ struct Request {
   static Request From(const RequestHead& head, std::string remote_addr);
 
   bool has_header(std::string_view name) const;
+  // "http://host:81/x" for an absolute-form target, else the target.
+  std::string url() const { return scheme.empty() ? target : scheme + "://" + authority + target; }
   // The first value of the field (any case), or "".
   std::string header(std::string_view name) const { return HeaderValue(headers, name); }
   bool has_body() const {

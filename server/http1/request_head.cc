@@ -141,6 +141,7 @@ HeadParse ParseRequestLine(std::string_view line, RequestHead* head) {
       target = rest.substr(path);
     }
     head->form = RequestHead::TargetForm::kAbsolute;
+    head->scheme = EqualsIgnoreCase(scheme, "http") ? "http" : "https";
   }
   head->target = target;
   return {HeadParse::State::kComplete, 0, {}};

@@ -54,6 +54,8 @@ struct RequestHead {
   // had no path), otherwise the request-target as sent.
   std::string_view target;
   TargetForm form = TargetForm::kOrigin;
+  // absolute-form: the URL's scheme, lower case ("http" or "https").
+  std::string_view scheme;
   int minor_version = 1;  // HTTP/1.minor_version
   std::array<std::pair<std::string_view, std::string_view>, kMaxFields> headers;
   std::size_t header_count = 0;

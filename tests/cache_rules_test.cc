@@ -11,6 +11,7 @@
 #include "server/cache_key.h"
 #include "server/relayed_headers.h"
 #include "server/request_target.h"
+#include "server/forward_proxy.h"
 #include "server/router.h"
 
 namespace fanout {
@@ -383,6 +384,22 @@ TEST(CacheRulesConfigTest, TheExampleConfigsLoad) {
   EXPECT_TRUE(policy(registry, "/npm/@types/node/-/node-20.1.0.tgz").immutable);
   EXPECT_FALSE(policy(registry, "/npm/left-pad").immutable);
   EXPECT_EQ(policy(registry, "/npm/@types%2fnode").default_ttl, seconds(300));
+
+  // The forward proxy's per-host rules see whole paths.
+  Config proxy;
+  ASSERT_TRUE(LoadConfigFile(dir + "forward-proxy.json", &proxy).ok());
+  EXPECT_TRUE(ValidateConfig(proxy).ok());
+  const ProxyRoutes routes(proxy.forward_proxy);
+  const Route* deb = routes.RouteFor("http", "deb.debian.org").route;
+  const Route* security = routes.RouteFor("http", "security.debian.org").route;
+  const Route* npmjs = routes.RouteFor("https", "registry.npmjs.org").route;
+  ASSERT_TRUE(deb && security && npmjs);
+  EXPECT_TRUE(CachePolicyOf(*deb, "/debian/pool/main/h/hello/hello_2.10-3_amd64.deb").immutable);
+  EXPECT_TRUE(CachePolicyOf(*security, "/debian-security/dists/bookworm-security/main/by-hash/SHA256/0a").immutable);
+  EXPECT_EQ(CachePolicyOf(*deb, "/debian/dists/bookworm/InRelease").default_ttl, seconds(300));
+  EXPECT_TRUE(CachePolicyOf(*npmjs, "/left-pad/-/left-pad-1.3.0.tgz").immutable);
+  EXPECT_EQ(CachePolicyOf(*npmjs, "/left-pad").default_ttl, seconds(300));
+  EXPECT_EQ(routes.RouteFor("http", "example.com").status, 403);
 }
 
 }  // namespace

@@ -13,11 +13,18 @@
 #      everything else, by-hash indexes and packages, is a HIT. apt checks
 #      the signature and every hash itself both times.
 #
-#   tests/repos/apt_repo_test.sh FANOUTD_BINARY ORIGIN_BINARY
+# With "proxy", fanoutd is apt's HTTP proxy instead (Acquire::http::Proxy,
+# sources.list naming the origin itself), with
+# config/examples/forward-proxy.json's rules for deb.debian.org; the same
+# checks hold.
+#
+#   tests/repos/apt_repo_test.sh FANOUTD_BINARY ORIGIN_BINARY [proxy]
 # Needs: apt-get, apt-ftparchive (apt-utils), dpkg-deb, gpg, python3, curl.
 set -euo pipefail
 fanoutd=$1
 origin=$2
+mode=${3:-routes}
+unset http_proxy HTTP_PROXY no_proxy NO_PROXY
 here=$(cd "$(dirname "$0")" && pwd)
 example="$here/../../config/examples/debian-mirror.json"
 work=$(mktemp -d /tmp/fanout-apt-XXXXXX)
@@ -62,17 +69,27 @@ gpg --batch --quiet --clearsign -o "$repo/dists/stable/InRelease" "$repo/dists/s
 
 # ---- origin and fanoutd ----
 source "$here/front.sh"
-start_front "$origin" "$fanoutd" "$example" /debian "$repo"
+if [ "$mode" = proxy ]; then
+  start_proxy "$origin" "$fanoutd" /debian "$repo" deb.debian.org
+  mirror=http://127.0.0.1:$origin_port/debian
+  proxy=http://127.0.0.1:$port
+  logged=http://127.0.0.1:$origin_port  # the access log names whole URLs
+else
+  start_front "$origin" "$fanoutd" "$example" /debian "$repo"
+  mirror=http://127.0.0.1:$port/debian
+  proxy=DIRECT
+  logged=
+fi
 
 # ---- apt, confined to $work ----
-echo "deb [signed-by=$work/key.asc] http://127.0.0.1:$port/debian stable main" >"$work/sources.list"
+echo "deb [signed-by=$work/key.asc] $mirror stable main" >"$work/sources.list"
 apt_opts=(-q -o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
   -o Dir::State="$work/apt/state" -o Dir::State::status="$work/apt/status"
   -o Dir::Cache="$work/apt/cache" -o Dir::Log="$work/apt/log"
   -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
   -o Debug::NoLocking=1 -o APT::Sandbox::User="$(id -un)" -o Acquire::Languages=none
   -o APT::Architecture=amd64 -o APT::Architectures=amd64 -o Acquire::Retries=0
-  -o Acquire::http::Proxy=DIRECT)
+  -o Acquire::http::Proxy="$proxy")
 mkdir -p "$work/apt/state/lists/partial" "$work/apt/cache/archives/partial" "$work/apt/log"
 touch "$work/apt/status"
 run_apt() {  # $1: round
@@ -102,14 +119,15 @@ round2=$(gets_after_line "$lines_before")
 sed 's/^/  /' <<<"$round2"
 # Only InRelease may have gone upstream in round 2 (a revalidation).
 upstream=$(grep -v ' HIT ' <<<"$round2" | grep -v '/dists/stable/InRelease"' || true)
+[ "$(grep -c . <<<"$round2")" -ge 3 ] || { echo "FAIL: fanoutd saw too few requests in round 2"; exit 1; }
 [ -z "$upstream" ] || { echo "FAIL: round 2 sent more than InRelease upstream:"; echo "$upstream"; exit 1; }
 # apt asks for InRelease with "Cache-Control: max-age=0": one conditional
 # request, answered 304, and the stored copy served.
 [ $((second - first)) -eq 1 ] || { echo "FAIL: the origin saw $((second - first)) requests in round 2"; exit 1; }
-grep -q '"GET /debian/dists/stable/InRelease" 200 REVALIDATE' <<<"$round2" ||
+grep -q "\"GET $logged/debian/dists/stable/InRelease\" 200 REVALIDATE" <<<"$round2" ||
   { echo "FAIL: InRelease was not revalidated in round 2"; exit 1; }
 for p in alpha beta; do
-  grep -q "\"GET /debian/pool/main/${p:0:1}/$p/${p}_1.0_all.deb\" 200 HIT" <<<"$round2" ||
+  grep -q "\"GET $logged/debian/pool/main/${p:0:1}/$p/${p}_1.0_all.deb\" 200 HIT" <<<"$round2" ||
     { echo "FAIL: $p was not a HIT in round 2"; exit 1; }
 done
 echo "PASS"

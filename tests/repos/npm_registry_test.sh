@@ -10,11 +10,18 @@
 # install takes both tarballs from fanoutd's cache (HIT) and the origin
 # sees no request at all. npm checks every tarball's integrity itself.
 #
-#   tests/repos/npm_registry_test.sh FANOUTD_BINARY ORIGIN_BINARY
+# With "proxy", fanoutd is npm's HTTP proxy instead (npm --proxy, the
+# registry naming the origin itself), with
+# config/examples/forward-proxy.json's rules for registry.npmjs.org; the
+# same checks hold.
+#
+#   tests/repos/npm_registry_test.sh FANOUTD_BINARY ORIGIN_BINARY [proxy]
 # Needs: npm (Node.js), python3, curl, tar.
 set -euo pipefail
 fanoutd=$1
 origin=$2
+mode=${3:-routes}
+unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY no_proxy NO_PROXY
 here=$(cd "$(dirname "$0")" && pwd)
 example="$here/../../config/examples/npm-registry.json"
 work=$(mktemp -d /tmp/fanout-npm-XXXXXX)
@@ -27,8 +34,17 @@ trap cleanup EXIT
 
 mkdir -p "$work/registry"
 source "$here/front.sh"
-start_front "$origin" "$fanoutd" "$example" /npm "$work/registry"
-registry="http://127.0.0.1:$port/npm/"
+if [ "$mode" = proxy ]; then
+  start_proxy "$origin" "$fanoutd" /npm "$work/registry" registry.npmjs.org
+  registry="http://127.0.0.1:$origin_port/npm/"
+  proxy_opts=(--proxy="http://127.0.0.1:$port" --noproxy=)
+  logged=http://127.0.0.1:$origin_port  # the access log names whole URLs
+else
+  start_front "$origin" "$fanoutd" "$example" /npm "$work/registry"
+  registry="http://127.0.0.1:$port/npm/"
+  proxy_opts=()
+  logged=
+fi
 
 # ---- the registry: a package document per package, its tarball beside ----
 for name in tinypkg smallpkg; do
@@ -56,7 +72,7 @@ install() {  # $1: round; a new project and a new, empty npm cache each time
   mkdir -p "$app"
   echo '{"name": "app", "version": "1.0.0", "dependencies": {"tinypkg": "1.0.0", "smallpkg": "1.0.0"}}' \
     >"$app/package.json"
-  (cd "$app" && npm install --registry="$registry" --cache="$work/npm-cache$1" \
+  (cd "$app" && npm install --registry="$registry" --cache="$work/npm-cache$1" "${proxy_opts[@]}" \
     --userconfig=/dev/null --no-audit --no-fund --no-update-notifier --fetch-retries=0 \
     >"$work/npm$1.log" 2>&1) || { cat "$work/npm$1.log"; echo "FAIL: npm install (round $1)"; exit 1; }
   for name in tinypkg smallpkg; do
@@ -76,7 +92,7 @@ round2=$(gets_after_line "$lines_before")
 echo "round 2 as fanoutd saw it:"
 sed 's/^/  /' <<<"$round2"
 for name in tinypkg smallpkg; do
-  grep -q "\"GET /npm/$name/-/$name-1.0.0.tgz\" 200 HIT" <<<"$round2" ||
+  grep -q "\"GET $logged/npm/$name/-/$name-1.0.0.tgz\" 200 HIT" <<<"$round2" ||
     { echo "FAIL: $name's tarball was not a HIT in round 2"; exit 1; }
 done
 [ "$second" -eq "$first" ] || { echo "FAIL: the origin saw requests in round 2"; exit 1; }

@@ -48,7 +48,31 @@ bool AdminServer::Run() { return http_.listen_after_bind(); }
 
 void AdminServer::Stop() { http_.stop(); }
 
+std::optional<std::string> AdminServer::AbsoluteKeyOf(const std::string& url, bool prefix) const {
+  const std::size_t sep = url.find("://");
+  if (sep == std::string::npos) return std::nullopt;
+  const std::size_t authority_end = url.find_first_of("/?", sep + 3);
+  std::string error;
+  const std::optional<Url> origin = ParseUrl(url.substr(0, authority_end), &error);
+  if (!origin) return std::nullopt;
+  std::string target;
+  const std::string path = authority_end == std::string::npos ? "/" : url.substr(authority_end);
+  if (!NormalizeRequestTarget(path, &target).ok()) return std::nullopt;
+  // Keys spell the origin one way ("http://h/x" is "http://h:80/x"); a
+  // forward proxy's per-host rules may leave query parameters out.
+  const Router& router = routes_->current();
+  if (!prefix && router.proxy().enabled()) {
+    const std::string authority = url.substr(sep + 3, authority_end - sep - 3);
+    const ProxyRoutes::Decision proxied = router.proxy().RouteFor(origin->scheme, authority);
+    if (proxied.route != nullptr) return CacheKey(*proxied.route, target);
+  }
+  Url canonical = *origin;
+  canonical.host = CanonicalHost(canonical.host);
+  return canonical.Origin() + target;
+}
+
 std::string AdminServer::KeyOf(const std::string& url) const {
+  if (auto absolute = AbsoluteKeyOf(url, /*prefix=*/false)) return *absolute;
   if (url.empty() || url[0] != '/') return url;
   // The key a client request for this path would have (request_target.h).
   std::string target;
@@ -59,6 +83,7 @@ std::string AdminServer::KeyOf(const std::string& url) const {
 }
 
 std::string AdminServer::KeyPrefixOf(const std::string& prefix) const {
+  if (auto absolute = AbsoluteKeyOf(prefix, /*prefix=*/true)) return *absolute;
   if (prefix.empty() || prefix[0] != '/') return prefix;
   // A client path prefix: the key prefix its route maps it to, normalised
   // like a path ("/deb/pool/" -> "http://mirror:80/debian/pool/").

@@ -54,6 +54,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/cache.h"
@@ -89,8 +90,12 @@ class AdminServer {
 
  private:
   void Install();
-  // The cache key `url` names: a client path through the routes, else as is.
+  // The cache key `url` names: a client path through the routes, an
+  // absolute URL as its key spells it (the origin with its port), else as is.
   std::string KeyOf(const std::string& url) const;
+  // For an absolute http(s) URL (or, with `prefix`, the start of one): the
+  // key, or the key prefix; nullopt for anything else.
+  std::optional<std::string> AbsoluteKeyOf(const std::string& url, bool prefix) const;
   // The caching policy of the route an entry came through.
   CachePolicyOptions PolicyForKey(const std::string& key) const;
   // The key prefix of a purge by prefix: a client path prefix mapped by

@@ -8,8 +8,10 @@
 // entry's stream file. Requests with credentials reuse only entries that
 // allow it. Other methods, and requests with cookies, are passed to the
 // upstream on their own (X-Cache: BYPASS); successful unsafe ones
-// invalidate what they may have changed. The admin interface (entries,
-// purge) listens on its own address.
+// invalidate what they may have changed. With forward_proxy on, a request
+// for an absolute URL takes its route from the URL's host (allowed hosts
+// only: forward_proxy.h), and CONNECT may be tunnelled. The admin
+// interface (entries, purge) listens on its own address.
 //
 // Thread-safety: Start() then Run() on one thread; Stop() from any thread.
 

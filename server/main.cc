@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
   fanout::Config config;
   if (fanout::Status st = load_config(&config); !st.ok()) return ConfigError(st.message());
   if (check_config) {
-    std::printf("fanoutd: configuration OK (%zu routes)\n", config.routes.size());
+    std::printf("fanoutd: configuration OK (%zu routes%s)\n", config.routes.size(),
+                config.forward_proxy.enabled ? ", forward proxy" : "");
     return 0;
   }
 
@@ -184,6 +185,12 @@ int main(int argc, char** argv) {
                    "(anyone on the path can impersonate it)",
                    r.prefix, r.upstream.ToString());
     }
+  }
+  if (config.forward_proxy.enabled) {
+    std::string allow;
+    for (const auto& p : config.forward_proxy.allow) allow += (allow.empty() ? "" : ", ") + p.text();
+    spdlog::info("forward proxy for {}; CONNECT {}", allow,
+                 config.forward_proxy.connect ? "tunnelled to those hosts" : "refused (405)");
   }
   std::atomic<bool> run_ended{false};
   std::thread signal_waiter([&] {

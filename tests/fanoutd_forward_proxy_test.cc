@@ -293,6 +293,22 @@ TEST_F(ForwardProxyTest, RoutesAndTheProxyServeSideBySide) {
   EXPECT_EQ(not_allowed_.Count(target), 1);
 }
 
+TEST_F(ForwardProxyTest, AnEntryIsPurgedByItsUrlAsAClientWritesIt) {
+  StartProxy();
+  const std::string target = "/purge/x.bin?size=100&cc=max-age%3D600";
+  EXPECT_EQ(ProxyGet(allowed_, target).x_cache, "MISS");
+  std::string x_cache;
+  ASSERT_TRUE(WaitFor([&] { return (x_cache = ProxyGet(allowed_, target).x_cache) != "JOIN"; }));
+  EXPECT_EQ(x_cache, "HIT");
+  httplib::Client admin("127.0.0.1", fanoutd_.admin_port());
+  // By the URL as the client asked for it, not the key's own spelling.
+  auto purged = admin.Post("/purge?url=" + QueryEscaped(UrlOf(allowed_, target)));
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(purged->status, 200) << purged->body;
+  EXPECT_EQ(ProxyGet(allowed_, target).x_cache, "MISS");
+  EXPECT_EQ(allowed_.Count(target), 2);
+}
+
 TEST_F(ForwardProxyTest, AReloadChangesTheAllowlist) {
   StartProxy();
   const std::string target = "/reload/x.bin?size=100";

@@ -25,7 +25,7 @@
 //   target forms  origin-form; absolute-form (http/https: its path and
 //                 query become the target, its authority the host);
 //                 asterisk-form for OPTIONS only; authority-form for
-//                 CONNECT only (which the server answers with 405).
+//                 CONNECT only (405 unless forward-proxy tunnels are on).
 //
 // Thread-safety: a value type; ParseRequestHead is a pure function.
 

@@ -647,7 +647,7 @@ class Client {
     std::string wire;
     for (auto& r : requests) {
       Prepare(&r);
-      wire += r.Wire(url_.path);
+      wire += r.Wire(Target());
     }
     if (!Send(wire, requests.size())) return false;
     for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -660,14 +660,14 @@ class Client {
   // done (it failed, or ended early).
   bool Exchange(Request request, const ReadStyle& style, bool last) {
     Prepare(&request);
-    if (!Send(request.Wire(url_.path), 1)) return false;
+    if (!Send(request.Wire(Target()), 1)) return false;
     return ReadAndJudge(request, style, last);
   }
 
   // Sends a request and closes without reading.
   void SendAndClose(Request request, bool reset) {
     Prepare(&request);
-    if (Send(request.Wire(url_.path), 1)) {
+    if (Send(request.Wire(Target()), 1)) {
       conn_.Close(reset);
       ++env_.run->closed_by_client;
     }
@@ -678,6 +678,13 @@ class Client {
   bool whole() const { return whole_; }
 
  private:
+  // The next request's target: the path, or every other time the
+  // absolute URL a proxy client sends.
+  std::string Target() {
+    if (env_.proxy_authority.empty() || ++targets_ % 2 == 1) return url_.path;
+    return "http://" + env_.proxy_authority + url_.path;
+  }
+
   void Prepare(Request* r) {
     if (r->conditional) r->if_none_match = r->wrong_etag ? "\"not-the-etag\"" : seen_etag_;
   }
@@ -786,6 +793,7 @@ class Client {
   Connection conn_;
   std::string carry_;  // bytes received past the current response
   std::string seen_etag_ = url_.etag;
+  std::uint64_t targets_ = 0;  // requests given a target so far
   std::string last_head_;  // the last response's status and X-Cache, for reports
   bool ok_ = true;
   bool whole_ = false;

@@ -70,6 +70,10 @@ struct ClientEnv {
   // fanoutd's client_timeout (kStallPastTimeout stalls longer).
   std::chrono::milliseconds daemon_client_timeout{6000};
   std::string label;  // who the client is, for reports ("crowd 3 client 17")
+  // The origin as a proxy client names it ("127.0.0.1:port"); when set,
+  // every other request of a client is sent in absolute form
+  // ("GET http://127.0.0.1:port/path"), through fanoutd's forward proxy.
+  std::string proxy_authority;
 };
 
 // Runs one client of `behaviour` for url to its end. Returns true if every

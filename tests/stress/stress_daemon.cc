@@ -49,6 +49,10 @@ bool StressDaemon::Start(std::string* error) {
     config << "{\n"
            << "  \"routes\": [{\"prefix\": \"/\", \"upstream\": \"http://127.0.0.1:"
            << options_.origin_port << "\"}],\n"
+           // Clients also ask as proxy clients (absolute URLs): one key, so
+           // both forms share entries and fetches.
+           << "  \"forward_proxy\": {\"allow\": [\"127.0.0.1:" << options_.origin_port
+           << "\"]},\n"
            << "  \"upstream\": {\"connect_timeout\": \"2s\", \"read_timeout\": \""
            << Millis(options_.upstream_read_timeout) << "\", \"stall_timeout\": \""
            // Half the read timeout: a stalled body is hedged before it times out.

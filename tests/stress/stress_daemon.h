@@ -63,6 +63,7 @@ class StressDaemon {
   int DeathSignal();
 
   int port() const { return port_; }
+  int origin_port() const { return options_.origin_port; }
   const std::string& cache_dir() const { return cache_dir_; }
   int admin_port() const { return admin_port_; }
   const std::string& log_path() const { return log_path_; }

@@ -55,6 +55,7 @@ ClientEnv ClientEnvFor(ScenarioEnv& env, std::string label) {
   c.read_timeout = env.settings.client_read_timeout;
   c.daemon_client_timeout = env.settings.daemon_client_timeout;
   c.label = std::move(label);
+  c.proxy_authority = "127.0.0.1:" + std::to_string(env.daemon->origin_port());
   return c;
 }
 

@@ -5,8 +5,8 @@
 namespace fanout {
 namespace {
 
-constexpr const char* kOutcomeNames[] = {"HIT", "MISS", "JOIN", "REVALIDATE",
-                                         "STALE", "BYPASS", "none"};
+constexpr const char* kOutcomeNames[] = {"HIT",    "MISS",   "JOIN",   "REVALIDATE",
+                                         "STALE",  "BYPASS", "TUNNEL", "none"};
 constexpr const char* kFailureNames[] = {"connect",   "timeout", "broken",
                                          "abandoned", "store",   "integrity"};
 constexpr const char* kResumeNames[] = {"resumed", "refused", "failed"};

@@ -27,7 +27,9 @@ class Metrics {
  public:
   // A response's X-Cache value; kNone: it has none (a 404 for no route,
   // a 400 for a bad request).
-  enum class Outcome { kHit, kMiss, kJoin, kRevalidate, kStale, kBypass, kNone, kCount };
+  enum class Outcome {
+    kHit, kMiss, kJoin, kRevalidate, kStale, kBypass, kTunnel, kNone, kCount
+  };
   // Why a fetch failed. kConnect: no response head (refused, reset, DNS, a
   // bad head); kTimeout: connect or read timeout; kBroken: the body broke
   // off after the head; kAbandoned: stopped because no client was left for

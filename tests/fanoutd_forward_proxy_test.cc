@@ -240,6 +240,14 @@ TEST_F(ForwardProxyTest, ConnectTunnelsToAllowedHostsAndPortsOnlyUncached) {
     EXPECT_TRUE(ReadFile(out) == OriginServer::OriginBody("/tunnel/t.bin", 500000));
   }
   EXPECT_EQ(allowed_.Count(target), 2) << "a tunnel is not cached";
+  httplib::Client admin("127.0.0.1", fanoutd_.admin_port());
+  const std::string tunnels = "fanout_requests_total{cache=\"TUNNEL\",code=\"2xx\"} 2\n";
+  ASSERT_TRUE(WaitFor([&] {  // counted when the connection's record ends
+    auto metrics = admin.Get("/metrics");
+    return metrics && metrics->body.find(tunnels) != std::string::npos;
+  })) << admin.Get("/metrics")->body;
+  EXPECT_NE(fanoutd_.log().find("\"CONNECT " + Authority(allowed_) + "\" 200 TUNNEL"),
+            std::string::npos) << fanoutd_.log();
 
   // The client's first bytes may come with the CONNECT head: they go first.
   RawConnection conn(fanoutd_.port());

@@ -117,6 +117,11 @@ TunnelResult RunConnectTunnel(ConnectionStream& client, const std::string& host,
       if (!d->empty()) to.events |= POLLOUT;
       else if (!d->eof) from.events |= POLLIN;
     }
+    // A socket nothing is waited for is left out: a peer's close would
+    // otherwise wake every poll at once while the other side is slow.
+    for (pollfd& p : fds) {
+      if (p.events == 0) p.fd = -1;
+    }
     const int ready = ::poll(fds.data(), fds.size(), kPollSliceMs);
     if (ready < 0 && errno != EINTR) {
       result.ended = std::string("poll: ") + std::strerror(errno);

@@ -5,8 +5,10 @@
 // tunnels CONNECT only when told to, only to allowed hosts and ports.
 
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -270,6 +272,66 @@ TEST_F(ForwardProxyTest, ConnectTunnelsToAllowedHostsAndPortsOnlyUncached) {
     EXPECT_EQ(answer.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << authority << ": " << answer;
   }
   EXPECT_EQ(not_allowed_.TotalCount(), 0);
+}
+
+// Sends all of `bytes` on a blocking socket.
+bool SendAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Reads until the peer closes; `pause` after every read (a slow reader).
+std::string ReadToEnd(int fd, std::chrono::microseconds pause = {}) {
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (pause.count() > 0) std::this_thread::sleep_for(pause);
+  }
+}
+
+TEST_F(ForwardProxyTest, ATunnelCarriesEveryByteBothWaysThroughAHalfCloseAndASlowReader) {
+  // A peer that reads until the client is done sending, then answers 8 MB
+  // and closes at once: the tunnel must still hand every byte to a client
+  // that reads slowly.
+  int peer_port = 0;
+  const int listener = ListenOnLoopback(&peer_port);
+  constexpr std::size_t kUp = 2 << 20, kDown = 8 << 20;
+  std::string peer_got;
+  std::thread peer([&] {
+    const int fd = ::accept(listener, nullptr, nullptr);
+    ASSERT_GE(fd, 0);
+    peer_got = ReadToEnd(fd);
+    EXPECT_TRUE(SendAll(fd, Pattern(0, kDown)));
+    ::close(fd);
+  });
+  const std::string peer_authority = "127.0.0.1:" + std::to_string(peer_port);
+  StartProxy(R"(, "connect": true)", "", {peer_authority});
+
+  RawConnection conn(fanoutd_.port());
+  ASSERT_TRUE(conn.connected());
+  const int fd = conn.fd();
+  std::thread sender([&] {
+    EXPECT_TRUE(SendAll(fd, "CONNECT " + peer_authority + " HTTP/1.1\r\nHost: " + peer_authority +
+                                "\r\n\r\n" + Pattern(1000, kUp)));
+    ::shutdown(fd, SHUT_WR);  // done sending; the answer is still to come
+  });
+  const std::string got = ReadToEnd(fd, std::chrono::microseconds(200));
+  sender.join();
+  peer.join();
+  ::close(listener);
+  EXPECT_TRUE(peer_got == Pattern(1000, kUp)) << "the peer got " << peer_got.size() << " bytes";
+  const std::string head = "HTTP/1.1 200 OK\r\n\r\n";
+  ASSERT_EQ(got.compare(0, head.size(), head), 0) << got.substr(0, 200);
+  EXPECT_EQ(got.size() - head.size(), kDown);
+  EXPECT_TRUE(got.compare(head.size(), std::string::npos, Pattern(0, kDown)) == 0)
+      << "the answer's bytes differ";
 }
 
 TEST_F(ForwardProxyTest, ATunnelToAnAllowedPortWhereNothingListensIs502) {

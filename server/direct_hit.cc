@@ -71,9 +71,13 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
                                              ConnectionStream& stream) const {
   using Answer = HttpServer::DirectAnswer;
   constexpr Answer kNotAnswered = Answer::kNotAnswered;
-  // HTTP/1.0 clients, and every form of target but a path, take the full path.
+  // HTTP/1.0 clients, and every form of target but a path or a forward
+  // proxy's absolute URL, take the full path.
+  const Router& router = routes_->current();
+  const bool proxied =
+      head.form == RequestHead::TargetForm::kAbsolute && router.proxy().enabled();
   if (head.method != "GET" || head.minor_version != 1 ||
-      head.form != RequestHead::TargetForm::kOrigin) {
+      (head.form != RequestHead::TargetForm::kOrigin && !proxied)) {
     return kNotAnswered;
   }
   bool close = false;
@@ -88,9 +92,15 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
   if (!NormalizeRequestTarget(head.target, &normal).ok() || normal != head.target) {
     return kNotAnswered;
   }
-  const Route* route = routes_->current().Match(head.target);
+  // A host the proxy does not allow gets its 403 from the full path.
+  const Route* route = proxied ? router.proxy().RouteFor(head.scheme, head.host).route
+                               : router.Match(head.target);
   if (route == nullptr) return kNotAnswered;
-  const std::string upstream_target = Router::UpstreamTarget(*route, head.target);
+  const std::string upstream_target =
+      proxied ? std::string(head.target) : Router::UpstreamTarget(*route, head.target);
+  const std::string logged_target =
+      proxied ? std::string(head.scheme) + "://" + std::string(head.host) + std::string(head.target)
+              : std::string(head.target);
   const std::string key = CacheKey(*route, upstream_target);
   const CachePolicyOptions policy = CachePolicyOf(*route, upstream_target);
   const auto now = std::chrono::system_clock::now();
@@ -159,7 +169,7 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
     std::string ip;
     int port = 0;
     if (log_line) stream.get_remote_ip_and_port(ip, port);
-    record = std::make_shared<AccessLogRecord>(log, ip, "GET", std::string(head.target));
+    record = std::make_shared<AccessLogRecord>(log, ip, "GET", logged_target);
     record->set_status(200);
     record->set_cache_status("HIT");
   }
@@ -185,7 +195,7 @@ HttpServer::DirectAnswer DirectHit::TryServe(const RequestHead& head,
     log->metrics()->CountRequest(Metrics::Outcome::kHit, 200, sent ? length : 0,
                                  head_at - started, end - started);
     if (log->recent() != nullptr) {
-      log->recent()->Add("GET", head.target, 200, "HIT", sent ? length : 0,
+      log->recent()->Add("GET", logged_target, 200, "HIT", sent ? length : 0,
                          std::chrono::duration<double, std::milli>(end - started).count());
     }
   }

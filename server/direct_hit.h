@@ -9,7 +9,8 @@
 // connection); it serves the request only when all of these hold, and
 // otherwise leaves it, untouched, to the full path (FanoutServer's
 // handlers), which then decides everything as before:
-//   - GET, HTTP/1.1, origin-form target with a route;
+//   - GET, HTTP/1.1, origin-form target with a route, or an absolute URL
+//     of a host the forward proxy allows (forward_proxy.h);
 //   - no header that could change the answer or the connection: Range,
 //     If-*, Cache-Control, Pragma, Cookie, Authorization, a request body,
 //     Expect, Upgrade, Connection other than keep-alive or close;

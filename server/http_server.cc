@@ -46,6 +46,14 @@ constexpr int kAcceptPollMs = 100;
 // The worker waits for its next connection; it must wake like one.
 void EndConnectionThread() { UseInteractiveCpuSlice(); }
 
+// Whether a request may be offered to the direct path: a path or an
+// absolute URL (a proxy client's), no body.
+bool MayGoDirect(const RequestHead& head) {
+  return (head.form == RequestHead::TargetForm::kOrigin ||
+          head.form == RequestHead::TargetForm::kAbsolute) &&
+         !head.has_body();
+}
+
 // Answers `status` with a plain-text `reason` and logs it; the caller
 // closes the connection (every error of the HTTP layer is the
 // connection's last answer).
@@ -269,7 +277,7 @@ bool HttpServer::OnRequest(ParkedConnection& parked) {
   RequestHead head;
   const HeadParse parsed = ParseRequestHead(s.BufferedInput(), &head);
   if (parsed.state != HeadParse::State::kComplete || head.size != s.BufferedInput().size() ||
-      head.form != RequestHead::TargetForm::kOrigin || head.has_body()) {
+      !MayGoDirect(head)) {
     return false;
   }
   s.set_on_event_loop(true);
@@ -454,7 +462,7 @@ bool HttpServer::ServeRequest(const std::shared_ptr<ConnectionStream>& stream_pt
     return false;
   }
   // The last request of a connection is the full path's: it says close.
-  if (direct_ && left > 1 && head.form == RequestHead::TargetForm::kOrigin && !head.has_body()) {
+  if (direct_ && left > 1 && MayGoDirect(head)) {
     *linger = false;
     const DirectAnswer answer = direct_(head, stream);
     if (answer != DirectAnswer::kNotAnswered) {

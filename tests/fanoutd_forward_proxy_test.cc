@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "bench/origin/origin_server.h"
 #include "tests/fanoutd_fixture.h"
@@ -128,6 +129,18 @@ TEST_F(ForwardProxyTest, TwentyProxyClientsOfOneUrlCostItsHostOneFetchKeyedByThe
   EXPECT_EQ(hit.x_cache, "HIT");
   EXPECT_TRUE(hit.body == body);
   EXPECT_EQ(allowed_.Count(target), 1);
+  // A plain hit for a proxy client is as cheap as one for a path: it is
+  // answered straight from its request head.
+  httplib::Client admin("127.0.0.1", fanoutd_.admin_port());
+  auto direct_hits = [&] {
+    auto stats = admin.Get("/stats");
+    return stats ? nlohmann::json::parse(stats->body)["direct_hits"].get<int>() : -1;
+  };
+  const int before = direct_hits();
+  const Got direct = ProxyGet(allowed_, target);
+  EXPECT_EQ(direct.x_cache, "HIT");
+  EXPECT_TRUE(direct.body == body);
+  EXPECT_EQ(direct_hits(), before + 1);
   // The same path and query on another host is another URL: its own entry,
   // its own fetch.
   const std::string unheld = path + "?size=3000000&cc=max-age%3D600";

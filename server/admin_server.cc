@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -104,7 +105,17 @@ CachePolicyOptions AdminServer::PolicyForKey(const std::string& key) const {
       best_length = base.size();
     }
   }
-  if (best == nullptr) return CachePolicyOptions{};
+  if (best == nullptr) {
+    // A forward proxy's entry: its host's rules ("http://h:80/x").
+    const ProxyRoutes& proxy = routes_->current().proxy();
+    const std::size_t sep = key.find("://");
+    if (!proxy.enabled() || sep == std::string::npos) return CachePolicyOptions{};
+    const std::size_t path = std::min(key.find('/', sep + 3), key.size());
+    const ProxyRoutes::Decision proxied =
+        proxy.RouteFor(key.substr(0, sep), key.substr(sep + 3, path - sep - 3));
+    if (proxied.route == nullptr) return CachePolicyOptions{};
+    return CachePolicyOf(*proxied.route, std::string_view(key).substr(path));
+  }
   return CachePolicyOf(*best, std::string_view(key).substr(best->upstream.Origin().size()));
 }
 

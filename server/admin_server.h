@@ -96,7 +96,8 @@ class AdminServer {
   // For an absolute http(s) URL (or, with `prefix`, the start of one): the
   // key, or the key prefix; nullopt for anything else.
   std::optional<std::string> AbsoluteKeyOf(const std::string& url, bool prefix) const;
-  // The caching policy of the route an entry came through.
+  // The caching policy of the route an entry came through (for a forward
+  // proxy's entry, its host's rules).
   CachePolicyOptions PolicyForKey(const std::string& key) const;
   // The key prefix of a purge by prefix: a client path prefix mapped by
   // its route, or an upstream URL prefix as it is.

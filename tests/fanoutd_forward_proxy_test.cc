@@ -220,6 +220,19 @@ TEST_F(ForwardProxyTest, PerHostRulesApplyToTheirHostsOnly) {
   EXPECT_EQ(ProxyGet(allowed_, target).x_cache, "MISS");
   EXPECT_EQ(after_fetch(allowed_, target), "HIT") << "default_ttl made it fresh";
   EXPECT_EQ(allowed_.Count(target), 1);
+  // The admin interface's entry list (once the entry is on disk) judges it
+  // by the same rules.
+  httplib::Client admin("127.0.0.1", fanoutd_.admin_port());
+  nlohmann::json entry;
+  ASSERT_TRUE(WaitFor([&] {
+    auto entries = admin.Get("/entries");
+    if (!entries) return false;
+    for (const auto& e : nlohmann::json::parse(entries->body)) {
+      if (e["key"] == "http://" + Authority(allowed_) + target) entry = e;
+    }
+    return !entry.is_null();
+  }));
+  EXPECT_GT(entry["fresh_for"].get<long long>(), 3500) << entry.dump();
   EXPECT_EQ(ProxyGet(other_allowed_, target).x_cache, "MISS");
   EXPECT_NE(after_fetch(other_allowed_, target), "HIT") << "no rule: nothing made it fresh";
   EXPECT_EQ(other_allowed_.Count(target), 2);

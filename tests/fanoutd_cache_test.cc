@@ -248,6 +248,8 @@ TEST_F(CacheIntegrationTest, AfterTheHeadOnlyRequestsItIsFreshForJoinTheFetch) {
   Fetched first, no_cache, min_fresh, plain;
   std::thread a([&] { first = Get(target); });
   ASSERT_TRUE(WaitFor([&] { return origin_.Holding(path) == 1; }));  // head sent
+  // ... and taken in by fanoutd: a request before that joins, whatever it asks.
+  ASSERT_TRUE(WaitFor([&] { return FetchHasHead(target); }));
   std::thread b([&] { no_cache = Get(target, {{"Cache-Control", "no-cache"}}); });
   std::thread c([&] { min_fresh = Get(target, {{"Cache-Control", "min-fresh=3600"}}); });
   ASSERT_TRUE(WaitFor([&] { return origin_.Holding(path) == 3; }))

@@ -143,6 +143,17 @@ class FanoutdTest : public ::testing::Test {
     return -1;
   }
 
+  // Whether the fetch in flight for target has its response head (admin
+  // /fetches): from then on, requests are judged against it.
+  bool FetchHasHead(const std::string& target) {
+    auto res = Admin().Get("/fetches");
+    if (!res || res->status != 200) return false;
+    for (const auto& f : nlohmann::json::parse(res->body)) {
+      if (f["key"] == Key(target)) return f["head"].get<bool>();
+    }
+    return false;
+  }
+
   std::string Url(const std::string& target) const {
     return "http://127.0.0.1:" + std::to_string(fanoutd_.port()) + target;
   }

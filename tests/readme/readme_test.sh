@@ -81,6 +81,11 @@ cat "$work/cli.out"
 grep -q '^fanoutd [0-9]' "$work/cli.out" || fail "--version"
 
 echo "=== signals block ==="
+# The README signals "the oldest fanoutd": it must be run.sh's (its session
+# is run_pid's), not one a crashed test left behind.
+oldest=$(pgrep -o -x fanoutd || true)
+[ -n "$oldest" ] && [ "$(ps -o sid= -p "$oldest" | tr -d ' ')" = "$run_pid" ] ||
+  fail "the oldest fanoutd (pid ${oldest:-none}: $(ps -o args= -p "${oldest:-1}" 2>/dev/null)) is not scripts/run.sh's; stop it first"
 $blocks README.md signals >"$work/signals.sh"
 bash -euo pipefail "$work/signals.sh"
 for line in "signal SIGHUP: config reloaded" "signal SIGUSR1: log files reopened"; do

@@ -209,7 +209,8 @@ TEST_F(ForwardProxyTest, CurlWithAProxyGetsAMissThenAHitAndHttpProxyWorksAlike) 
 TEST_F(ForwardProxyTest, PerHostRulesApplyToTheirHostsOnly) {
   // Freshness for responses that state none, on one host only.
   StartProxy(R"(, "hosts": [{"match": [")" + Authority(allowed_) +
-             R"("], "default_ttl": "1h", "rules": [{"match": "/never/**", "store": false}]}])");
+             R"("], "default_ttl": "1h", "targeted_cache_control": [],
+                 "rules": [{"match": "/never/**", "store": false}]}])");
   const std::string target = "/rules/plain.bin?size=1000&no_lm=1";
   // Once each first fetch is over (until then a request joins it).
   auto after_fetch = [&](const OriginServer& origin, const std::string& t) {
@@ -236,6 +237,14 @@ TEST_F(ForwardProxyTest, PerHostRulesApplyToTheirHostsOnly) {
   EXPECT_EQ(ProxyGet(other_allowed_, target).x_cache, "MISS");
   EXPECT_NE(after_fetch(other_allowed_, target), "HIT") << "no rule: nothing made it fresh";
   EXPECT_EQ(other_allowed_.Count(target), 2);
+  // Targeted cache control: by default Fanout-Cache-Control outranks
+  // Cache-Control; the host whose rules list no targeted field ignores it.
+  const std::string targeted = "/rules/targeted.bin?size=1000&cc=no-store&fanout_cc=max-age%3D600";
+  EXPECT_EQ(ProxyGet(other_allowed_, targeted).x_cache, "MISS");
+  EXPECT_EQ(after_fetch(other_allowed_, targeted), "HIT");
+  EXPECT_EQ(ProxyGet(allowed_, targeted).x_cache, "MISS");
+  EXPECT_EQ(after_fetch(allowed_, targeted), "MISS") << "no-store counts there";
+  EXPECT_EQ(allowed_.Count(targeted), 2);
   // A per-path rule of the host: never stored.
   const std::string never = "/never/x.bin?size=1000&cc=max-age%3D600";
   EXPECT_EQ(ProxyGet(allowed_, never).x_cache, "MISS");

@@ -94,6 +94,9 @@ TEST(ForwardProxyConfigTest, AbsentMeansOffAndAProxyNeedsNoRoutes) {
   EXPECT_EQ(c.forward_proxy.allow[1].text(), "*.npmjs.org");
   ASSERT_EQ(c.forward_proxy.hosts.size(), 1u);
   EXPECT_EQ(c.forward_proxy.hosts[0].settings.default_ttl, std::chrono::hours(1));
+  EXPECT_EQ(c.forward_proxy.hosts[0].settings.targeted_cache_control,
+            (std::vector<std::string>{"Fanout-Cache-Control", "CDN-Cache-Control"}))
+      << "the route default";
   ASSERT_EQ(c.forward_proxy.hosts[0].settings.rules.size(), 1u);
   EXPECT_TRUE(c.forward_proxy.hosts[0].settings.rules[0].immutable);
   EXPECT_TRUE(ValidateConfig(c).ok()) << "a forward proxy alone needs no route";
